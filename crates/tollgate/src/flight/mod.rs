@@ -1,0 +1,1 @@
+//! Per-key coalescing (single-flight). Under construction.

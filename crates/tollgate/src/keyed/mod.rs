@@ -1,0 +1,1 @@
+//! Per-key resources and mutexes. Under construction.

@@ -1,0 +1,21 @@
+//! # tollgate
+//!
+//! Concurrency-safety and resilience primitives for async (tokio) services that call slow,
+//! flaky or paid dependencies: make an expensive operation happen **once per key**, cut off a
+//! broken dependency, and make sure the fallback really runs.
+//!
+//! | module | what it gives you |
+//! |---|---|
+//! | [`breaker`] | circuit breaker with typed outcome classification, and a race-free registry |
+//! | [`policy`] | timeout, retry (backoff, jitter, budget), bulkhead, fallback and fail modes |
+//! | [`flight`] | per-key coalescing: concurrent callers of one key share one execution |
+//! | [`keyed`] | per-key resources (at most one creation per key) and per-key mutexes |
+//! | [`clock`] | the time source, injectable so time logic is tested without sleeping |
+#![forbid(unsafe_code)]
+
+pub mod breaker;
+pub mod clock;
+pub mod flight;
+pub mod keyed;
+pub mod policy;
+mod sync;

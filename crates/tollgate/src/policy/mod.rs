@@ -1,0 +1,1 @@
+//! Call policies. Under construction.
