@@ -1,1 +1,311 @@
-//! Circuit breaker. Under construction.
+//! Circuit breaker: stop calling a dependency that is failing, and find out when it is back.
+//!
+//! A [`Breaker`] is **closed** while calls succeed. Once its sliding window (the last N calls, or
+//! the calls of the last T) holds at least `minimum_calls`, a failure rate or slow-call rate at
+//! or above its threshold **opens** it: calls are rejected with [`NotPermitted`] (carrying a
+//! retry-after hint) without reaching the dependency. After `wait_in_open` the next call moves
+//! it to **half-open** — decided by that call, no timer thread — where exactly
+//! `permitted_calls_in_half_open` trial calls go through; their results close it or open it
+//! again. Manual states: disabled, forced open, metrics only; [`Breaker::reset`] closes it.
+//!
+//! # Guarantees under concurrency and cancellation
+//! - Half-open admits **exactly** the configured number of trial calls, however many tasks call
+//!   at once: trial slots are counted under the breaker's lock.
+//! - A [`Permit`] is a guard. A call whose future is dropped before it reports counts nothing,
+//!   and a trial slot it held is given back, so a cancelled trial cannot wedge half-open;
+//!   `max_wait_in_half_open` bounds the stay in half-open when trials hang.
+//! - An outcome is counted only in the state it was permitted in: every transition bumps an
+//!   epoch, and a call that started before the breaker opened cannot count as a trial.
+//! - Outcomes are classified by a typed [`Classifier`] over the call's `Result`, never by
+//!   matching error text.
+//! - The closed-state hot path is one atomic load to permit, one uncontended lock to record,
+//!   no allocation, and no clock read unless a time window or slow-call detection needs one.
+//!
+//! Transitions are published in order as [`BreakerEvent`]s ([`Breaker::subscribe`]), tracing
+//! events and metrics (see [`events`]). [`Registry`] hands out one breaker per name.
+//!
+//! # Example
+//! ```
+//! use std::time::Duration;
+//! use tollgate::breaker::{Breaker, BreakerConfig, CallError, SlidingWindow, State};
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! let config = BreakerConfig::default()
+//!     .window(SlidingWindow::Count(4))
+//!     .minimum_calls(4)
+//!     .failure_rate_threshold(50.0)
+//!     .wait_in_open(Duration::from_secs(30));
+//! let breaker = Breaker::new("llm", config).unwrap();
+//!
+//! for _ in 0..4 {
+//!     let _ = breaker.call(async { Err::<(), _>("upstream 503") }).await;
+//! }
+//! assert_eq!(breaker.state(), State::Open);
+//! match breaker.call(async { Ok::<_, &str>(42) }).await {
+//!     Err(CallError::Rejected(rejected)) => assert!(rejected.retry_after().is_some()),
+//!     other => panic!("expected a rejection, got {other:?}"),
+//! }
+//! # }
+//! ```
+
+mod classify;
+mod config;
+mod error;
+pub mod events;
+mod machine;
+mod permit;
+mod registry;
+mod state;
+mod window;
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::broadcast;
+use tokio::time::Instant;
+
+pub use classify::{BreakerOutcome, ByErrorKind, Classifier, ErrIsFailure, Outcome};
+pub use config::{BreakerConfig, SlidingWindow};
+pub use error::{CallError, ConfigError, NotPermitted};
+pub use events::{BreakerEvent, Reason};
+pub use permit::Permit;
+pub use registry::{Registry, RegistryBuilder, RegistryEvent};
+pub use state::State;
+pub use window::Totals;
+
+use crate::clock::Clock;
+use crate::sync::{AtomicU64, Mutex, MutexGuard, Ordering};
+use machine::{Grant, Machine, Now};
+use state::Word;
+
+const EVENT_CAPACITY: usize = 64;
+
+/// A circuit breaker. Share it behind an `Arc` (or get it from a [`Registry`]).
+pub struct Breaker {
+    name: Arc<str>,
+    config: BreakerConfig,
+    clock: Clock,
+    word: AtomicU64,
+    machine: Mutex<Machine>,
+    events: broadcast::Sender<BreakerEvent>,
+    metrics: events::Metrics,
+}
+
+impl Breaker {
+    /// A closed breaker named `name` (the name labels its events and metrics).
+    pub fn new(name: impl Into<Arc<str>>, config: BreakerConfig) -> Result<Self, ConfigError> {
+        Self::with_clock(name, config, Clock::default())
+    }
+
+    /// A closed breaker reading time from `clock`.
+    pub fn with_clock(
+        name: impl Into<Arc<str>>,
+        config: BreakerConfig,
+        clock: Clock,
+    ) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let name = name.into();
+        let machine = Machine::new(&config, clock.now());
+        Ok(Breaker {
+            metrics: events::Metrics::new(&name),
+            events: broadcast::channel(EVENT_CAPACITY).0,
+            word: AtomicU64::new(Word::new(State::Closed, 0).0),
+            machine: Mutex::new(machine),
+            name,
+            config,
+            clock,
+        })
+    }
+
+    /// The breaker's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The breaker's settings.
+    pub fn config(&self) -> &BreakerConfig {
+        &self.config
+    }
+
+    /// The current state.
+    pub fn state(&self) -> State {
+        Word(self.word.load(Ordering::Acquire)).state()
+    }
+
+    /// The closed-state window's counts as of now.
+    pub fn totals(&self) -> Totals {
+        let now = self.clock.now();
+        self.lock().totals(now)
+    }
+
+    /// Receives every state transition from now on. A receiver that falls more than 64 events
+    /// behind loses the oldest ones (see [`broadcast`]).
+    pub fn subscribe(&self) -> broadcast::Receiver<BreakerEvent> {
+        self.events.subscribe()
+    }
+
+    /// Asks to make one call. `Err` means the call must not be made.
+    pub fn try_acquire(&self) -> Result<Permit<'_>, NotPermitted> {
+        let word = Word(self.word.load(Ordering::Acquire));
+        let state = word.state();
+        if !state.is_free_flowing() {
+            return self.acquire_slow();
+        }
+        let grant = if state == State::Disabled {
+            Grant::Untracked
+        } else {
+            Grant::Windowed
+        };
+        Ok(self.permit(grant, word.epoch(), None))
+    }
+
+    fn acquire_slow(&self) -> Result<Permit<'_>, NotPermitted> {
+        let now = self.clock.now();
+        let mut machine = self.lock();
+        let granted = machine.acquire(now, &self.config);
+        let (state, epoch) = (machine.state, machine.epoch);
+        self.publish(&mut machine);
+        drop(machine);
+        match granted {
+            Ok(grant) => Ok(self.permit(grant, epoch, Some(now))),
+            Err(retry_after) => {
+                self.metrics.not_permitted();
+                Err(NotPermitted {
+                    breaker: self.name.clone(),
+                    state,
+                    retry_after,
+                })
+            }
+        }
+    }
+
+    fn permit(&self, grant: Grant, epoch: u64, now: Option<Instant>) -> Permit<'_> {
+        let timed = self.config.slow_call_duration.is_some() && grant != Grant::Untracked;
+        Permit {
+            breaker: self,
+            grant,
+            epoch,
+            started: timed.then(|| now.unwrap_or_else(|| self.clock.now())),
+            settled: false,
+        }
+    }
+
+    /// Runs `call` if permitted, classifying `Err` as a failure.
+    pub async fn call<T, E, F>(&self, call: F) -> Result<T, CallError<E>>
+    where
+        F: Future<Output = Result<T, E>>,
+    {
+        self.call_classified(call, &ErrIsFailure).await
+    }
+
+    /// Runs `call` if permitted, classifying its result with `classifier`.
+    ///
+    /// If the returned future is dropped while `call` runs, nothing is counted.
+    pub async fn call_classified<T, E, F, C>(
+        &self,
+        call: F,
+        classifier: &C,
+    ) -> Result<T, CallError<E>>
+    where
+        F: Future<Output = Result<T, E>>,
+        C: Classifier<T, E> + ?Sized,
+    {
+        let permit = self.try_acquire().map_err(CallError::Rejected)?;
+        let result = call.await;
+        permit.record(classifier.classify(&result));
+        result.map_err(CallError::Inner)
+    }
+
+    /// Closes the breaker and empties its window.
+    pub fn reset(&self) {
+        self.set(State::Closed);
+    }
+
+    /// Lets every call through and records nothing, until [`reset`](Self::reset).
+    pub fn disable(&self) {
+        self.set(State::Disabled);
+    }
+
+    /// Rejects every call, until [`reset`](Self::reset).
+    pub fn force_open(&self) {
+        self.set(State::ForcedOpen);
+    }
+
+    /// Lets every call through and records it, but never changes state by itself.
+    pub fn metrics_only(&self) {
+        self.set(State::MetricsOnly);
+    }
+
+    fn set(&self, to: State) {
+        let now = self.clock.now();
+        let mut machine = self.lock();
+        machine.transition(to, Reason::Manual, now, &self.config);
+        self.publish(&mut machine);
+    }
+
+    pub(crate) fn record(
+        &self,
+        grant: Grant,
+        epoch: u64,
+        outcome: Outcome,
+        elapsed: Option<Duration>,
+        now: Option<Instant>,
+    ) {
+        if grant == Grant::Untracked {
+            return;
+        }
+        let slow = matches!((self.config.slow_call_duration, elapsed), (Some(limit), Some(e)) if e >= limit);
+        self.metrics.call(outcome, slow);
+        let now = match now {
+            None if self.config.needs_clock_on_record() => Some(self.clock.now()),
+            now => now,
+        };
+        let mut machine = self.lock();
+        let mut now = Now::new(now, &self.clock);
+        machine.record(grant, epoch, outcome, slow, &mut now, &self.config);
+        self.publish(&mut machine);
+    }
+
+    pub(crate) fn release_trial(&self, epoch: u64) {
+        self.lock().release_trial(epoch);
+    }
+
+    /// Publishes a pending transition while the lock is still held, so that the atomic word and
+    /// the event stream see transitions in the order they happened.
+    fn publish(&self, machine: &mut MutexGuard<'_, Machine>) {
+        let Some(change) = machine.change.take() else {
+            return;
+        };
+        self.word
+            .store(Word::new(machine.state, machine.epoch).0, Ordering::Release);
+        let event = BreakerEvent {
+            breaker: self.name.clone(),
+            from: change.from,
+            to: change.to,
+            reason: change.reason,
+        };
+        self.metrics.transition(&event);
+        // No subscriber is not an error: events are best-effort notifications.
+        let _ = self.events.send(event);
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Machine> {
+        // The machine is never left half-updated by a panic (no user code runs under the lock),
+        // so a poisoned lock is safe to keep using.
+        self.machine
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl fmt::Debug for Breaker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Breaker")
+            .field("name", &self.name)
+            .field("state", &self.state())
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}

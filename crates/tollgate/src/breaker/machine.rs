@@ -1,0 +1,237 @@
+//! The state machine behind the breaker's lock: plain data, no I/O, no atomics.
+//!
+//! Every method takes the current time from the caller; a transition is left in `change` for
+//! the breaker to publish (atomic word, event, metrics) before it releases the lock, so events
+//! are emitted in the order the transitions happened.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::config::BreakerConfig;
+use super::events::Reason;
+use super::window::{Sample, Totals, Window};
+use super::{Outcome, State};
+use crate::clock::Clock;
+
+/// What a permit lets its holder do when the call ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Grant {
+    /// Closed or metrics-only: the outcome goes into the window.
+    Windowed,
+    /// Half-open: the outcome is one of the trial results.
+    Trial,
+    /// Disabled: nothing is recorded.
+    Untracked,
+}
+
+/// The current time, read from the clock at most once and only if some step needs it.
+#[derive(Debug)]
+pub(crate) struct Now<'a> {
+    cached: Option<Instant>,
+    clock: &'a Clock,
+}
+
+impl<'a> Now<'a> {
+    pub(crate) fn new(cached: Option<Instant>, clock: &'a Clock) -> Self {
+        Now { cached, clock }
+    }
+
+    pub(crate) fn get(&mut self) -> Instant {
+        *self.cached.get_or_insert_with(|| self.clock.now())
+    }
+}
+
+/// A transition waiting to be published.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Change {
+    pub(crate) from: State,
+    pub(crate) to: State,
+    pub(crate) reason: Reason,
+}
+
+#[derive(Debug, Default)]
+struct Trials {
+    issued: u32,
+    reported: u32,
+    totals: Totals,
+}
+
+#[derive(Debug)]
+pub(crate) struct Machine {
+    pub(crate) state: State,
+    pub(crate) epoch: u64,
+    window: Window,
+    open_until: Instant,
+    half_open_since: Instant,
+    trials: Trials,
+    pub(crate) change: Option<Change>,
+}
+
+impl Machine {
+    pub(crate) fn new(config: &BreakerConfig, now: Instant) -> Self {
+        Machine {
+            state: State::Closed,
+            epoch: 0,
+            window: Window::new(config.window, now),
+            open_until: now,
+            half_open_since: now,
+            trials: Trials::default(),
+            change: None,
+        }
+    }
+
+    pub(crate) fn transition(
+        &mut self,
+        to: State,
+        reason: Reason,
+        now: Instant,
+        c: &BreakerConfig,
+    ) {
+        let from = self.state;
+        self.state = to;
+        self.epoch += 1;
+        match to {
+            State::Open => self.open_until = now + c.wait_in_open,
+            State::HalfOpen => {
+                self.half_open_since = now;
+                self.trials = Trials::default();
+            }
+            State::Closed | State::MetricsOnly => self.window.clear(),
+            State::Disabled | State::ForcedOpen => {}
+        }
+        self.change = Some(Change { from, to, reason });
+    }
+
+    /// Decides whether a call may go ahead now; `Err` carries the retry-after hint.
+    pub(crate) fn acquire(
+        &mut self,
+        now: Instant,
+        c: &BreakerConfig,
+    ) -> Result<Grant, Option<Duration>> {
+        match self.state {
+            State::Closed | State::MetricsOnly => Ok(Grant::Windowed),
+            State::Disabled => Ok(Grant::Untracked),
+            State::ForcedOpen => Err(None),
+            State::Open if now >= self.open_until => {
+                self.transition(State::HalfOpen, Reason::WaitElapsed, now, c);
+                self.take_trial(c)
+            }
+            State::Open => Err(Some(self.open_until - now)),
+            State::HalfOpen => {
+                let stuck = c
+                    .max_wait_in_half_open
+                    .is_some_and(|max| now.saturating_duration_since(self.half_open_since) >= max);
+                if stuck {
+                    self.transition(State::Open, Reason::HalfOpenTimeout, now, c);
+                    return Err(Some(c.wait_in_open));
+                }
+                self.take_trial(c)
+            }
+        }
+    }
+
+    fn take_trial(&mut self, c: &BreakerConfig) -> Result<Grant, Option<Duration>> {
+        if self.trials.issued < c.permitted_calls_in_half_open {
+            self.trials.issued += 1;
+            Ok(Grant::Trial)
+        } else {
+            Err(None)
+        }
+    }
+
+    /// Records the outcome of a call permitted at `epoch`; stale outcomes are dropped.
+    pub(crate) fn record(
+        &mut self,
+        grant: Grant,
+        epoch: u64,
+        outcome: Outcome,
+        slow: bool,
+        now: &mut Now<'_>,
+        c: &BreakerConfig,
+    ) {
+        if epoch != self.epoch {
+            return;
+        }
+        match grant {
+            Grant::Windowed => self.record_windowed(outcome, slow, now, c),
+            Grant::Trial => self.record_trial(outcome, slow, now, c),
+            Grant::Untracked => {}
+        }
+    }
+
+    fn record_windowed(
+        &mut self,
+        outcome: Outcome,
+        slow: bool,
+        now: &mut Now<'_>,
+        c: &BreakerConfig,
+    ) {
+        if outcome == Outcome::Ignored {
+            return;
+        }
+        let totals = self
+            .window
+            .record(Sample::new(outcome == Outcome::Failure, slow), now);
+        if self.state != State::Closed || totals.calls < c.effective_minimum_calls() {
+            return;
+        }
+        let reason = if totals.failure_rate() >= c.failure_rate_threshold {
+            Reason::FailureRate(totals.failure_rate())
+        } else if totals.slow_rate() >= c.slow_call_rate_threshold {
+            Reason::SlowCallRate(totals.slow_rate())
+        } else {
+            return;
+        };
+        self.transition(State::Open, reason, now.get(), c);
+    }
+
+    fn record_trial(&mut self, outcome: Outcome, slow: bool, now: &mut Now<'_>, c: &BreakerConfig) {
+        if self.state != State::HalfOpen {
+            return;
+        }
+        if outcome == Outcome::Ignored {
+            self.trials.issued -= 1;
+            return;
+        }
+        self.trials.reported += 1;
+        let t = &mut self.trials.totals;
+        t.calls += 1;
+        t.failures += u32::from(outcome == Outcome::Failure);
+        t.slow += u32::from(slow);
+        if self.trials.reported < c.permitted_calls_in_half_open {
+            return;
+        }
+        let totals = self.trials.totals;
+        let now = now.get();
+        if totals.failure_rate() >= c.failure_rate_threshold {
+            self.transition(
+                State::Open,
+                Reason::TrialsFailed(totals.failure_rate()),
+                now,
+                c,
+            );
+        } else if totals.slow_rate() >= c.slow_call_rate_threshold {
+            self.transition(
+                State::Open,
+                Reason::TrialsFailed(totals.slow_rate()),
+                now,
+                c,
+            );
+        } else {
+            self.transition(State::Closed, Reason::TrialsPassed, now, c);
+        }
+    }
+
+    /// A trial permit was dropped without an outcome: its slot goes back, nothing is counted.
+    pub(crate) fn release_trial(&mut self, epoch: u64) {
+        if epoch == self.epoch && self.state == State::HalfOpen {
+            self.trials.issued -= 1;
+        }
+    }
+
+    /// The closed window's totals as of `now`.
+    pub(crate) fn totals(&mut self, now: Instant) -> Totals {
+        self.window.totals(now)
+    }
+}
