@@ -157,8 +157,10 @@ impl Policy {
         }
     }
 
-    async fn attempt<T, E, Fut, C>(&self, fut: Fut, classifier: &C) -> Result<T, PolicyError<E>>
+    /// One attempt; `op` is invoked only once the bulkhead and the breaker let it through.
+    async fn attempt<T, E, Op, Fut, C>(&self, op: &mut Op, classifier: &C) -> Result<T, PolicyError<E>>
     where
+        Op: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
         C: Classifier<T, E>,
     {
@@ -173,6 +175,7 @@ impl Policy {
             Some(breaker) => Some(breaker.try_acquire().map_err(PolicyError::Rejected)?),
             None => None,
         };
+        let fut = op();
         let result = match self.timeout {
             Some(after) => match tokio::time::timeout(after, fut).await {
                 Ok(result) => result,
@@ -218,7 +221,12 @@ pub struct Call<'p, Op, R = RetryAll, C = ErrIsFailure, M = Propagate> {
 
 impl<'p, Op, R, C, M> Call<'p, Op, R, C, M> {
     /// Decides which operation errors are retried (default: all).
-    pub fn retry_if<R2>(self, retry_if: R2) -> Call<'p, Op, R2, C, M> {
+    pub fn retry_if<R2, Fut, T, E>(self, retry_if: R2) -> Call<'p, Op, R2, C, M>
+    where
+        Op: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        R2: RetryIf<E>,
+    {
         Call {
             policy: self.policy,
             op: self.op,
@@ -229,7 +237,12 @@ impl<'p, Op, R, C, M> Call<'p, Op, R, C, M> {
     }
 
     /// Decides how the breaker counts each attempt's result (default: `Err` is a failure).
-    pub fn classify<C2>(self, classifier: C2) -> Call<'p, Op, R, C2, M> {
+    pub fn classify<C2, Fut, T, E>(self, classifier: C2) -> Call<'p, Op, R, C2, M>
+    where
+        Op: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        C2: Classifier<T, E>,
+    {
         Call {
             policy: self.policy,
             op: self.op,
@@ -245,7 +258,13 @@ impl<'p, Op, R, C, M> Call<'p, Op, R, C, M> {
     }
 
     /// On failure, run `fallback` with the error and await it.
-    pub fn fallback<G>(self, fallback: G) -> Call<'p, Op, R, C, Fallback<G>> {
+    pub fn fallback<G, Fut, T, E, GFut, F>(self, fallback: G) -> Call<'p, Op, R, C, Fallback<G>>
+    where
+        Op: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        G: FnOnce(&PolicyError<E>) -> GFut,
+        GFut: Future<Output = Result<T, F>>,
+    {
         self.mode(Fallback(fallback))
     }
 
@@ -290,7 +309,7 @@ where
         }
         let mut attempt = 1;
         loop {
-            let error = match policy.attempt((self.op)(), &self.classifier).await {
+            let error = match policy.attempt(&mut self.op, &self.classifier).await {
                 Ok(value) => return Ok(value),
                 Err(error) => error,
             };

@@ -1,0 +1,235 @@
+//! State transitions of one breaker, driven by a manual clock or tokio's paused clock.
+
+use std::time::Duration;
+
+use tollgate::breaker::{
+    Breaker, BreakerConfig, BreakerEvent, CallError, Outcome, Reason, SlidingWindow, State,
+};
+use tollgate::clock::{Clock, ManualClock};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn config() -> BreakerConfig {
+    BreakerConfig::default()
+        .window(SlidingWindow::Count(10))
+        .minimum_calls(4)
+        .failure_rate_threshold(50.0)
+        .wait_in_open(WAIT)
+        .permitted_calls_in_half_open(2)
+        .max_wait_in_half_open(None)
+}
+
+fn breaker(clock: &ManualClock, config: BreakerConfig) -> Breaker {
+    Breaker::with_clock("dep", config, Clock::from(clock.clone())).unwrap()
+}
+
+fn record(b: &Breaker, outcomes: &[Outcome]) {
+    for &o in outcomes {
+        b.try_acquire().unwrap().record(o);
+    }
+}
+
+fn drain(rx: &mut tokio::sync::broadcast::Receiver<BreakerEvent>) -> Vec<(State, State, Reason)> {
+    std::iter::from_fn(|| rx.try_recv().ok())
+        .map(|e| (e.from, e.to, e.reason))
+        .collect()
+}
+
+use Outcome::{Failure as F, Ignored as I, Success as S};
+
+#[test]
+fn opens_once_minimum_calls_reached_at_the_failure_threshold() {
+    let clock = ManualClock::new();
+    let b = breaker(&clock, config());
+    record(&b, &[F, F, F]);
+    assert_eq!(b.state(), State::Closed, "3 calls < minimum of 4");
+    record(&b, &[S]);
+    assert_eq!(b.state(), State::Open, "2 of 4 failed = 50 %");
+    let rejected = b.try_acquire().unwrap_err();
+    assert_eq!(rejected.state(), State::Open);
+    assert_eq!(rejected.retry_after(), Some(WAIT));
+    clock.advance(Duration::from_secs(4));
+    assert_eq!(b.try_acquire().unwrap_err().retry_after(), Some(Duration::from_secs(6)));
+}
+
+#[test]
+fn stays_closed_below_the_threshold_and_ignored_calls_do_not_count() {
+    let clock = ManualClock::new();
+    let b = breaker(&clock, config());
+    record(&b, &[F, S, S, S, I, I, I, F, S]);
+    assert_eq!(b.totals().calls, 6);
+    assert_eq!(b.totals().failures, 2);
+    assert_eq!(b.state(), State::Closed);
+}
+
+#[test]
+fn half_open_after_the_wait_then_closes_when_trials_pass() {
+    let clock = ManualClock::new();
+    let b = breaker(&clock, config());
+    let mut events = b.subscribe();
+    record(&b, &[F, F, F, F]);
+    clock.advance(WAIT);
+    let first = b.try_acquire().unwrap();
+    assert!(first.is_trial());
+    assert_eq!(b.state(), State::HalfOpen);
+    let second = b.try_acquire().unwrap();
+    assert_eq!(b.try_acquire().unwrap_err().state(), State::HalfOpen, "only 2 trials");
+    first.success();
+    assert_eq!(b.state(), State::HalfOpen, "waits for every trial");
+    second.success();
+    assert_eq!(b.state(), State::Closed);
+    assert_eq!(b.totals().calls, 0, "closing starts a fresh window");
+    assert_eq!(
+        drain(&mut events),
+        vec![
+            (State::Closed, State::Open, Reason::FailureRate(100.0)),
+            (State::Open, State::HalfOpen, Reason::WaitElapsed),
+            (State::HalfOpen, State::Closed, Reason::TrialsPassed),
+        ]
+    );
+}
+
+#[test]
+fn failed_trials_open_again_for_a_full_wait() {
+    let clock = ManualClock::new();
+    let b = breaker(&clock, config());
+    record(&b, &[F, F, F, F]);
+    clock.advance(WAIT);
+    record(&b, &[S, F]);
+    assert_eq!(b.state(), State::Open, "1 of 2 trials failed = 50 %");
+    assert_eq!(b.try_acquire().unwrap_err().retry_after(), Some(WAIT));
+}
+
+#[test]
+fn dropped_and_ignored_trials_give_their_slot_back() {
+    let clock = ManualClock::new();
+    let b = breaker(&clock, config());
+    record(&b, &[F, F, F, F]);
+    clock.advance(WAIT);
+    let cancelled = b.try_acquire().unwrap();
+    let ignored = b.try_acquire().unwrap();
+    assert!(b.try_acquire().is_err());
+    drop(cancelled);
+    ignored.ignore();
+    record(&b, &[S, S]);
+    assert_eq!(b.state(), State::Closed, "two fresh trials decided it");
+}
+
+#[test]
+fn max_wait_in_half_open_reopens_a_breaker_whose_trials_hang() {
+    let clock = ManualClock::new();
+    let b = breaker(&clock, config().max_wait_in_half_open(Some(Duration::from_secs(5))));
+    let mut events = b.subscribe();
+    record(&b, &[F, F, F, F]);
+    clock.advance(WAIT);
+    let _hung_a = b.try_acquire().unwrap();
+    let hung_b = b.try_acquire().unwrap();
+    clock.advance(Duration::from_secs(5));
+    assert_eq!(b.try_acquire().unwrap_err().state(), State::Open);
+    hung_b.failure(); // a stale trial: its epoch is over, it changes nothing
+    assert_eq!(b.state(), State::Open);
+    let reasons: Vec<_> = drain(&mut events).into_iter().map(|e| e.2).collect();
+    assert_eq!(reasons[2], Reason::HalfOpenTimeout);
+    assert_eq!(reasons.len(), 3);
+}
+
+#[test]
+fn a_call_permitted_while_closed_cannot_count_after_a_transition() {
+    let clock = ManualClock::new();
+    let b = breaker(&clock, config());
+    let slow_starter = b.try_acquire().unwrap();
+    record(&b, &[F, F, F, F]);
+    clock.advance(WAIT);
+    let trial = b.try_acquire().unwrap();
+    slow_starter.success(); // permitted in epoch 0: must not count as a trial
+    let second = b.try_acquire().unwrap();
+    trial.success();
+    assert_eq!(b.state(), State::HalfOpen);
+    second.success();
+    assert_eq!(b.state(), State::Closed);
+}
+
+#[test]
+fn slow_calls_open_the_breaker() {
+    let clock = ManualClock::new();
+    let b = breaker(&clock, config().slow_calls(Duration::from_secs(1), 75.0));
+    for _ in 0..3 {
+        let permit = b.try_acquire().unwrap();
+        clock.advance(Duration::from_secs(2));
+        permit.success();
+    }
+    b.try_acquire().unwrap().success();
+    assert_eq!(b.totals().slow, 3);
+    assert_eq!(b.state(), State::Open, "3 of 4 slow = 75 %");
+}
+
+#[test]
+fn time_window_forgets_old_failures() {
+    let clock = ManualClock::new();
+    let window = SlidingWindow::Time {
+        length: Duration::from_secs(10),
+        buckets: 10,
+    };
+    let b = breaker(&clock, config().window(window));
+    record(&b, &[F, F, F]);
+    clock.advance(Duration::from_secs(10));
+    record(&b, &[S, S, S, F]);
+    assert_eq!(b.totals().failures, 1, "the first three failures left the window");
+    assert_eq!(b.state(), State::Closed, "1 of 4 = 25 %");
+    record(&b, &[F, F]);
+    assert_eq!(b.state(), State::Open, "3 of 6 = 50 %");
+}
+
+#[test]
+fn manual_states() {
+    let clock = ManualClock::new();
+    let b = breaker(&clock, config());
+    b.force_open();
+    let rejected = b.try_acquire().unwrap_err();
+    assert_eq!((rejected.state(), rejected.retry_after()), (State::ForcedOpen, None));
+    b.disable();
+    record(&b, &[F, F, F, F, F]);
+    assert_eq!((b.state(), b.totals().calls), (State::Disabled, 0));
+    b.metrics_only();
+    record(&b, &[F, F, F, F, F]);
+    assert_eq!((b.state(), b.totals().failures), (State::MetricsOnly, 5));
+    b.reset();
+    assert_eq!((b.state(), b.totals().calls), (State::Closed, 0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn follows_tokio_paused_time() {
+    let b = Breaker::new("paused", config()).unwrap();
+    for _ in 0..4 {
+        let _ = b.call(async { Err::<(), _>("boom") }).await;
+    }
+    match b.call(async { Ok::<_, &str>(()) }).await {
+        Err(CallError::Rejected(r)) => assert_eq!(r.retry_after(), Some(WAIT)),
+        other => panic!("expected rejection, got {other:?}"),
+    }
+    tokio::time::advance(WAIT).await;
+    assert_eq!(b.call(async { Ok::<_, &str>(7) }).await, Ok(7));
+    assert_eq!(b.state(), State::HalfOpen);
+}
+
+#[tokio::test]
+async fn a_cancelled_call_counts_nothing() {
+    let clock = ManualClock::new();
+    let b = breaker(&clock, config().minimum_calls(1));
+    let never = std::future::pending::<Result<(), ()>>();
+    let call = b.call(never);
+    // Poll once so the permit is taken, then drop the call mid-flight.
+    assert!(tokio::time::timeout(Duration::from_millis(1), call).await.is_err());
+    assert_eq!(b.totals().calls, 0);
+    assert_eq!(b.state(), State::Closed);
+}
+
+#[test]
+fn invalid_configuration_is_refused_with_the_field_named() {
+    let err = Breaker::new("x", config().failure_rate_threshold(0.0)).unwrap_err();
+    assert_eq!(err.field(), "failure_rate_threshold");
+    assert_eq!(
+        err.to_string(),
+        "invalid breaker setting `failure_rate_threshold`: must be a percentage in (0, 100]"
+    );
+}
