@@ -1,1 +1,246 @@
-//! Per-key coalescing (single-flight). Under construction.
+//! Per-key coalescing (single-flight): concurrent callers of one key share one execution.
+//!
+//! [`Flight::run`] takes a key and a closure that builds the work. The first caller of a key
+//! (the *leader*) starts the work; every caller that arrives while it runs (a *joiner*) waits for
+//! the same execution, and all of them receive a clone of its result — errors included. The
+//! [`Outcome`] says which [`Role`] each caller played.
+//!
+//! # Guarantees under concurrency
+//! - **One execution per key at a time**, however many callers race: the closure of a joiner is
+//!   never called.
+//! - **Errors are shared, not retried**: a failure reaches every caller of that execution; the
+//!   next caller after it finished starts a fresh execution.
+//! - **No entry outlives its execution**: the entry of a key is removed by the execution itself,
+//!   before its result is published, so [`Flight::len`] is 0 whenever nothing is running.
+//! - **Distinct keys never wait on each other**: the per-key map is sharded and its locks are
+//!   held only for a map operation, never while work runs.
+//!
+//! # Cancellation and panics
+//! - The work runs in its own tokio task, **owned by no caller**. Dropping the leader's future
+//!   does not cancel it: joiners still get its result and nobody pays for a second execution.
+//! - With [`Builder::abort_when_unused`], the work is aborted once *every* caller has been
+//!   dropped; a caller arriving after that starts a new execution rather than joining a dead one.
+//! - A panic in the work (or in the closure that builds it) reaches every caller as
+//!   [`Error::Panicked`], and the key is usable again at once.
+//!
+//! An optional short-lived result cache ([`CachePolicy`]) serves a finished result again for a
+//! per-outcome TTL, so a failure can be cached for less time than a success.
+//!
+//! `run` must be called inside a tokio runtime (the work is spawned).
+//!
+//! # Concurrent calls on the same key
+//! ```
+//! use std::sync::Arc;
+//! use std::sync::atomic::{AtomicUsize, Ordering};
+//! use tollgate::flight::{Flight, Role};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let flight: Flight<String, u64, String> = Flight::new();
+//! let api_calls = Arc::new(AtomicUsize::new(0));
+//! let paid_call = || {
+//!     let api_calls = Arc::clone(&api_calls);
+//!     async move {
+//!         api_calls.fetch_add(1, Ordering::SeqCst);
+//!         Ok::<_, String>(42)
+//!     }
+//! };
+//! let key = "user-1/2026-11-21".to_string();
+//! // Both callers are registered before the spawned work first runs.
+//! let (a, b) = tokio::join!(
+//!     flight.run(key.clone(), paid_call),
+//!     flight.run(key.clone(), paid_call),
+//! );
+//! assert_eq!((a.result, b.result), (Ok(42), Ok(42)));
+//! assert_eq!((a.role, b.role), (Role::Leader, Role::Joiner));
+//! assert_eq!(api_calls.load(Ordering::SeqCst), 1);
+//! assert_eq!(flight.len(), 0); // nothing running, nothing left behind
+//! # }
+//! //! ```
+
+mod cache;
+mod config;
+mod error;
+mod task;
+
+use std::fmt;
+use std::future::Future;
+use std::hash::Hash;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+
+pub use config::{Builder, CachePolicy};
+pub use error::{Error, Outcome, Role};
+
+use crate::keyed::slots::SlotMap;
+use cache::ResultCache;
+use error::panic_message;
+use task::{Call, Shared};
+
+/// Coalesces concurrent executions per key. Cheap to clone: clones share the same calls.
+pub struct Flight<K, T, E> {
+    inner: Arc<Inner<K, T, E>>,
+}
+
+pub(crate) struct Inner<K, T, E> {
+    calls: SlotMap<K, Call<T, E>>,
+    cache: Option<ResultCache<K, T, E>>,
+    abort_when_unused: bool,
+}
+
+impl<K, T, E> Flight<K, T, E>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    T: Clone + Send + Sync + 'static,
+    E: Clone + Send + Sync + 'static,
+{
+    /// A flight that lets work finish even when every caller has gone, with no result cache.
+    pub fn new() -> Self {
+        Builder::new().build()
+    }
+
+    /// Configures a flight (abort policy, result cache, clock).
+    pub fn builder() -> Builder<K, T, E> {
+        Builder::new()
+    }
+
+    pub(crate) fn from_builder(builder: Builder<K, T, E>) -> Self {
+        let cache = builder
+            .cache
+            .is_enabled()
+            .then(|| ResultCache::new(builder.cache, builder.clock));
+        Flight {
+            inner: Arc::new(Inner {
+                calls: SlotMap::new(),
+                cache,
+                abort_when_unused: builder.abort_when_unused,
+            }),
+        }
+    }
+
+    /// Runs `make()`'s future once for all concurrent callers of `key` and returns its shared
+    /// result. `make` is called only when this caller leads.
+    ///
+    /// Dropping the returned future does not cancel the work (unless
+    /// [`Builder::abort_when_unused`] is set and this was the last caller).
+    pub async fn run<F, Fut>(&self, key: K, make: F) -> Outcome<T, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+    {
+        if let Some(result) = self.cached(&key) {
+            return Outcome {
+                result,
+                role: Role::Cached,
+            };
+        }
+        let (call, created) = self.inner.calls.acquire(key.clone(), Call::new);
+        let caller = Caller {
+            inner: &self.inner,
+            key,
+            call,
+        };
+        let role = if created {
+            self.lead(&caller.key, &caller.call, make)
+        } else {
+            tracing::trace!("flight: joined");
+            Role::Joiner
+        };
+        let result = caller.call.wait().await;
+        Outcome { result, role }
+    }
+
+    /// Starts the execution of a call this caller created.
+    fn lead<F, Fut>(&self, key: &K, call: &Arc<Call<T, E>>, make: F) -> Role
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+    {
+        // A result may have been cached between our cache miss and our entry creation.
+        if let Some(result) = self.cached(key) {
+            task::complete(&self.inner, key, call, result);
+            return Role::Cached;
+        }
+        match catch_unwind(AssertUnwindSafe(make)) {
+            Ok(work) => {
+                tracing::trace!("flight: led");
+                task::spawn(Arc::clone(&self.inner), key.clone(), Arc::clone(call), work);
+            }
+            Err(payload) => {
+                let error = Error::Panicked(panic_message(payload.as_ref()));
+                task::complete(&self.inner, key, call, Err(error));
+            }
+        }
+        Role::Leader
+    }
+
+    fn cached(&self, key: &K) -> Option<Shared<T, E>> {
+        self.inner.cache.as_ref()?.get(key)
+    }
+
+    /// Number of executions running now (0 when idle: no entry outlives its execution).
+    pub fn len(&self) -> usize {
+        self.inner.calls.len()
+    }
+
+    /// `true` when no execution is running.
+    pub fn is_empty(&self) -> bool {
+        self.inner.calls.is_empty()
+    }
+
+    /// Drops expired cached results and returns how many fresh ones remain (0 without a cache).
+    pub fn purge_expired(&self) -> usize {
+        self.inner
+            .cache
+            .as_ref()
+            .map_or(0, ResultCache::purge_expired)
+    }
+}
+
+/// One caller's share of a call; with `abort_when_unused`, the last one to go aborts the work.
+struct Caller<'a, K: Hash + Eq, T, E> {
+    inner: &'a Inner<K, T, E>,
+    key: K,
+    call: Arc<Call<T, E>>,
+}
+
+impl<K: Hash + Eq, T, E> Drop for Caller<'_, K, T, E> {
+    fn drop(&mut self) {
+        // `release` removes the entry under the shard lock when the count reaches zero, so no
+        // new caller can join the call we are about to abort.
+        if self.inner.abort_when_unused && self.inner.calls.release(&self.key, &self.call) {
+            if let Some(handle) = self.call.abort.get() {
+                handle.abort();
+            }
+        }
+    }
+}
+
+impl<K, T, E> Default for Flight<K, T, E>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    T: Clone + Send + Sync + 'static,
+    E: Clone + Send + Sync + 'static,
+{
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<K, T, E> Clone for Flight<K, T, E> {
+    fn clone(&self) -> Self {
+        Flight {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<K: Hash + Eq, T, E> fmt::Debug for Flight<K, T, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Flight")
+            .field("in_flight", &self.inner.calls.len())
+            .field("caches", &self.inner.cache.is_some())
+            .field("abort_when_unused", &self.inner.abort_when_unused)
+            .finish()
+    }
+}

@@ -1,1 +1,3 @@
 //! Per-key resources and mutexes. Under construction.
+
+pub(crate) mod slots;

@@ -1,0 +1,209 @@
+//! Per-key slots whose lifetime is exactly the time someone uses them.
+//!
+//! This is the bookkeeping shared by [`crate::flight`] (one in-flight call per key) and
+//! [`crate::keyed::Mutex`] (one async mutex per key): a sharded map from key to an `Arc<V>` plus a
+//! count of users. A slot is created by the first [`SlotMap::acquire`], shared by every later one,
+//! and removed by the [`SlotMap::release`] that brings the count back to zero (or by
+//! [`SlotMap::remove`]). Because the count and the map change under the same shard lock, a caller
+//! can never obtain a slot that has already been removed: it either joins the live slot or creates
+//! a fresh one. Locks are held only for a hash-map operation, never across an `.await`, and keys in
+//! different shards never contend.
+//!
+//! The types use [`crate::sync`], so `tests/loom_keyed.rs` model-checks this exact code.
+// Visible outside the crate only under `cfg(tollgate_loom)`, for the loom models.
+#![cfg_attr(not(tollgate_loom), allow(unreachable_pub))]
+
+use std::collections::HashMap;
+use std::fmt;
+use std::hash::{BuildHasher, Hash, RandomState};
+use std::sync::{Arc, PoisonError};
+
+use crate::sync::{Mutex, MutexGuard};
+
+/// A value split into independently locked shards, chosen by a key's hash.
+pub struct Sharded<T> {
+    shards: Box<[Mutex<T>]>,
+    hasher: RandomState,
+}
+
+impl<T> Sharded<T> {
+    /// A shard count suited to this machine: several per CPU, so distinct keys rarely share one.
+    pub fn default_count() -> usize {
+        let cpus = std::thread::available_parallelism().map_or(4, |n| n.get());
+        (cpus * 8).next_power_of_two().clamp(8, 256)
+    }
+
+    /// `count` shards (at least one), each made by `init`.
+    pub fn new(count: usize, init: impl Fn() -> T) -> Self {
+        Sharded {
+            shards: (0..count.max(1)).map(|_| Mutex::new(init())).collect(),
+            hasher: RandomState::new(),
+        }
+    }
+
+    /// Locks the shard that owns `key`.
+    pub fn lock<K: Hash + ?Sized>(&self, key: &K) -> MutexGuard<'_, T> {
+        // The modulo keeps the index in range; truncating the hash to usize is intended.
+        #[allow(clippy::cast_possible_truncation)]
+        let index = (self.hasher.hash_one(key) as usize) % self.shards.len();
+        lock(&self.shards[index])
+    }
+
+    /// Folds over every shard, locking one at a time.
+    pub fn fold<A>(&self, init: A, mut f: impl FnMut(A, &mut T) -> A) -> A {
+        self.shards
+            .iter()
+            .fold(init, |acc, shard| f(acc, &mut lock(shard)))
+    }
+
+    /// Number of shards.
+    pub fn count(&self) -> usize {
+        self.shards.len()
+    }
+}
+
+// A panic while a shard is locked can only come from a user's Hash/Eq; the map itself is
+// still consistent, so a poisoned lock is recovered rather than propagated.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A sharded map of reference-counted per-key slots.
+pub struct SlotMap<K, V> {
+    shards: Sharded<HashMap<K, Slot<V>>>,
+}
+
+struct Slot<V> {
+    value: Arc<V>,
+    users: usize,
+}
+
+impl<K: Hash + Eq, V> SlotMap<K, V> {
+    /// An empty map with a shard count suited to this machine.
+    pub fn new() -> Self {
+        Self::with_shards(Sharded::<()>::default_count())
+    }
+
+    /// An empty map with `shards` shards (at least one).
+    pub fn with_shards(shards: usize) -> Self {
+        SlotMap {
+            shards: Sharded::new(shards, HashMap::new),
+        }
+    }
+
+    fn shard(&self, key: &K) -> MutexGuard<'_, HashMap<K, Slot<V>>> {
+        self.shards.lock(key)
+    }
+
+    /// Joins the slot of `key` as one more user, or creates it with `make` if there is none.
+    ///
+    /// Returns the slot and `true` when this call created it.
+    pub fn acquire(&self, key: K, make: impl FnOnce() -> V) -> (Arc<V>, bool) {
+        let mut shard = self.shard(&key);
+        if let Some(slot) = shard.get_mut(&key) {
+            slot.users += 1;
+            return (Arc::clone(&slot.value), false);
+        }
+        let value = Arc::new(make());
+        let slot = Slot {
+            value: Arc::clone(&value),
+            users: 1,
+        };
+        shard.insert(key, slot);
+        (value, true)
+    }
+
+    /// Gives back one use of `value`; removes the slot when this was the last user.
+    ///
+    /// Returns `true` when this call removed the slot. A slot that was already removed (or
+    /// replaced by a newer one for the same key) is left alone and `false` is returned.
+    pub fn release(&self, key: &K, value: &Arc<V>) -> bool {
+        let mut shard = self.shard(key);
+        let Some(slot) = shard.get_mut(key) else {
+            return false;
+        };
+        if !Arc::ptr_eq(&slot.value, value) {
+            return false;
+        }
+        slot.users = slot.users.saturating_sub(1);
+        if slot.users > 0 {
+            return false;
+        }
+        shard.remove(key);
+        true
+    }
+
+    /// Removes the slot of `key` whatever its user count, if it is still `value`.
+    ///
+    /// Returns `true` when this call removed it.
+    pub fn remove(&self, key: &K, value: &Arc<V>) -> bool {
+        let mut shard = self.shard(key);
+        match shard.get(key) {
+            Some(slot) if Arc::ptr_eq(&slot.value, value) => {
+                shard.remove(key);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Number of live slots (exact when no call is running concurrently).
+    pub fn len(&self) -> usize {
+        self.shards.fold(0, |n, shard| n + shard.len())
+    }
+
+    /// `true` when no slot is live.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl<T> fmt::Debug for Sharded<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sharded")
+            .field("shards", &self.shards.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K: Hash + Eq, V> Default for SlotMap<K, V> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<K: Hash + Eq, V> fmt::Debug for SlotMap<K, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SlotMap")
+            .field("shards", &self.shards.count())
+            .field("len", &self.len())
+            .finish()
+    }
+}
+
+#[cfg(all(test, not(tollgate_loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn last_release_removes_and_stale_handles_are_ignored() {
+        let map: SlotMap<&str, u32> = SlotMap::with_shards(2);
+        let (a, created) = map.acquire("k", || 1);
+        assert!(created);
+        let (b, created) = map.acquire("k", || 2);
+        assert!(!created);
+        assert!(Arc::ptr_eq(&a, &b));
+        assert!(!map.release(&"k", &a));
+        assert!(map.release(&"k", &b));
+        assert!(map.is_empty());
+        let (c, created) = map.acquire("k", || 3);
+        assert!(created && *c == 3);
+        assert!(
+            !map.release(&"k", &a),
+            "a stale slot must not release the new one"
+        );
+        assert!(!map.remove(&"k", &a));
+        assert!(map.remove(&"k", &c));
+        assert_eq!(map.len(), 0);
+    }
+}

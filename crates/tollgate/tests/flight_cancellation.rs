@@ -1,0 +1,172 @@
+//! Cancellation and panics: dropping callers never costs a second execution, the abort option
+//! stops work nobody waits for, and a panic reaches every caller without leaving an entry.
+// Helpers outside #[test] functions panic on purpose, like the tests themselves.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "flight_support.rs"]
+mod support;
+
+use std::pin::pin;
+use std::sync::Arc;
+
+use support::{Counter, Gate, gated, poll_once};
+use tokio::sync::{Barrier, oneshot};
+use tollgate::flight::{Error, Flight, Role};
+
+type Shared = Flight<&'static str, u64, String>;
+
+/// Waits (without sleeping) until the flight has retired every execution.
+async fn until_idle(flight: &Shared) {
+    tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while !flight.is_empty() {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the entry was never removed");
+}
+
+/// Spawns `n` joiners of `key` that are registered when this returns.
+async fn joiners(
+    flight: &Shared,
+    n: usize,
+) -> Vec<tokio::task::JoinHandle<tollgate::flight::Outcome<u64, String>>> {
+    let registered = Arc::new(Barrier::new(n + 1));
+    let tasks = (0..n)
+        .map(|_| {
+            let (flight, registered) = (flight.clone(), registered.clone());
+            tokio::spawn(async move {
+                let mut run = pin!(flight.run("k", || async { panic!("a joiner's closure ran") }));
+                assert!(poll_once(run.as_mut()).await.is_pending());
+                registered.wait().await;
+                run.await
+            })
+        })
+        .collect();
+    registered.wait().await;
+    tasks
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn leader_dropped_mid_flight_joiners_are_served_by_the_one_execution() {
+    let flight = Shared::new();
+    let (runs, gate) = (Counter::default(), Gate::new());
+    let (led_tx, led_rx) = oneshot::channel();
+    let (leader_flight, r, g) = (flight.clone(), runs.clone(), gate.clone());
+    let leader = tokio::spawn(async move {
+        let mut run = pin!(leader_flight.run("k", || gated(&r, &g, Ok(5))));
+        assert!(poll_once(run.as_mut()).await.is_pending());
+        let _ = led_tx.send(());
+        run.await
+    });
+    led_rx.await.unwrap();
+    let joined = joiners(&flight, 200).await;
+    leader.abort();
+    assert!(leader.await.unwrap_err().is_cancelled());
+    gate.open();
+    for joiner in joined {
+        let outcome = joiner.await.unwrap();
+        assert_eq!((outcome.result, outcome.role), (Ok(5), Role::Joiner));
+    }
+    assert_eq!(runs.get(), 1, "nobody paid twice");
+    assert_eq!(flight.len(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn work_nobody_waits_for_still_completes_by_default() {
+    let flight = Shared::new();
+    let (done_tx, done_rx) = oneshot::channel();
+    {
+        let mut run = pin!(flight.run("k", || async move {
+            tokio::task::yield_now().await;
+            let _ = done_tx.send(());
+            Ok(1)
+        }));
+        assert!(poll_once(run.as_mut()).await.is_pending());
+    } // the only caller is dropped here
+    done_rx
+        .await
+        .expect("the work was cancelled with its caller");
+    until_idle(&flight).await;
+}
+
+/// Signals when the work's future is dropped, and whether it had finished.
+struct DropProbe(Option<oneshot::Sender<bool>>, bool);
+
+impl Drop for DropProbe {
+    fn drop(&mut self) {
+        if let Some(tx) = self.0.take() {
+            let _ = tx.send(self.1);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn all_callers_dropped_with_abort_option_aborts_the_work() {
+    let flight: Shared = Flight::builder().abort_when_unused(true).build();
+    let (runs, gate) = (Counter::default(), Gate::new());
+    let (dropped_tx, dropped_rx) = oneshot::channel();
+    let mut leader = Box::pin(flight.run("k", || {
+        let (runs, gate) = (runs.clone(), gate.clone());
+        async move {
+            let mut probe = DropProbe(Some(dropped_tx), false);
+            runs.hit();
+            gate.wait().await;
+            probe.1 = true;
+            Ok(1)
+        }
+    }));
+    assert!(poll_once(leader.as_mut()).await.is_pending());
+    let joined = joiners(&flight, 50).await;
+    for joiner in &joined {
+        joiner.abort();
+    }
+    for joiner in joined {
+        assert!(joiner.await.unwrap_err().is_cancelled());
+    }
+    assert_eq!(flight.len(), 1, "the leader still waits: no abort yet");
+    drop(leader);
+    let finished = dropped_rx.await.unwrap();
+    assert!(!finished, "the work was aborted, not run to completion");
+    assert_eq!(flight.len(), 0);
+    // The key is free: the next caller starts a fresh execution.
+    gate.open();
+    let next = flight.run("k", || gated(&runs, &gate, Ok(2))).await;
+    assert_eq!((next.result, next.role), (Ok(2), Role::Leader));
+    assert_eq!(runs.get(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_panic_reaches_every_caller_and_the_key_is_usable_right_after() {
+    let flight = Shared::new();
+    let gate = Gate::new();
+    let g = gate.clone();
+    let mut leader = Box::pin(flight.run("k", || async move {
+        g.wait().await;
+        panic!("boom");
+    }));
+    assert!(poll_once(leader.as_mut()).await.is_pending());
+    let joined = joiners(&flight, 100).await;
+    gate.open();
+    let panicked = Err(Error::Panicked("boom".to_owned()));
+    assert_eq!(leader.await.result, panicked);
+    for joiner in joined {
+        assert_eq!(joiner.await.unwrap().result, panicked);
+    }
+    assert_eq!(flight.len(), 0);
+    let next = flight.run("k", || async { Ok(3) }).await;
+    assert_eq!((next.result, next.role), (Ok(3), Role::Leader));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_panic_while_building_the_work_leaves_no_entry() {
+    let flight = Shared::new();
+    let outcome = flight
+        .run("k", || -> std::future::Ready<Result<u64, String>> {
+            panic!("bad input")
+        })
+        .await;
+    assert_eq!(outcome.result, Err(Error::Panicked("bad input".to_owned())));
+    assert_eq!(outcome.role, Role::Leader);
+    assert_eq!(flight.len(), 0);
+}
