@@ -1,1 +1,72 @@
-fn main() {}
+//! Closed-state overhead of one guarded call, against a bare call and against the `recloser`
+//! and `failsafe` crates, all in the same run.
+//!
+//! `cargo bench -p tollgate --bench breaker`
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::future::Future;
+use std::hint::black_box;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use failsafe::CircuitBreaker as _;
+use tollgate::breaker::{Breaker, BreakerConfig, Outcome, SlidingWindow};
+
+#[inline(never)]
+fn op(x: u64) -> Result<u64, ()> {
+    Ok(x)
+}
+
+fn poll_ready<F: Future>(fut: F) -> F::Output {
+    let mut fut = pin!(fut);
+    match fut.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(out) => out,
+        Poll::Pending => unreachable!("benchmarked futures are ready at once"),
+    }
+}
+
+fn closed_call(c: &mut Criterion) {
+    let mut g = c.benchmark_group("breaker_closed_call");
+    g.bench_function("bare", |b| b.iter(|| op(black_box(1))));
+
+    let breaker = Breaker::new("bench", BreakerConfig::default()).unwrap();
+    g.bench_function("tollgate_permit", |b| {
+        b.iter(|| {
+            let permit = breaker.try_acquire().unwrap();
+            let result = op(black_box(1));
+            permit.record(if result.is_ok() { Outcome::Success } else { Outcome::Failure });
+            result
+        })
+    });
+    g.bench_function("tollgate_call", |b| {
+        b.iter(|| poll_ready(breaker.call(async { op(black_box(1)) })))
+    });
+
+    let timed = BreakerConfig::default()
+        .window(SlidingWindow::time(Duration::from_secs(60)))
+        .slow_calls(Duration::from_secs(5), 100.0);
+    let timed = Breaker::new("bench-timed", timed).unwrap();
+    g.bench_function("tollgate_call_time_window_slow_calls", |b| {
+        b.iter(|| poll_ready(timed.call(async { op(black_box(1)) })))
+    });
+
+    let recloser = recloser::Recloser::default();
+    g.bench_function("recloser", |b| b.iter(|| recloser.call(|| op(black_box(1)))));
+
+    let failsafe = failsafe::Config::new().build();
+    g.bench_function("failsafe", |b| b.iter(|| failsafe.call(|| op(black_box(1)))));
+    g.finish();
+}
+
+fn registry_get(c: &mut Criterion) {
+    let registry = tollgate::breaker::Registry::new();
+    for i in 0..100 {
+        registry.get(&format!("node-{i}"));
+    }
+    c.bench_function("registry_get_existing", |b| b.iter(|| registry.get(black_box("node-42"))));
+}
+
+criterion_group!(benches, closed_call, registry_get);
+criterion_main!(benches);
