@@ -79,7 +79,12 @@ mod error;
 mod mutex;
 mod resource;
 mod resources;
+#[cfg(not(tollgate_loom))]
 pub(crate) mod slots;
+// Reachable from `tests/loom_*.rs` only when model-checking.
+#[cfg(tollgate_loom)]
+#[doc(hidden)]
+pub mod slots;
 
 pub use config::{Builder, WhenFull};
 pub use error::Error;

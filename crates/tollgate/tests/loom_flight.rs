@@ -1,0 +1,99 @@
+//! loom models of flight's leader hand-off and cleanup, on the real `SlotMap` that holds
+//! flight's calls (its shard locks are loom's under `cfg(tollgate_loom)`). The model mirrors
+//! the three things that touch a call's entry: a caller joins (`acquire`), a caller goes away
+//! with the abort option (`release`, whose `true` aborts the work), and the finished work
+//! retires its own entry (`remove`). Run with:
+//! `RUSTFLAGS="--cfg tollgate_loom" cargo test -p tollgate --release --test loom_flight`
+#![cfg(tollgate_loom)]
+
+use std::sync::Arc;
+
+use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use loom::thread;
+use tollgate::keyed::slots::SlotMap;
+
+/// What flight's `Call` holds that matters here: whether it was aborted, whether it finished.
+#[derive(Debug, Default)]
+struct Call {
+    aborted: AtomicBool,
+    finished: AtomicBool,
+}
+
+const KEY: u8 = 1;
+
+/// A caller: leads or joins, then is dropped (abort option on). Returns the call it used.
+fn caller(calls: &SlotMap<u8, Call>, executions: &AtomicUsize) -> Arc<Call> {
+    let (call, led) = calls.acquire(KEY, Call::default);
+    if led {
+        executions.fetch_add(1, Ordering::SeqCst);
+    }
+    // While a caller holds the call, it must not be aborted: nobody aborts work with waiters.
+    assert!(
+        !call.aborted.load(Ordering::SeqCst),
+        "joined an aborted call"
+    );
+    if calls.release(&KEY, &call) {
+        call.aborted.store(true, Ordering::SeqCst);
+    }
+    call
+}
+
+/// The work finishing: retire the entry, then publish.
+fn finish(calls: &SlotMap<u8, Call>, call: &Arc<Call>) {
+    calls.remove(&KEY, call);
+    call.finished.store(true, Ordering::SeqCst);
+}
+
+#[test]
+fn leader_dropped_while_a_joiner_arrives_never_aborts_the_joiners_call() {
+    loom::model(|| {
+        let calls = Arc::new(SlotMap::with_shards(1));
+        let executions = Arc::new(AtomicUsize::new(0));
+        let joiner = {
+            let (calls, executions) = (calls.clone(), executions.clone());
+            thread::spawn(move || caller(&calls, &executions))
+        };
+        let led = caller(&calls, &executions);
+        let joined = joiner.join().unwrap();
+        // Either the joiner shared the leader's call, or it arrived after the leader's call was
+        // aborted and removed, and started its own: never two live calls at once.
+        let runs = executions.load(Ordering::SeqCst);
+        if Arc::ptr_eq(&led, &joined) {
+            assert_eq!(runs, 1);
+        } else {
+            assert_eq!(runs, 2);
+            assert!(led.aborted.load(Ordering::SeqCst) || joined.aborted.load(Ordering::SeqCst));
+        }
+        assert_eq!(calls.len(), 0, "an entry outlived every caller");
+    });
+}
+
+#[test]
+fn finishing_work_and_a_late_caller_leave_no_entry_behind() {
+    loom::model(|| {
+        let calls = Arc::new(SlotMap::with_shards(1));
+        let executions = Arc::new(AtomicUsize::new(0));
+        // The leader has started the work and keeps waiting for it.
+        let (leader_call, led) = calls.acquire(KEY, Call::default);
+        assert!(led);
+        let work = {
+            let (calls, call) = (calls.clone(), leader_call.clone());
+            thread::spawn(move || finish(&calls, &call))
+        };
+        let late = {
+            let (calls, executions) = (calls.clone(), executions.clone());
+            thread::spawn(move || caller(&calls, &executions))
+        };
+        work.join().unwrap();
+        let late_call = late.join().unwrap();
+        // The late caller joined the running call (no new execution) or, after the work retired
+        // its entry, led a fresh one.
+        let fresh = executions.load(Ordering::SeqCst);
+        assert_eq!(fresh, usize::from(!Arc::ptr_eq(&late_call, &leader_call)));
+        // The leader goes away last; its work already retired the entry, so nothing is aborted.
+        assert!(!calls.release(&KEY, &leader_call));
+        assert!(!leader_call.aborted.load(Ordering::SeqCst));
+        assert!(leader_call.finished.load(Ordering::SeqCst));
+        assert_eq!(calls.len(), 0);
+    });
+}
