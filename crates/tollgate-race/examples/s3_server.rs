@@ -1,0 +1,25 @@
+//! The S3 scenario as a throw-away server to point `tollgate race` at:
+//! `POST /reports/<key>` creates a report once (201) and rejects later attempts (409).
+//!
+//! ```sh
+//! cargo run -p tollgate-race --example s3_server -- racy      # check, slow call, insert
+//! cargo run -p tollgate-race --example s3_server -- guarded   # atomic claim first
+//! ```
+//! It listens on 127.0.0.1 and prints the address it got.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+#[tokio::main]
+async fn main() {
+    let server = match std::env::args().nth(1).as_deref() {
+        Some("racy") => support::racy().await,
+        Some("guarded") => support::guarded().await,
+        _ => {
+            eprintln!("usage: s3_server racy|guarded");
+            std::process::exit(2);
+        }
+    };
+    println!("listening on {}", server.url("/reports/"));
+    std::future::pending::<()>().await;
+}

@@ -1,0 +1,238 @@
+//! Loopback HTTP/1.1 servers started inside tests: racy, guarded, recording, silent, TLS.
+//!
+//! Shared with the CLI tests (`#[path]`) so both exercise the same servers; each test binary
+//! uses a different subset, hence the `dead_code` allowance. Test scaffolding panics on setup
+//! failure, like the tests themselves.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+/// One request as the server saw it.
+#[derive(Debug, Clone)]
+pub(crate) struct Seen {
+    pub(crate) method: String,
+    pub(crate) path: String,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: Vec<u8>,
+}
+
+impl Seen {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        let found = self
+            .headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name));
+        found.map(|(_, v)| v.as_str())
+    }
+}
+
+/// `None` closes the connection without a response.
+pub(crate) type Reply = Option<(u16, String)>;
+type Handler = Arc<dyn Fn(Seen) -> Pin<Box<dyn Future<Output = Reply> + Send>> + Send + Sync>;
+
+/// A running server; stops accepting when dropped.
+pub(crate) struct Server {
+    pub(crate) addr: SocketAddr,
+    pub(crate) seen: Arc<Mutex<Vec<Seen>>>,
+    accept: JoinHandle<()>,
+}
+
+impl Server {
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub(crate) fn https_url(&self, path: &str) -> String {
+        format!("https://{}{path}", self.addr)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.accept.abort();
+    }
+}
+
+/// The S3 bug: check "exists?", then the slow paid call, then insert. Genuinely racy: every
+/// request that checks before the first insert gets 201.
+pub(crate) async fn racy() -> Server {
+    let stored = Arc::new(Mutex::new(HashSet::new()));
+    serve(None, move |seen| {
+        let stored = Arc::clone(&stored);
+        async move {
+            if stored.lock().unwrap().contains(&seen.path) {
+                return Some((409, "report already exists".to_owned()));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await; // the paid API call
+            stored.lock().unwrap().insert(seen.path);
+            Some((201, "report created".to_owned()))
+        }
+    })
+    .await
+}
+
+/// The fix: an atomic claim (insert under one lock) before the slow call.
+pub(crate) async fn guarded() -> Server {
+    let claimed = Arc::new(Mutex::new(HashSet::new()));
+    serve(None, move |seen| {
+        let claimed = Arc::clone(&claimed);
+        async move {
+            if !claimed.lock().unwrap().insert(seen.path) {
+                return Some((409, "report already exists".to_owned()));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await; // the paid API call
+            Some((201, "report created".to_owned()))
+        }
+    })
+    .await
+}
+
+/// Answers 200 with the request index found in the `X-Index` header, if any.
+pub(crate) async fn ok() -> Server {
+    serve(None, |seen| async move {
+        let body = format!("ok {}", seen.header("x-index").unwrap_or("-"));
+        Some((200, body))
+    })
+    .await
+}
+
+/// Reads requests and never answers.
+pub(crate) async fn silent() -> Server {
+    serve(None, |_| std::future::pending()).await
+}
+
+/// Reads each request and closes the connection without answering.
+pub(crate) async fn hangs_up() -> Server {
+    serve(None, |_| async { None }).await
+}
+
+/// A TLS server (self-signed certificate for `localhost` and `127.0.0.1`) answering 200 to everything.
+pub(crate) async fn tls_ok() -> Server {
+    serve(Some(tls_acceptor()), |_| async {
+        Some((200, "secure".to_owned()))
+    })
+    .await
+}
+
+/// A port with nothing listening on it.
+pub(crate) async fn closed_port() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    listener.local_addr().unwrap()
+}
+
+pub(crate) async fn serve<F, Fut>(tls: Option<tokio_rustls::TlsAcceptor>, handler: F) -> Server
+where
+    F: Fn(Seen) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Reply> + Send + 'static,
+{
+    let handler: Handler = Arc::new(move |seen| Box::pin(handler(seen)));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&seen);
+    let accept = tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let (handler, log, tls) = (Arc::clone(&handler), Arc::clone(&log), tls.clone());
+            tokio::spawn(async move {
+                match tls {
+                    None => connection(tcp, handler, log).await,
+                    Some(acceptor) => {
+                        if let Ok(stream) = acceptor.accept(tcp).await {
+                            connection(stream, handler, log).await;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    Server { addr, seen, accept }
+}
+
+async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    handler: Handler,
+    log: Arc<Mutex<Vec<Seen>>>,
+) {
+    let Some(request) = read_request(&mut stream).await else {
+        return;
+    };
+    log.lock().unwrap().push(request.clone());
+    let Some((status, body)) = handler(request).await else {
+        return;
+    };
+    let response = format!(
+        "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = stream.write_all(response.as_bytes()).await;
+    let _ = stream.shutdown().await;
+}
+
+async fn read_request<S: AsyncRead + Unpin>(stream: &mut S) -> Option<Seen> {
+    let mut buf = Vec::new();
+    let head_end = loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break end;
+        }
+        let mut chunk = [0u8; 4096];
+        let n = stream.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let mut request_line = lines.next()?.split(' ');
+    let (method, path) = (
+        request_line.next()?.to_owned(),
+        request_line.next()?.to_owned(),
+    );
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    let mut seen = Seen {
+        method,
+        path,
+        headers,
+        body: buf.split_off(head_end + 4),
+    };
+    let len: usize = seen
+        .header("content-length")
+        .map_or(Some(0), |v| v.parse().ok())?;
+    while seen.body.len() < len {
+        let mut chunk = [0u8; 4096];
+        let n = stream.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        seen.body.extend_from_slice(&chunk[..n]);
+    }
+    Some(seen)
+}
+
+fn tls_acceptor() -> tokio_rustls::TlsAcceptor {
+    use tokio_rustls::rustls::{self, pki_types::PrivateKeyDer};
+    let cert =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+            .unwrap();
+    let key = PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.cert.der().clone()], key)
+        .unwrap();
+    tokio_rustls::TlsAcceptor::from(Arc::new(config))
+}
