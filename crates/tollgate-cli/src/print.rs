@@ -54,15 +54,14 @@ pub(crate) fn human(r: &Report) -> String {
         line(&mut out, "invariants".to_owned());
         for inv in &r.invariants {
             let held = r.trials - inv.violated_trials;
-            let observed: Vec<_> = inv.observed.iter().map(usize::to_string).collect();
-            let verdict = if inv.held { "held" } else { "VIOLATED" };
+            let verdict = if inv.held { "ok  " } else { "FAIL" };
             line(
                 &mut out,
                 format!(
-                    "  {:<10} {verdict:<8} in {held}/{} trials held; observed {}",
+                    "  {verdict} {:<10} held in {held}/{} {trials}; observed {}",
                     inv.expect.to_string(),
                     r.trials,
-                    observed.join(", ")
+                    observed(&inv.observed)
                 ),
             );
         }
@@ -78,6 +77,16 @@ pub(crate) fn human(r: &Report) -> String {
         );
     }
     out
+}
+
+/// Per-trial counts, the first few only.
+fn observed(counts: &[usize]) -> String {
+    const SHOWN: usize = 20;
+    let mut text: Vec<_> = counts.iter().take(SHOWN).map(usize::to_string).collect();
+    if counts.len() > SHOWN {
+        text.push(format!("... ({} more)", counts.len() - SHOWN));
+    }
+    text.join(", ")
 }
 
 fn line(out: &mut String, text: String) {

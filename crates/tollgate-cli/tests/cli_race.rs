@@ -98,7 +98,7 @@ async fn guarded_server_holds_and_exits_0_with_a_human_report() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("  201=1      held     in 5/5 trials held; observed 1, 1, 1, 1, 1\n"),
+        stdout.contains("  ok   201=1      held in 5/5 trials; observed 1, 1, 1, 1, 1\n"),
         "{stdout}"
     );
     assert!(

@@ -4,6 +4,7 @@
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 use crate::error::{ErrorKind, RequestError};
+use crate::template::find;
 
 /// Bodies larger than this are a protocol error rather than an unbounded allocation.
 const MAX_BODY: usize = 16 * 1024 * 1024;
@@ -190,10 +191,6 @@ impl<R: AsyncRead + Unpin> Reader<R> {
         }
         Ok(self.pending().to_vec())
     }
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 #[cfg(test)]
