@@ -36,7 +36,11 @@ fn closed_call(c: &mut Criterion) {
         b.iter(|| {
             let permit = breaker.try_acquire().unwrap();
             let result = op(black_box(1));
-            permit.record(if result.is_ok() { Outcome::Success } else { Outcome::Failure });
+            permit.record(if result.is_ok() {
+                Outcome::Success
+            } else {
+                Outcome::Failure
+            });
             result
         })
     });
@@ -53,10 +57,14 @@ fn closed_call(c: &mut Criterion) {
     });
 
     let recloser = recloser::Recloser::default();
-    g.bench_function("recloser", |b| b.iter(|| recloser.call(|| op(black_box(1)))));
+    g.bench_function("recloser", |b| {
+        b.iter(|| recloser.call(|| op(black_box(1))))
+    });
 
     let failsafe = failsafe::Config::new().build();
-    g.bench_function("failsafe", |b| b.iter(|| failsafe.call(|| op(black_box(1)))));
+    g.bench_function("failsafe", |b| {
+        b.iter(|| failsafe.call(|| op(black_box(1))))
+    });
     g.finish();
 }
 
@@ -65,7 +73,9 @@ fn registry_get(c: &mut Criterion) {
     for i in 0..100 {
         registry.get(&format!("node-{i}"));
     }
-    c.bench_function("registry_get_existing", |b| b.iter(|| registry.get(black_box("node-42"))));
+    c.bench_function("registry_get_existing", |b| {
+        b.iter(|| registry.get(black_box("node-42")))
+    });
 }
 
 criterion_group!(benches, closed_call, registry_get);

@@ -30,22 +30,37 @@ fn poll_ready<F: Future>(fut: F) -> F::Output {
 
 fn pipeline(c: &mut Criterion) {
     // The timeout needs a runtime's timer; entering it is enough, the future is polled here.
-    let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
     let _entered = rt.enter();
     let full = Policy::builder("bench")
         .timeout(Duration::from_secs(5))
-        .retry(Retry::new(3, Backoff::exponential(Duration::from_millis(10), Duration::from_secs(1))))
-        .breaker(Arc::new(Breaker::new("bench", BreakerConfig::default()).unwrap()))
+        .retry(Retry::new(
+            3,
+            Backoff::exponential(Duration::from_millis(10), Duration::from_secs(1)),
+        ))
+        .breaker(Arc::new(
+            Breaker::new("bench", BreakerConfig::default()).unwrap(),
+        ))
         .bulkhead(Bulkhead::new(64, Duration::from_millis(10)))
         .build();
     let no_timeout = Policy::builder("bench-no-timeout")
-        .retry(Retry::new(3, Backoff::exponential(Duration::from_millis(10), Duration::from_secs(1))))
-        .breaker(Arc::new(Breaker::new("bench2", BreakerConfig::default()).unwrap()))
+        .retry(Retry::new(
+            3,
+            Backoff::exponential(Duration::from_millis(10), Duration::from_secs(1)),
+        ))
+        .breaker(Arc::new(
+            Breaker::new("bench2", BreakerConfig::default()).unwrap(),
+        ))
         .bulkhead(Bulkhead::new(64, Duration::from_millis(10)))
         .build();
 
     let mut g = c.benchmark_group("policy_pipeline");
-    g.bench_function("bare", |b| b.iter(|| poll_ready(async { op(black_box(1)) })));
+    g.bench_function("bare", |b| {
+        b.iter(|| poll_ready(async { op(black_box(1)) }))
+    });
     g.bench_function("five_policies", |b| {
         b.iter(|| {
             poll_ready(

@@ -50,7 +50,11 @@ fn closed_state_calls_allocate_nothing() {
     let policy = Policy::builder("hot").build();
     let work = || {
         for i in 0..10_000u32 {
-            let outcome = if i % 3 == 0 { Outcome::Failure } else { Outcome::Success };
+            let outcome = if i % 3 == 0 {
+                Outcome::Failure
+            } else {
+                Outcome::Success
+            };
             breaker.try_acquire().unwrap().record(outcome);
             assert_eq!(poll_ready(breaker.call(async { Ok::<_, ()>(i) })), Ok(i));
             let resolution = poll_ready(policy.call(|| async { Ok::<_, ()>(i) }).run());

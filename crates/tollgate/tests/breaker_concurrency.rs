@@ -33,7 +33,8 @@ async fn race_for_trials(b: &Arc<Breaker>) -> usize {
     let granted = Arc::new(AtomicUsize::new(0));
     let tasks: Vec<_> = (0..TASKS)
         .map(|_| {
-            let (b, start, asked, granted) = (b.clone(), start.clone(), asked.clone(), granted.clone());
+            let (b, start, asked, granted) =
+                (b.clone(), start.clone(), asked.clone(), granted.clone());
             tokio::spawn(async move {
                 start.wait().await;
                 let permit = b.try_acquire().ok();
@@ -81,7 +82,11 @@ async fn concurrent_outcomes_are_all_counted_and_open_the_breaker_once() {
             let (b, start) = (b.clone(), start.clone());
             tokio::spawn(async move {
                 start.wait().await;
-                let outcome = if i % 2 == 0 { Outcome::Success } else { Outcome::Failure };
+                let outcome = if i % 2 == 0 {
+                    Outcome::Success
+                } else {
+                    Outcome::Failure
+                };
                 b.try_acquire().unwrap().record(outcome);
                 b.try_acquire().unwrap().record(Outcome::Failure);
             })
@@ -96,4 +101,39 @@ async fn concurrent_outcomes_are_all_counted_and_open_the_breaker_once() {
         .filter(|e| e.to == State::Open)
         .count();
     assert_eq!(opened, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn lock_free_successes_and_locked_failures_are_counted_exactly() {
+    let config = BreakerConfig::default()
+        .window(SlidingWindow::Count(TASKS as u32 * 10))
+        .minimum_calls(TASKS as u32 * 10)
+        .failure_rate_threshold(50.0);
+    let b = Arc::new(Breaker::new("exact", config).unwrap());
+    let start = Arc::new(Barrier::new(TASKS));
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|_| {
+            let (b, start) = (b.clone(), start.clone());
+            tokio::spawn(async move {
+                start.wait().await;
+                for i in 0..10 {
+                    let outcome = if i == 5 {
+                        Outcome::Failure
+                    } else {
+                        Outcome::Success
+                    };
+                    b.try_acquire().unwrap().record(outcome);
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let totals = b.totals();
+    assert_eq!(
+        (totals.calls, totals.failures),
+        (TASKS as u32 * 10, TASKS as u32)
+    );
+    assert_eq!(b.state(), State::Closed, "10 % failures");
 }

@@ -7,18 +7,30 @@ use tollgate::breaker::{Breaker, BreakerConfig, SlidingWindow};
 use tollgate::clock::{Clock, ManualClock};
 use tollgate::policy::Policy;
 
-type Snapshot = Vec<(metrics_util::CompositeKey, Option<metrics::Unit>, Option<metrics::SharedString>, DebugValue)>;
+type Snapshot = Vec<(
+    metrics_util::CompositeKey,
+    Option<metrics::Unit>,
+    Option<metrics::SharedString>,
+    DebugValue,
+)>;
 
 /// Snapshots drain the recorder: take one, then look values up in it.
 fn snapshot(recorder: &DebuggingRecorder) -> Snapshot {
     recorder.snapshotter().snapshot().into_vec()
 }
 
-fn value<'s>(snapshot: &'s Snapshot, name: &str, labels: &[(&str, &str)]) -> Option<&'s DebugValue> {
+fn value<'s>(
+    snapshot: &'s Snapshot,
+    name: &str,
+    labels: &[(&str, &str)],
+) -> Option<&'s DebugValue> {
     snapshot.iter().find_map(|(key, _, _, value)| {
         let k = key.key();
         let matches = k.name() == name
-            && labels.iter().all(|(l, v)| k.labels().any(|label| label.key() == *l && label.value() == *v));
+            && labels.iter().all(|(l, v)| {
+                k.labels()
+                    .any(|label| label.key() == *l && label.value() == *v)
+            });
         matches.then_some(value)
     })
 }
@@ -42,16 +54,30 @@ fn calls_rejections_state_and_transitions_are_counted() {
         assert!(b.try_acquire().is_err());
     });
     let snap = snapshot(&recorder);
-    let calls = |outcome| value(&snap, "tollgate_breaker_calls_total", &[("breaker", "llm"), ("outcome", outcome)]);
+    let calls = |outcome| {
+        value(
+            &snap,
+            "tollgate_breaker_calls_total",
+            &[("breaker", "llm"), ("outcome", outcome)],
+        )
+    };
     assert_eq!(calls("success"), Some(&DebugValue::Counter(1)));
     assert_eq!(calls("ignored"), Some(&DebugValue::Counter(1)));
     assert_eq!(calls("failure"), Some(&DebugValue::Counter(3)));
     assert_eq!(
-        value(&snap, "tollgate_breaker_not_permitted_total", &[("breaker", "llm")]),
+        value(
+            &snap,
+            "tollgate_breaker_not_permitted_total",
+            &[("breaker", "llm")]
+        ),
         Some(&DebugValue::Counter(2))
     );
     assert_eq!(
-        value(&snap, "tollgate_breaker_transitions_total", &[("from", "closed"), ("to", "open")]),
+        value(
+            &snap,
+            "tollgate_breaker_transitions_total",
+            &[("from", "closed"), ("to", "open")]
+        ),
         Some(&DebugValue::Counter(1))
     );
     let state = value(&snap, "tollgate_breaker_state", &[("breaker", "llm")]);
@@ -63,10 +89,24 @@ async fn policy_counts_resolutions_by_status() {
     let recorder = DebuggingRecorder::new();
     let policy = metrics::with_local_recorder(&recorder, || Policy::builder("node").build());
     let _ = policy.call(|| async { Ok::<_, ()>(()) }).run().await;
-    let _ = policy.call(|| async { Err::<(), _>(()) }).fail_open().run().await;
-    let _ = policy.call(|| async { Err::<(), _>(()) }).fail_open().run().await;
+    let _ = policy
+        .call(|| async { Err::<(), _>(()) })
+        .fail_open()
+        .run()
+        .await;
+    let _ = policy
+        .call(|| async { Err::<(), _>(()) })
+        .fail_open()
+        .run()
+        .await;
     let snap = snapshot(&recorder);
-    let status = |s| value(&snap, "tollgate_policy_calls_total", &[("policy", "node"), ("status", s)]);
+    let status = |s| {
+        value(
+            &snap,
+            "tollgate_policy_calls_total",
+            &[("policy", "node"), ("status", s)],
+        )
+    };
     assert_eq!(status("success"), Some(&DebugValue::Counter(1)));
     assert_eq!(status("skipped"), Some(&DebugValue::Counter(2)));
     assert_eq!(status("failed"), Some(&DebugValue::Counter(0)));

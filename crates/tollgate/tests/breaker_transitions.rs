@@ -49,7 +49,10 @@ fn opens_once_minimum_calls_reached_at_the_failure_threshold() {
     assert_eq!(rejected.state(), State::Open);
     assert_eq!(rejected.retry_after(), Some(WAIT));
     clock.advance(Duration::from_secs(4));
-    assert_eq!(b.try_acquire().unwrap_err().retry_after(), Some(Duration::from_secs(6)));
+    assert_eq!(
+        b.try_acquire().unwrap_err().retry_after(),
+        Some(Duration::from_secs(6))
+    );
 }
 
 #[test]
@@ -73,7 +76,11 @@ fn half_open_after_the_wait_then_closes_when_trials_pass() {
     assert!(first.is_trial());
     assert_eq!(b.state(), State::HalfOpen);
     let second = b.try_acquire().unwrap();
-    assert_eq!(b.try_acquire().unwrap_err().state(), State::HalfOpen, "only 2 trials");
+    assert_eq!(
+        b.try_acquire().unwrap_err().state(),
+        State::HalfOpen,
+        "only 2 trials"
+    );
     first.success();
     assert_eq!(b.state(), State::HalfOpen, "waits for every trial");
     second.success();
@@ -118,7 +125,10 @@ fn dropped_and_ignored_trials_give_their_slot_back() {
 #[test]
 fn max_wait_in_half_open_reopens_a_breaker_whose_trials_hang() {
     let clock = ManualClock::new();
-    let b = breaker(&clock, config().max_wait_in_half_open(Some(Duration::from_secs(5))));
+    let b = breaker(
+        &clock,
+        config().max_wait_in_half_open(Some(Duration::from_secs(5))),
+    );
     let mut events = b.subscribe();
     record(&b, &[F, F, F, F]);
     clock.advance(WAIT);
@@ -174,7 +184,11 @@ fn time_window_forgets_old_failures() {
     record(&b, &[F, F, F]);
     clock.advance(Duration::from_secs(10));
     record(&b, &[S, S, S, F]);
-    assert_eq!(b.totals().failures, 1, "the first three failures left the window");
+    assert_eq!(
+        b.totals().failures,
+        1,
+        "the first three failures left the window"
+    );
     assert_eq!(b.state(), State::Closed, "1 of 4 = 25 %");
     record(&b, &[F, F]);
     assert_eq!(b.state(), State::Open, "3 of 6 = 50 %");
@@ -186,7 +200,10 @@ fn manual_states() {
     let b = breaker(&clock, config());
     b.force_open();
     let rejected = b.try_acquire().unwrap_err();
-    assert_eq!((rejected.state(), rejected.retry_after()), (State::ForcedOpen, None));
+    assert_eq!(
+        (rejected.state(), rejected.retry_after()),
+        (State::ForcedOpen, None)
+    );
     b.disable();
     record(&b, &[F, F, F, F, F]);
     assert_eq!((b.state(), b.totals().calls), (State::Disabled, 0));
@@ -219,7 +236,11 @@ async fn a_cancelled_call_counts_nothing() {
     let never = std::future::pending::<Result<(), ()>>();
     let call = b.call(never);
     // Poll once so the permit is taken, then drop the call mid-flight.
-    assert!(tokio::time::timeout(Duration::from_millis(1), call).await.is_err());
+    assert!(
+        tokio::time::timeout(Duration::from_millis(1), call)
+            .await
+            .is_err()
+    );
     assert_eq!(b.totals().calls, 0);
     assert_eq!(b.state(), State::Closed);
 }

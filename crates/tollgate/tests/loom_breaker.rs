@@ -71,7 +71,10 @@ fn a_dropped_trial_returns_its_slot_whatever_the_interleaving() {
         let other_got_one = other.join().unwrap();
         // If the other thread holds the single slot, nothing is left; otherwise the dropped
         // trial's slot must have come back.
-        assert_eq!(b.try_acquire().map(std::mem::forget).is_ok(), !other_got_one);
+        assert_eq!(
+            b.try_acquire().map(std::mem::forget).is_ok(),
+            !other_got_one
+        );
     });
 }
 
@@ -93,7 +96,13 @@ fn concurrent_trial_results_close_the_breaker_exactly_once() {
         let seen: Vec<_> = std::iter::from_fn(|| events.try_recv().ok())
             .map(|e| (e.from, e.to))
             .collect();
-        assert_eq!(seen, [(State::Open, State::HalfOpen), (State::HalfOpen, State::Closed)]);
+        assert_eq!(
+            seen,
+            [
+                (State::Open, State::HalfOpen),
+                (State::HalfOpen, State::Closed)
+            ]
+        );
     });
 }
 
@@ -125,5 +134,36 @@ fn a_call_racing_the_opening_transition_is_rejected_or_not_counted() {
         // In no interleaving can it keep the breaker closed or close it again.
         assert!(opened);
         assert_eq!(b.state(), State::Open);
+    });
+}
+
+#[test]
+fn lock_free_successes_and_a_failure_reach_the_decision_in_every_interleaving() {
+    loom::model(|| {
+        let config = BreakerConfig::default()
+            .window(SlidingWindow::Count(3))
+            .minimum_calls(3)
+            .failure_rate_threshold(33.0);
+        let b =
+            Arc::new(Breaker::with_clock("loom", config, Clock::from(ManualClock::new())).unwrap());
+        let calls: Vec<_> = [true, false, false]
+            .into_iter()
+            .map(|fail| {
+                let b = b.clone();
+                thread::spawn(move || {
+                    let permit = b.try_acquire().unwrap();
+                    if fail {
+                        permit.failure()
+                    } else {
+                        permit.success()
+                    }
+                })
+            })
+            .collect();
+        calls.into_iter().for_each(|t| t.join().unwrap());
+        // Whichever call completes the minimum of 3 sees the failure: 1 of 3 ≥ 33 %.
+        assert_eq!(b.state(), State::Open);
+        assert_eq!(b.totals().calls, 3);
+        assert_eq!(b.totals().failures, 1);
     });
 }

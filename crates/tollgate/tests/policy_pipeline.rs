@@ -14,7 +14,10 @@ use tollgate::policy::{
 const MS: fn(u64) -> Duration = Duration::from_millis;
 
 fn retry(attempts: u32) -> Retry {
-    Retry::new(attempts, Backoff::exponential(MS(100), MS(1_000)).jitter(Jitter::None))
+    Retry::new(
+        attempts,
+        Backoff::exponential(MS(100), MS(1_000)).jitter(Jitter::None),
+    )
 }
 
 /// Calls `policy` with an operation that fails `failures` times, then succeeds; returns the
@@ -61,13 +64,18 @@ async fn retry_after_hint_is_honoured() {
         .retry_if(|hint: &Duration| RetryDecision::RetryAfter(*hint))
         .run()
         .await;
-    assert_eq!(gaps(&starts.into_inner().unwrap()), [Duration::from_secs(3)]);
+    assert_eq!(
+        gaps(&starts.into_inner().unwrap()),
+        [Duration::from_secs(3)]
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_shared_budget_caps_retries_across_calls() {
     let budget = Arc::new(RetryBudget::new(0.1, 2));
-    let policy = Policy::builder("p").retry(retry(3).budget(budget.clone())).build();
+    let policy = Policy::builder("p")
+        .retry(retry(3).budget(budget.clone()))
+        .build();
     let mut attempts = 0;
     for _ in 0..10 {
         attempts += flaky(&policy, usize::MAX).await.1.len();
@@ -79,7 +87,9 @@ async fn a_shared_budget_caps_retries_across_calls() {
 
 #[tokio::test(start_paused = true)]
 async fn timeouts_cancel_the_attempt_count_as_failures_and_are_retried() {
-    let config = BreakerConfig::default().window(SlidingWindow::Count(10)).minimum_calls(10);
+    let config = BreakerConfig::default()
+        .window(SlidingWindow::Count(10))
+        .minimum_calls(10);
     let breaker = Arc::new(Breaker::new("slow", config).unwrap());
     let policy = Policy::builder("p")
         .timeout(MS(500))
@@ -105,7 +115,9 @@ async fn timeouts_cancel_the_attempt_count_as_failures_and_are_retried() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn bulkhead_rejections_are_not_counted_by_the_breaker_nor_retried() {
-    let config = BreakerConfig::default().window(SlidingWindow::Count(10)).minimum_calls(1);
+    let config = BreakerConfig::default()
+        .window(SlidingWindow::Count(10))
+        .minimum_calls(1);
     let breaker = Arc::new(Breaker::new("dep", config).unwrap());
     let policy = Arc::new(
         Policy::builder("p")
@@ -144,7 +156,9 @@ async fn bulkhead_rejections_are_not_counted_by_the_breaker_nor_retried() {
         })
         .run()
         .await;
-    assert!(matches!(rejected.error(), Some(PolicyError::BulkheadFull(full)) if full.max_concurrent() == 2));
+    assert!(
+        matches!(rejected.error(), Some(PolicyError::BulkheadFull(full)) if full.max_concurrent() == 2)
+    );
     assert_eq!(calls.load(Ordering::SeqCst), 0, "not run, not retried");
     assert_eq!(breaker.totals().calls, 0);
     release.notify_waiters();
@@ -175,8 +189,13 @@ async fn bulkhead_waits_up_to_its_limit_for_a_slot() {
 async fn a_dropped_call_frees_its_bulkhead_slot_and_breaker_trial() {
     let breaker = Arc::new(Breaker::new("dep", BreakerConfig::default()).unwrap());
     let bulkhead = Bulkhead::new(1, Duration::ZERO);
-    let policy = Policy::builder("p").bulkhead(bulkhead.clone()).breaker(breaker.clone()).build();
-    let call = policy.call(|| std::future::pending::<Result<(), ()>>()).run();
+    let policy = Policy::builder("p")
+        .bulkhead(bulkhead.clone())
+        .breaker(breaker.clone())
+        .build();
+    let call = policy
+        .call(|| std::future::pending::<Result<(), ()>>())
+        .run();
     assert!(tokio::time::timeout(MS(10), call).await.is_err());
     assert_eq!(bulkhead.available(), 1);
     assert_eq!(breaker.totals().calls, 0);

@@ -68,14 +68,28 @@ async fn s0_failed_fallback_degrades_with_both_errors_kept() {
 #[tokio::test]
 async fn s0_fail_open_skips_and_fail_closed_propagates() {
     let policy = Policy::builder("character").build();
-    let skipped = policy.call(|| async { Err::<u32, _>(NodeDown) }).fail_open().run().await;
+    let skipped = policy
+        .call(|| async { Err::<u32, _>(NodeDown) })
+        .fail_open()
+        .run()
+        .await;
     assert_eq!(skipped.status(), Status::Skipped);
     assert_eq!(skipped.into_result(), Ok(None));
-    let failed = policy.call(|| async { Err::<u32, _>(NodeDown) }).run().await;
+    let failed = policy
+        .call(|| async { Err::<u32, _>(NodeDown) })
+        .run()
+        .await;
     assert_eq!(failed.status(), Status::Failed);
     assert_eq!(failed.into_result(), Err(PolicyError::Inner(NodeDown)));
-    let fine = policy.call(|| async { Ok::<_, NodeDown>(5) }).fail_open().run().await;
-    assert_eq!((fine.status(), fine.into_result()), (Status::Success, Ok(Some(5))));
+    let fine = policy
+        .call(|| async { Ok::<_, NodeDown>(5) })
+        .fail_open()
+        .run()
+        .await;
+    assert_eq!(
+        (fine.status(), fine.into_result()),
+        (Status::Success, Ok(Some(5)))
+    );
 }
 
 #[tokio::test]
@@ -95,7 +109,13 @@ async fn s0_fallback_runs_when_the_breaker_rejects_and_the_node_is_not_called() 
         })
         .fallback(|error| {
             let rejected = matches!(error, PolicyError::Rejected(_));
-            async move { if rejected { Ok("fallback") } else { Err("wrong error") } }
+            async move {
+                if rejected {
+                    Ok("fallback")
+                } else {
+                    Err("wrong error")
+                }
+            }
         })
         .run()
         .await;

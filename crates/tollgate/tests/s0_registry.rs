@@ -138,15 +138,23 @@ async fn s0_global_registry_is_one_instance() {
 
 #[test]
 fn s0_remove_reset_and_overrides() {
-    let strict = BreakerConfig::default().minimum_calls(1).window(SlidingWindow::Count(1));
-    let registry = Registry::builder().config_for("strict", strict.clone()).build().unwrap();
+    let strict = BreakerConfig::default()
+        .minimum_calls(1)
+        .window(SlidingWindow::Count(1));
+    let registry = Registry::builder()
+        .config_for("strict", strict.clone())
+        .build()
+        .unwrap();
     let mut events = registry.subscribe();
     assert_eq!(registry.get("strict").config(), &strict);
     assert_eq!(registry.get("other").config(), &BreakerConfig::default());
     let before = registry.get("other");
     assert!(registry.remove("other"));
     assert!(!registry.remove("other"));
-    assert!(!Arc::ptr_eq(&before, &registry.get("other")), "a fresh breaker after removal");
+    assert!(
+        !Arc::ptr_eq(&before, &registry.get("other")),
+        "a fresh breaker after removal"
+    );
     registry.reset();
     assert!(registry.is_empty());
     assert!(registry.find("strict").is_none());
@@ -162,5 +170,12 @@ fn s0_remove_reset_and_overrides() {
         ]
     );
     let bad = BreakerConfig::default().minimum_calls(0);
-    assert_eq!(Registry::builder().config_for("x", bad).build().unwrap_err().field(), "minimum_calls");
+    assert_eq!(
+        Registry::builder()
+            .config_for("x", bad)
+            .build()
+            .unwrap_err()
+            .field(),
+        "minimum_calls"
+    );
 }

@@ -5,7 +5,9 @@
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use tollgate::breaker::{Breaker, BreakerConfig, BreakerOutcome, ByErrorKind, Outcome, SlidingWindow, State};
+use tollgate::breaker::{
+    Breaker, BreakerConfig, BreakerOutcome, ByErrorKind, Outcome, SlidingWindow, State,
+};
 use tollgate::policy::{Backoff, Jitter, Policy, Retry, RetryDecision, Status};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -42,15 +44,32 @@ fn breaker() -> Breaker {
 
 #[tokio::test]
 async fn s1_errors_with_identical_text_are_classified_by_variant() {
-    assert_eq!(ClusterError::Forbidden.to_string(), ClusterError::Unavailable.to_string());
+    assert_eq!(
+        ClusterError::Forbidden.to_string(),
+        ClusterError::Unavailable.to_string()
+    );
     let b = breaker();
     for _ in 0..10 {
-        let _ = b.call_classified(async { Err::<(), _>(ClusterError::Forbidden) }, &ByErrorKind).await;
+        let _ = b
+            .call_classified(
+                async { Err::<(), _>(ClusterError::Forbidden) },
+                &ByErrorKind,
+            )
+            .await;
     }
-    assert_eq!(b.totals().calls, 0, "forbidden calls are not the cluster's failures");
+    assert_eq!(
+        b.totals().calls,
+        0,
+        "forbidden calls are not the cluster's failures"
+    );
     assert_eq!(b.state(), State::Closed);
     for _ in 0..4 {
-        let _ = b.call_classified(async { Err::<(), _>(ClusterError::Unavailable) }, &ByErrorKind).await;
+        let _ = b
+            .call_classified(
+                async { Err::<(), _>(ClusterError::Unavailable) },
+                &ByErrorKind,
+            )
+            .await;
     }
     assert_eq!(b.totals().failures, 4);
     assert_eq!(b.state(), State::Open);
@@ -58,13 +77,21 @@ async fn s1_errors_with_identical_text_are_classified_by_variant() {
 
 #[tokio::test(start_paused = true)]
 async fn s1_retry_decisions_are_typed_too() {
-    let retry = Retry::new(5, Backoff::exponential(std::time::Duration::from_millis(10), std::time::Duration::from_millis(10)).jitter(Jitter::None));
+    let retry = Retry::new(
+        5,
+        Backoff::exponential(
+            std::time::Duration::from_millis(10),
+            std::time::Duration::from_millis(10),
+        )
+        .jitter(Jitter::None),
+    );
     let policy = Policy::builder("cluster").retry(retry).build();
     let by_variant = |e: &ClusterError| match e {
         ClusterError::Forbidden => RetryDecision::Stop,
         ClusterError::Unavailable => RetryDecision::Retry,
     };
-    for (error, expected_attempts) in [(ClusterError::Forbidden, 1), (ClusterError::Unavailable, 5)] {
+    for (error, expected_attempts) in [(ClusterError::Forbidden, 1), (ClusterError::Unavailable, 5)]
+    {
         let attempts = AtomicUsize::new(0);
         let resolution = policy
             .call(|| {
@@ -75,6 +102,10 @@ async fn s1_retry_decisions_are_typed_too() {
             .run()
             .await;
         assert_eq!(resolution.status(), Status::Failed);
-        assert_eq!(attempts.load(Ordering::SeqCst), expected_attempts, "{error:?}");
+        assert_eq!(
+            attempts.load(Ordering::SeqCst),
+            expected_attempts,
+            "{error:?}"
+        );
     }
 }

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use super::error::ConfigError;
+use super::window::MAX_COUNT_WINDOW;
 
 /// How the breaker remembers recent calls.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -124,6 +125,12 @@ impl BreakerConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         match self.window {
             SlidingWindow::Count(0) => return Err(ConfigError::new("window", "count must be > 0")),
+            SlidingWindow::Count(n) if n > MAX_COUNT_WINDOW => {
+                return Err(ConfigError::new(
+                    "window",
+                    "count must be at most 16,777,216",
+                ));
+            }
             SlidingWindow::Time { length, buckets } => {
                 if buckets == 0 || length.is_zero() {
                     return Err(ConfigError::new("window", "length and buckets must be > 0"));
@@ -162,9 +169,9 @@ impl BreakerConfig {
         }
     }
 
-    /// Whether recording an outcome in the closed state needs the current time.
-    pub(crate) fn needs_clock_on_record(&self) -> bool {
-        self.slow_call_duration.is_some() || matches!(self.window, SlidingWindow::Time { .. })
+    /// Whether the window is count-based (its plain successes are counted without a lock).
+    pub(crate) fn is_count_window(&self) -> bool {
+        matches!(self.window, SlidingWindow::Count(_))
     }
 }
 

@@ -10,6 +10,7 @@ use tokio::time::Instant;
 
 use super::config::BreakerConfig;
 use super::events::Reason;
+use super::state::EPOCH_MASK;
 use super::window::{Sample, Totals, Window};
 use super::{Outcome, State};
 use crate::clock::Clock;
@@ -90,7 +91,7 @@ impl Machine {
     ) {
         let from = self.state;
         self.state = to;
-        self.epoch += 1;
+        self.epoch = (self.epoch + 1) & EPOCH_MASK;
         match to {
             State::Open => self.open_until = now + c.wait_in_open,
             State::HalfOpen => {
@@ -140,45 +141,63 @@ impl Machine {
         }
     }
 
-    /// Records the outcome of a call permitted at `epoch`; stale outcomes are dropped.
-    pub(crate) fn record(
+    /// Records call number `position` of a count window (its epoch was checked by the bump
+    /// that numbered it, under this lock).
+    pub(crate) fn record_counted(
         &mut self,
-        grant: Grant,
+        position: u32,
+        sample: Sample,
+        now: &mut Now<'_>,
+        c: &BreakerConfig,
+    ) {
+        if let Window::Count(window) = &mut self.window {
+            let totals = window.record(position, sample);
+            self.decide(totals, now, c);
+        }
+    }
+
+    /// Re-evaluates a count window of `epoch` once `count` calls were made.
+    pub(crate) fn evaluate_counted(
+        &mut self,
         epoch: u64,
-        outcome: Outcome,
-        slow: bool,
+        count: u32,
         now: &mut Now<'_>,
         c: &BreakerConfig,
     ) {
         if epoch != self.epoch {
             return;
         }
-        match grant {
-            Grant::Windowed => self.record_windowed(outcome, slow, now, c),
-            Grant::Trial => self.record_trial(outcome, slow, now, c),
-            Grant::Untracked => {}
+        if let Window::Count(window) = &mut self.window {
+            let totals = window.totals(count);
+            self.decide(totals, now, c);
         }
     }
 
-    fn record_windowed(
+    /// Records a call of a time window, permitted at `epoch`; stale outcomes are dropped.
+    pub(crate) fn record_timed(
         &mut self,
-        outcome: Outcome,
-        slow: bool,
+        epoch: u64,
+        sample: Sample,
         now: &mut Now<'_>,
         c: &BreakerConfig,
     ) {
-        if outcome == Outcome::Ignored {
+        if epoch != self.epoch || !self.state.is_windowed() {
             return;
         }
-        let totals = self
-            .window
-            .record(Sample::new(outcome == Outcome::Failure, slow), now);
+        if let Window::Time(window) = &mut self.window {
+            let totals = window.record(sample, now.get());
+            self.decide(totals, now, c);
+        }
+    }
+
+    /// Opens a closed breaker whose window reached a threshold.
+    fn decide(&mut self, totals: Totals, now: &mut Now<'_>, c: &BreakerConfig) {
         if self.state != State::Closed || totals.calls < c.effective_minimum_calls() {
             return;
         }
-        let reason = if totals.failure_rate() >= c.failure_rate_threshold {
+        let reason = if totals.reaches(totals.failures, c.failure_rate_threshold) {
             Reason::FailureRate(totals.failure_rate())
-        } else if totals.slow_rate() >= c.slow_call_rate_threshold {
+        } else if totals.reaches(totals.slow, c.slow_call_rate_threshold) {
             Reason::SlowCallRate(totals.slow_rate())
         } else {
             return;
@@ -186,8 +205,16 @@ impl Machine {
         self.transition(State::Open, reason, now.get(), c);
     }
 
-    fn record_trial(&mut self, outcome: Outcome, slow: bool, now: &mut Now<'_>, c: &BreakerConfig) {
-        if self.state != State::HalfOpen {
+    /// Records the outcome of a half-open trial permitted at `epoch`.
+    pub(crate) fn record_trial(
+        &mut self,
+        epoch: u64,
+        outcome: Outcome,
+        slow: bool,
+        now: &mut Now<'_>,
+        c: &BreakerConfig,
+    ) {
+        if epoch != self.epoch || self.state != State::HalfOpen {
             return;
         }
         if outcome == Outcome::Ignored {
@@ -204,14 +231,14 @@ impl Machine {
         }
         let totals = self.trials.totals;
         let now = now.get();
-        if totals.failure_rate() >= c.failure_rate_threshold {
+        if totals.reaches(totals.failures, c.failure_rate_threshold) {
             self.transition(
                 State::Open,
                 Reason::TrialsFailed(totals.failure_rate()),
                 now,
                 c,
             );
-        } else if totals.slow_rate() >= c.slow_call_rate_threshold {
+        } else if totals.reaches(totals.slow, c.slow_call_rate_threshold) {
             self.transition(
                 State::Open,
                 Reason::TrialsFailed(totals.slow_rate()),
@@ -230,8 +257,11 @@ impl Machine {
         }
     }
 
-    /// The closed window's totals as of `now`.
-    pub(crate) fn totals(&mut self, now: Instant) -> Totals {
-        self.window.totals(now)
+    /// The closed window's totals once `count` calls were made, as of `now`.
+    pub(crate) fn totals(&mut self, count: u32, now: Instant) -> Totals {
+        match &mut self.window {
+            Window::Count(window) => window.totals(count),
+            Window::Time(window) => window.totals(now),
+        }
     }
 }

@@ -18,8 +18,9 @@
 //!   epoch, and a call that started before the breaker opened cannot count as a trial.
 //! - Outcomes are classified by a typed [`Classifier`] over the call's `Result`, never by
 //!   matching error text.
-//! - The closed-state hot path is one atomic load to permit, one uncontended lock to record,
-//!   no allocation, and no clock read unless a time window or slow-call detection needs one.
+//! - The closed-state hot path of a count window is one atomic load to permit and one
+//!   compare-and-swap to record a success, no lock, no allocation, and no clock read unless
+//!   slow-call detection needs one. Failures, time windows and other states take the lock.
 //!
 //! Transitions are published in order as [`BreakerEvent`]s ([`Breaker::subscribe`]), tracing
 //! events and metrics (see [`events`]). [`Registry`] hands out one breaker per name.
@@ -79,6 +80,7 @@ use crate::clock::Clock;
 use crate::sync::{AtomicU64, Mutex, MutexGuard, Ordering};
 use machine::{Grant, Machine, Now};
 use state::Word;
+use window::{PURGE_EVERY, Sample};
 
 const EVENT_CAPACITY: usize = 64;
 
@@ -137,7 +139,9 @@ impl Breaker {
     /// The closed-state window's counts as of now.
     pub fn totals(&self) -> Totals {
         let now = self.clock.now();
-        self.lock().totals(now)
+        let mut machine = self.lock();
+        let count = Word(self.word.load(Ordering::Acquire)).count();
+        machine.totals(count, now)
     }
 
     /// Receives every state transition from now on. A receiver that falls more than 64 events
@@ -258,14 +262,66 @@ impl Breaker {
         }
         let slow = matches!((self.config.slow_call_duration, elapsed), (Some(limit), Some(e)) if e >= limit);
         self.metrics.call(outcome, slow);
-        let now = match now {
-            None if self.config.needs_clock_on_record() => Some(self.clock.now()),
-            now => now,
-        };
-        let mut machine = self.lock();
         let mut now = Now::new(now, &self.clock);
-        machine.record(grant, epoch, outcome, slow, &mut now, &self.config);
+        if grant == Grant::Trial {
+            let mut machine = self.lock();
+            machine.record_trial(epoch, outcome, slow, &mut now, &self.config);
+            return self.publish(&mut machine);
+        }
+        if outcome == Outcome::Ignored {
+            return;
+        }
+        let sample = Sample::new(outcome == Outcome::Failure, slow);
+        if !self.config.is_count_window() {
+            let mut machine = self.lock();
+            machine.record_timed(epoch, sample, &mut now, &self.config);
+            return self.publish(&mut machine);
+        }
+        if sample.is_plain_success() {
+            return self.count_success(epoch, &mut now);
+        }
+        let mut machine = self.lock();
+        if let Some(position) = self.bump(epoch) {
+            machine.record_counted(position, sample, &mut now, &self.config);
+            self.publish(&mut machine);
+        }
+    }
+
+    /// The hot path: a plain success in a count window is one compare-and-swap. The lock is
+    /// taken only when this call completes the minimum number of calls (a decision is due)
+    /// or the counter needs its periodic purge.
+    fn count_success(&self, epoch: u64, now: &mut Now<'_>) {
+        let Some(count) = self.bump(epoch) else {
+            return;
+        };
+        if count != self.config.effective_minimum_calls() && count % PURGE_EVERY != 0 {
+            return;
+        }
+        let mut machine = self.lock();
+        let count = Word(self.word.load(Ordering::Acquire)).count();
+        machine.evaluate_counted(epoch, count, now, &self.config);
         self.publish(&mut machine);
+    }
+
+    /// Numbers one call of the windowed state of `epoch`; `None` if that state is over.
+    fn bump(&self, epoch: u64) -> Option<u32> {
+        let mut current = self.word.load(Ordering::Acquire);
+        loop {
+            let word = Word(current);
+            if word.epoch() != epoch || !word.state().is_windowed() {
+                return None;
+            }
+            let next = word.bumped();
+            match self.word.compare_exchange_weak(
+                current,
+                next.0,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return Some(next.count()),
+                Err(actual) => current = actual,
+            }
+        }
     }
 
     pub(crate) fn release_trial(&self, epoch: u64) {
@@ -278,8 +334,18 @@ impl Breaker {
         let Some(change) = machine.change.take() else {
             return;
         };
-        self.word
-            .store(Word::new(machine.state, machine.epoch).0, Ordering::Release);
+        // Entering a windowed state starts a fresh window (the machine cleared its part); any
+        // other state keeps the count, so the window that opened the breaker stays readable.
+        // A read-modify-write, not a store: a lock-free bump racing this transition is either
+        // ordered before it (and kept) or fails and sees the new epoch.
+        let word = Word::new(machine.state, machine.epoch);
+        let keep_count = !machine.state.is_windowed();
+        let _ = self
+            .word
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |current| {
+                let count = if keep_count { Word(current).count() } else { 0 };
+                Some(word.with_count(count).0)
+            });
         let event = BreakerEvent {
             breaker: self.name.clone(),
             from: change.from,

@@ -58,6 +58,11 @@ impl State {
     pub(crate) fn is_free_flowing(self) -> bool {
         matches!(self, State::Closed | State::MetricsOnly | State::Disabled)
     }
+
+    /// Whether calls in this state are recorded in the closed window.
+    pub(crate) fn is_windowed(self) -> bool {
+        matches!(self, State::Closed | State::MetricsOnly)
+    }
 }
 
 impl fmt::Display for State {
@@ -66,27 +71,48 @@ impl fmt::Display for State {
     }
 }
 
-/// `epoch << 3 | state`: read without a lock on the hot path, written only under the lock.
-/// The epoch increases on every transition, so an outcome can be matched to the state it was
-/// permitted in.
+/// The breaker's hot word: `epoch (29 bits) | state (3 bits) | calls (32 bits)`.
+///
+/// Read without a lock to permit a call; its state and epoch are written only under the
+/// breaker's lock, on a transition. The call count of a count-based closed window is bumped
+/// with a compare-and-swap that also checks the epoch, so a success is counted without any
+/// lock, and never in a window other than the one it was permitted in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Word(pub(crate) u64);
 
+pub(crate) const EPOCH_MASK: u64 = (1 << 29) - 1;
+const STATE_SHIFT: u32 = 32;
+const EPOCH_SHIFT: u32 = 35;
+
 impl Word {
     pub(crate) fn new(state: State, epoch: u64) -> Self {
-        Word((epoch << 3) | u64::from(state.code()))
+        Word(((epoch & EPOCH_MASK) << EPOCH_SHIFT) | (u64::from(state.code()) << STATE_SHIFT))
     }
 
     pub(crate) fn state(self) -> State {
         // Codes 0..=5 are the only ones ever packed; fall back to Closed defensively.
         State::ALL
-            .get((self.0 & 0b111) as usize)
+            .get(((self.0 >> STATE_SHIFT) & 0b111) as usize)
             .copied()
             .unwrap_or(State::Closed)
     }
 
     pub(crate) fn epoch(self) -> u64 {
-        self.0 >> 3
+        self.0 >> EPOCH_SHIFT
+    }
+
+    pub(crate) fn count(self) -> u32 {
+        self.0 as u32
+    }
+
+    /// The same word with the call count set to `count`.
+    pub(crate) fn with_count(self, count: u32) -> Word {
+        Word((self.0 & !u64::from(u32::MAX)) | u64::from(count))
+    }
+
+    /// The same word with the call count moved one on (wrapping within its 32 bits).
+    pub(crate) fn bumped(self) -> Word {
+        self.with_count(self.count().wrapping_add(1))
     }
 }
 
@@ -97,10 +123,24 @@ mod tests {
     #[test]
     fn word_round_trips_every_state_and_epoch() {
         for state in State::ALL {
-            for epoch in [0, 1, 7, u64::MAX >> 3] {
+            for epoch in [0, 1, 7, EPOCH_MASK] {
                 let word = Word::new(state, epoch);
-                assert_eq!((word.state(), word.epoch()), (state, epoch));
+                assert_eq!(
+                    (word.state(), word.epoch(), word.count()),
+                    (state, epoch, 0)
+                );
+                let bumped = word.bumped().bumped();
+                assert_eq!(
+                    (bumped.state(), bumped.epoch(), bumped.count()),
+                    (state, epoch, 2)
+                );
             }
+            let full = Word(Word::new(state, 5).0 | u64::from(u32::MAX));
+            let wrapped = full.bumped();
+            assert_eq!(
+                (wrapped.state(), wrapped.epoch(), wrapped.count()),
+                (state, 5, 0)
+            );
             assert_eq!(State::ALL[state.code() as usize], state);
         }
     }

@@ -1,15 +1,18 @@
 //! Sliding windows of call outcomes: the last N calls, or the calls of the last T.
 //!
-//! Both keep running totals so recording and reading are O(1) (amortised for the time window,
-//! which clears the buckets it skipped over). They are plain data: the breaker guards them with
-//! its lock.
+//! The count window does not store successes at all: calls are numbered by the counter in the
+//! breaker's atomic word, and the window keeps only the positions of the failures and slow calls
+//! among the last N. A plain success is therefore one compare-and-swap, without the lock. The
+//! time window keeps per-bucket totals. Both are plain data guarded by the breaker's lock, and
+//! O(1) amortised.
+
+use std::collections::VecDeque;
 
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use super::config::SlidingWindow;
-use super::machine::Now;
 
 const FAILURE: u8 = 0b01;
 const SLOW: u8 = 0b10;
@@ -21,6 +24,11 @@ pub(crate) struct Sample(u8);
 impl Sample {
     pub(crate) fn new(failed: bool, slow: bool) -> Self {
         Sample(if failed { FAILURE } else { 0 } | if slow { SLOW } else { 0 })
+    }
+
+    /// A success that was not slow: the only kind a count window does not store.
+    pub(crate) fn is_plain_success(self) -> bool {
+        self.0 == 0
     }
 
     fn failed(self) -> bool {
@@ -56,6 +64,11 @@ impl Totals {
         self.slow -= other.slow;
     }
 
+    /// Whether `part` of the calls reaches `threshold` percent (no division on this path).
+    pub(crate) fn reaches(&self, part: u32, threshold: f64) -> bool {
+        self.calls > 0 && f64::from(part) * 100.0 >= threshold * f64::from(self.calls)
+    }
+
     /// Failure rate in percent (0 when empty).
     pub fn failure_rate(&self) -> f64 {
         percent(self.failures, self.calls)
@@ -75,6 +88,13 @@ fn percent(part: u32, whole: u32) -> f64 {
     }
 }
 
+/// Reach of a position in the call counter before it must have been evicted (the counter wraps
+/// at 2^32; every 2^30 calls the breaker purges, so no kept position is ever older than 2^31).
+pub(crate) const PURGE_EVERY: u32 = 1 << 30;
+
+/// The largest count window: positions must stay far below the purge distance.
+pub(crate) const MAX_COUNT_WINDOW: u32 = 1 << 24;
+
 #[derive(Debug)]
 pub(crate) enum Window {
     Count(CountWindow),
@@ -91,25 +111,6 @@ impl Window {
         }
     }
 
-    /// Records a sample; only the time window reads the time.
-    pub(crate) fn record(&mut self, sample: Sample, now: &mut Now<'_>) -> Totals {
-        match self {
-            Window::Count(w) => w.record(sample),
-            Window::Time(w) => w.record(sample, now.get()),
-        }
-    }
-
-    /// The totals as of `now` (a time window first drops the buckets that expired).
-    pub(crate) fn totals(&mut self, now: Instant) -> Totals {
-        match self {
-            Window::Count(w) => w.totals,
-            Window::Time(w) => {
-                w.advance(now);
-                w.totals
-            }
-        }
-    }
-
     pub(crate) fn clear(&mut self) {
         match self {
             Window::Count(w) => w.clear(),
@@ -118,44 +119,60 @@ impl Window {
     }
 }
 
+/// The last `size` calls, numbered by the breaker's call counter.
 #[derive(Debug)]
 pub(crate) struct CountWindow {
-    slots: Box<[Sample]>,
-    next: usize,
-    filled: usize,
-    totals: Totals,
+    size: u32,
+    failures: VecDeque<u32>,
+    slow: VecDeque<u32>,
+    /// The counter went past `PURGE_EVERY` at least once: the window is full for good.
+    wrapped: bool,
 }
 
 impl CountWindow {
     fn new(size: u32) -> Self {
+        let capacity = size.clamp(1, 4_096) as usize;
         CountWindow {
-            slots: vec![Sample::default(); size.max(1) as usize].into_boxed_slice(),
-            next: 0,
-            filled: 0,
-            totals: Totals::default(),
+            size: size.max(1),
+            failures: VecDeque::with_capacity(capacity),
+            slow: VecDeque::with_capacity(capacity),
+            wrapped: false,
         }
     }
 
-    fn record(&mut self, sample: Sample) -> Totals {
-        if self.filled == self.slots.len() {
-            let evicted = self.slots[self.next];
-            let mut gone = Totals::default();
-            gone.add(evicted);
-            self.totals.remove(gone);
-        } else {
-            self.filled += 1;
+    /// Records that call number `position` failed and/or was slow.
+    pub(crate) fn record(&mut self, position: u32, sample: Sample) -> Totals {
+        if sample.failed() {
+            self.failures.push_back(position);
         }
-        self.slots[self.next] = sample;
-        self.next = (self.next + 1) % self.slots.len();
-        self.totals.add(sample);
-        self.totals
+        if sample.slow() {
+            self.slow.push_back(position);
+        }
+        self.totals(position)
+    }
+
+    /// The totals once `count` calls were made.
+    pub(crate) fn totals(&mut self, count: u32) -> Totals {
+        let size = self.size;
+        let old = |p: &u32| count.wrapping_sub(*p) >= size;
+        while self.failures.front().is_some_and(old) {
+            self.failures.pop_front();
+        }
+        while self.slow.front().is_some_and(old) {
+            self.slow.pop_front();
+        }
+        self.wrapped |= count >= PURGE_EVERY;
+        Totals {
+            calls: if self.wrapped { size } else { count.min(size) },
+            failures: self.failures.len() as u32,
+            slow: self.slow.len() as u32,
+        }
     }
 
     fn clear(&mut self) {
-        self.slots.fill(Sample::default());
-        self.next = 0;
-        self.filled = 0;
-        self.totals = Totals::default();
+        self.failures.clear();
+        self.slow.clear();
+        self.wrapped = false;
     }
 }
 
@@ -202,11 +219,17 @@ impl TimeWindow {
         self.head = target;
     }
 
-    fn record(&mut self, sample: Sample, now: Instant) -> Totals {
+    pub(crate) fn record(&mut self, sample: Sample, now: Instant) -> Totals {
         self.advance(now);
         let slot = (self.head % self.buckets.len() as u64) as usize;
         self.buckets[slot].add(sample);
         self.totals.add(sample);
+        self.totals
+    }
+
+    /// The totals as of `now`.
+    pub(crate) fn totals(&mut self, now: Instant) -> Totals {
+        self.advance(now);
         self.totals
     }
 
@@ -219,20 +242,25 @@ impl TimeWindow {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::{Clock, ManualClock};
 
     const OK: Sample = Sample(0);
     const FAIL: Sample = Sample(FAILURE);
 
+    fn counted(w: &mut CountWindow, position: u32, sample: Sample) -> Totals {
+        if sample == OK {
+            w.totals(position)
+        } else {
+            w.record(position, sample)
+        }
+    }
+
     #[test]
     fn count_window_forgets_the_oldest_call() {
-        let clock = Clock::default();
-        let now = &mut Now::new(None, &clock);
-        let mut w = Window::new(SlidingWindow::Count(3), Instant::now());
-        w.record(FAIL, now);
-        w.record(FAIL, now);
+        let mut w = CountWindow::new(3);
+        counted(&mut w, 1, FAIL);
+        counted(&mut w, 2, FAIL);
         assert_eq!(
-            w.record(OK, now),
+            counted(&mut w, 3, OK),
             Totals {
                 calls: 3,
                 failures: 2,
@@ -242,7 +270,7 @@ mod tests {
         // The first failure leaves the window.
         let slow = Sample::new(false, true);
         assert_eq!(
-            w.record(slow, now),
+            counted(&mut w, 4, slow),
             Totals {
                 calls: 3,
                 failures: 1,
@@ -250,7 +278,7 @@ mod tests {
             }
         );
         assert_eq!(
-            w.record(OK, now),
+            counted(&mut w, 5, OK),
             Totals {
                 calls: 3,
                 failures: 0,
@@ -258,26 +286,49 @@ mod tests {
             }
         );
         w.clear();
-        assert_eq!(w.totals(Instant::now()), Totals::default());
+        assert_eq!(w.totals(0), Totals::default());
+    }
+
+    #[test]
+    fn count_window_survives_the_counter_wrapping() {
+        let mut w = CountWindow::new(10);
+        assert_eq!(
+            w.totals(PURGE_EVERY),
+            Totals {
+                calls: 10,
+                failures: 0,
+                slow: 0
+            }
+        );
+        counted(&mut w, u32::MAX - 1, FAIL);
+        counted(&mut w, u32::MAX, FAIL);
+        // 0 and 1 follow u32::MAX: both failures are among the last 10 calls.
+        assert_eq!(
+            w.totals(1),
+            Totals {
+                calls: 10,
+                failures: 2,
+                slow: 0
+            }
+        );
+        assert_eq!(
+            w.totals(8),
+            Totals {
+                calls: 10,
+                failures: 1,
+                slow: 0
+            }
+        );
     }
 
     #[test]
     fn time_window_drops_whole_buckets_as_they_expire() {
-        let manual = ManualClock::new();
-        let clock = Clock::from(manual.clone());
-        let t0 = manual.now();
+        let t0 = Instant::now();
         let s = Duration::from_secs;
-        let mut w = Window::new(
-            SlidingWindow::Time {
-                length: s(3),
-                buckets: 3,
-            },
-            t0,
-        );
-        w.record(FAIL, &mut Now::new(None, &clock));
-        manual.advance(s(1));
-        w.record(OK, &mut Now::new(None, &clock));
-        w.record(FAIL, &mut Now::new(Some(t0 + s(2)), &clock));
+        let mut w = TimeWindow::new(s(3), 3, t0);
+        w.record(FAIL, t0);
+        w.record(OK, t0 + s(1));
+        w.record(FAIL, t0 + s(2));
         assert_eq!(
             w.totals(t0 + s(2)),
             Totals {
@@ -297,9 +348,8 @@ mod tests {
         );
         // A long silence empties everything, however many buckets were skipped.
         assert_eq!(w.totals(t0 + s(100)), Totals::default());
-        let late = &mut Now::new(Some(t0 + s(100)), &clock);
         assert_eq!(
-            w.record(FAIL, late),
+            w.record(FAIL, t0 + s(100)),
             Totals {
                 calls: 1,
                 failures: 1,
@@ -317,6 +367,8 @@ mod tests {
         };
         assert_eq!(t.failure_rate(), 25.0);
         assert_eq!(t.slow_rate(), 50.0);
+        assert!(t.reaches(t.slow, 50.0) && !t.reaches(t.failures, 25.1));
         assert_eq!(Totals::default().failure_rate(), 0.0);
+        assert!(!Totals::default().reaches(0, 50.0));
     }
 }

@@ -158,7 +158,11 @@ impl Policy {
     }
 
     /// One attempt; `op` is invoked only once the bulkhead and the breaker let it through.
-    async fn attempt<T, E, Op, Fut, C>(&self, op: &mut Op, classifier: &C) -> Result<T, PolicyError<E>>
+    async fn attempt<T, E, Op, Fut, C>(
+        &self,
+        op: &mut Op,
+        classifier: &C,
+    ) -> Result<T, PolicyError<E>>
     where
         Op: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
