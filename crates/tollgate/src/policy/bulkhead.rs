@@ -1,58 +1,139 @@
 //! Bulkhead: a bound on concurrent calls, with a bounded wait for a slot.
+//!
+//! Taking and returning a free slot is one atomic read-modify-write each; only callers that must
+//! wait touch the notification queue.
 
+use std::fmt;
+use std::pin::pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tokio::sync::{Semaphore, SemaphorePermit};
+use tokio::sync::Notify;
+use tokio::time::Instant;
 
 use super::error::BulkheadFull;
+
+#[derive(Debug)]
+struct Slots {
+    max: usize,
+    in_use: AtomicUsize,
+    waiters: AtomicUsize,
+    freed: Notify,
+}
+
+impl Slots {
+    fn try_take(&self) -> bool {
+        self.in_use
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < self.max).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    fn give_back(&self) {
+        self.in_use.fetch_sub(1, Ordering::SeqCst);
+        // Pairs with the waiter's increment before its re-check: either it sees the slot, or
+        // we see it waiting and wake one waiter.
+        if self.waiters.load(Ordering::SeqCst) > 0 {
+            self.freed.notify_one();
+        }
+    }
+}
 
 /// At most `max_concurrent` calls at once; a caller waits at most `max_wait` for a slot, then
 /// gets [`BulkheadFull`]. Clones share the same slots.
 #[derive(Clone, Debug)]
 pub struct Bulkhead {
-    slots: Arc<Semaphore>,
-    max_concurrent: usize,
+    slots: Arc<Slots>,
     max_wait: Duration,
+}
+
+/// A taken bulkhead slot; dropping it frees the slot.
+#[must_use = "the slot is freed as soon as this guard is dropped"]
+pub struct BulkheadSlot<'a> {
+    slots: &'a Slots,
+}
+
+impl Drop for BulkheadSlot<'_> {
+    fn drop(&mut self) {
+        self.slots.give_back();
+    }
+}
+
+impl fmt::Debug for BulkheadSlot<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BulkheadSlot").finish_non_exhaustive()
+    }
+}
+
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn new(waiters: &'a AtomicUsize) -> Self {
+        waiters.fetch_add(1, Ordering::SeqCst);
+        Waiting(waiters)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Bulkhead {
     /// A bulkhead of `max_concurrent` slots (at least 1) and a wait of at most `max_wait`
     /// (`Duration::ZERO`: reject at once when full).
     pub fn new(max_concurrent: usize, max_wait: Duration) -> Self {
-        let max_concurrent = max_concurrent.clamp(1, Semaphore::MAX_PERMITS);
         Bulkhead {
-            slots: Arc::new(Semaphore::new(max_concurrent)),
-            max_concurrent,
+            slots: Arc::new(Slots {
+                max: max_concurrent.max(1),
+                in_use: AtomicUsize::new(0),
+                waiters: AtomicUsize::new(0),
+                freed: Notify::new(),
+            }),
             max_wait,
         }
     }
 
     /// The limit on concurrent calls.
     pub fn max_concurrent(&self) -> usize {
-        self.max_concurrent
+        self.slots.max
     }
 
     /// Slots free right now.
     pub fn available(&self) -> usize {
-        self.slots.available_permits()
+        self.slots
+            .max
+            .saturating_sub(self.slots.in_use.load(Ordering::SeqCst))
     }
 
-    /// Takes a slot, waiting at most `max_wait`. The slot is freed when the guard drops.
-    pub async fn acquire(&self) -> Result<SemaphorePermit<'_>, BulkheadFull> {
-        let full = BulkheadFull {
-            max_concurrent: self.max_concurrent,
-        };
-        if let Ok(slot) = self.slots.try_acquire() {
-            return Ok(slot);
+    /// Takes a slot, waiting at most `max_wait`. The slot is freed when the guard drops, also
+    /// when the caller is cancelled.
+    pub async fn acquire(&self) -> Result<BulkheadSlot<'_>, BulkheadFull> {
+        if self.slots.try_take() || (!self.max_wait.is_zero() && self.wait().await) {
+            Ok(BulkheadSlot { slots: &self.slots })
+        } else {
+            Err(BulkheadFull {
+                max_concurrent: self.slots.max,
+            })
         }
-        if self.max_wait.is_zero() {
-            return Err(full);
-        }
-        match tokio::time::timeout(self.max_wait, self.slots.acquire()).await {
-            Ok(Ok(slot)) => Ok(slot),
-            // The semaphore is never closed; a closed one means no slot will ever come.
-            Ok(Err(_)) | Err(_) => Err(full),
+    }
+
+    /// Waits for a freed slot until the deadline; `true` once one is taken.
+    async fn wait(&self) -> bool {
+        let _waiting = Waiting::new(&self.slots.waiters);
+        let deadline = Instant::now() + self.max_wait;
+        loop {
+            let mut freed = pin!(self.slots.freed.notified());
+            freed.as_mut().enable();
+            if self.slots.try_take() {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, freed).await.is_err() {
+                return self.slots.try_take();
+            }
         }
     }
 }

@@ -52,13 +52,15 @@ mod outcome;
 mod retry;
 
 use std::fmt;
-use std::future::Future;
+use std::future::{Future, poll_fn};
+use std::pin::pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use metrics::Counter;
 
-pub use bulkhead::Bulkhead;
+pub use bulkhead::{Bulkhead, BulkheadSlot};
 pub use error::{BulkheadFull, Elapsed, PolicyError};
 pub use outcome::{FailMode, Fallback, Propagate, Resolution, Skip, Status};
 pub use retry::{Backoff, Jitter, Retry, RetryAll, RetryBudget, RetryDecision, RetryIf};
@@ -181,7 +183,7 @@ impl Policy {
         };
         let fut = op();
         let result = match self.timeout {
-            Some(after) => match tokio::time::timeout(after, fut).await {
+            Some(after) => match with_timeout(after, fut).await {
                 Ok(result) => result,
                 Err(_) => {
                     self.metrics.timeouts.increment(1);
@@ -210,6 +212,16 @@ impl fmt::Debug for Policy {
             .field("breaker", &self.breaker.as_ref().map(|b| b.name()))
             .finish()
     }
+}
+
+/// Like `tokio::time::timeout`, but the timer is only set up if the future does not finish on
+/// its first poll: a call that completes at once pays nothing for its timeout.
+async fn with_timeout<F: Future>(after: Duration, fut: F) -> Result<F::Output, ()> {
+    let mut fut = pin!(fut);
+    if let Poll::Ready(out) = poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await {
+        return Ok(out);
+    }
+    tokio::time::timeout(after, fut).await.map_err(|_| ())
 }
 
 /// One call site of a [`Policy`]: the operation, its retry classifier, its breaker classifier
