@@ -39,7 +39,8 @@ pub(crate) struct RaceArgs {
     /// repeatable.
     #[arg(long = "expect", value_name = "CODE=COUNT")]
     expectations: Vec<Expectation>,
-    /// `last-byte`, or `none` for plain concurrent sends (for comparison).
+    /// `last-byte` (HTTP/1.1, one connection per request), `single-packet` (HTTP/2, all
+    /// final frames in one packet), or `none` (plain concurrent sends, for comparison).
     #[arg(long, value_name = "MODE", default_value = "last-byte")]
     sync: SyncMode,
     /// Per-request timeout (connect, and response), e.g. 10s, 500ms.

@@ -1,6 +1,7 @@
-//! Send spread of 100 requests, `last-byte` vs `none`, against a loopback server started
-//! here on its own thread and single-threaded runtime (as a separate server process would
-//! be); prints the median over trials for each mode and their ratio (PERFORMANCE.md).
+//! Send spread of 100 requests, `last-byte` vs `none` (and HTTP/2 `single-packet`), against
+//! loopback servers started here on their own thread and single-threaded runtime (as a
+//! separate server process would be); prints the median over trials for each mode and the
+//! ratios none / last-byte and none / single-packet (PERFORMANCE.md).
 //!
 //! ```sh
 //! cargo run --release -p tollgate-race --example send_spread -- 100 30
@@ -17,9 +18,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let requests: usize = args.next().map_or(Ok(100), |a| a.parse())?;
     let trials: usize = args.next().map_or(Ok(30), |a| a.parse())?;
-    let addr = server_thread()?;
+    let (http1, http2) = server_thread()?;
     let mut medians = Vec::new();
-    for sync in [SyncMode::LastByte, SyncMode::None] {
+    for sync in [SyncMode::LastByte, SyncMode::None, SyncMode::SinglePacket] {
+        let addr = if sync == SyncMode::SinglePacket {
+            http2
+        } else {
+            http1
+        };
         let mut config = RaceConfig::new(format!("http://{addr}/"));
         config.requests = requests;
         config.trials = trials;
@@ -28,7 +34,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let report = run(&config).await?;
         let s = report.send_spread_us;
         println!(
-            "{sync:<9} {requests} requests x {trials} trials: send spread median {} us, max {} us \
+            "{sync:<13} {requests} requests x {trials} trials: send spread median {} us, max {} us \
              ({} of {} trials with every response 200)",
             s.median,
             s.max,
@@ -38,21 +44,25 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         medians.push(s.median.max(1));
     }
     println!(
-        "ratio none/last-byte (medians): {:.1}x",
-        medians[1] as f64 / medians[0] as f64
+        "ratio none/last-byte: {:.1}x, none/single-packet: {:.0}x (medians)",
+        medians[1] as f64 / medians[0] as f64,
+        medians[1] as f64 / medians[2] as f64
     );
     Ok(())
 }
 
-fn server_thread() -> std::io::Result<std::net::SocketAddr> {
+type Addr = std::net::SocketAddr;
+
+fn server_thread() -> std::io::Result<(Addr, Addr)> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         runtime.block_on(async {
-            let server = support::ok().await;
-            let _ = tx.send(server.addr);
+            let http1 = support::ok().await;
+            let (http2, _) = support::http2::serve(support::ok_app(), false).await;
+            let _ = tx.send((http1.addr, http2.addr));
             std::future::pending::<()>().await;
         });
     });

@@ -70,6 +70,10 @@ pub enum SyncMode {
     /// Plain concurrent sends: each request connects and sends on its own task as soon as it
     /// can. The send spread is the time between the first and last completed request write.
     None,
+    /// HTTP/2 on one connection: every request sent but its final DATA frame, then all final
+    /// frames in a single write (one TCP packet when they fit). The send spread is the
+    /// duration of that write. Needs HTTP/2 (ALPN `h2`, or prior knowledge on `http://`).
+    SinglePacket,
 }
 
 impl SyncMode {
@@ -78,6 +82,7 @@ impl SyncMode {
         match self {
             Self::LastByte => "last-byte",
             Self::None => "none",
+            Self::SinglePacket => "single-packet",
         }
     }
 }
@@ -95,8 +100,9 @@ impl FromStr for SyncMode {
         match s {
             "last-byte" => Ok(Self::LastByte),
             "none" => Ok(Self::None),
+            "single-packet" => Ok(Self::SinglePacket),
             other => Err(format!(
-                "unknown sync mode `{other}` (expected `last-byte` or `none`)"
+                "unknown sync mode `{other}` (expected `last-byte`, `none` or `single-packet`)"
             )),
         }
     }

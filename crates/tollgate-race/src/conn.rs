@@ -29,6 +29,8 @@ pub(crate) enum Stream {
 pub(crate) struct Connector {
     addr: SocketAddr,
     tls: Option<(TlsConnector, ServerName<'static>)>,
+    /// Whether HTTP/2 is required (ALPN `h2` over TLS).
+    http2: bool,
 }
 
 impl std::fmt::Debug for Connector {
@@ -42,7 +44,11 @@ impl std::fmt::Debug for Connector {
 
 impl Connector {
     /// Resolves the target's host and prepares TLS when the scheme is `https`.
-    pub(crate) async fn new(target: &Target, insecure: bool) -> Result<Self, RaceError> {
+    pub(crate) async fn new(
+        target: &Target,
+        insecure: bool,
+        http2: bool,
+    ) -> Result<Self, RaceError> {
         let resolve_err = |source| RaceError::Resolve {
             host: target.host.clone(),
             source,
@@ -57,11 +63,15 @@ impl Connector {
                 url: target.host.clone(),
                 reason: e.to_string(),
             })?;
-            Some((tls::connector(insecure)?, name))
+            Some((tls::connector(insecure, http2)?, name))
         } else {
             None
         };
-        Ok(Self { addr, tls })
+        Ok(Self { addr, tls, http2 })
+    }
+
+    pub(crate) fn is_tls(&self) -> bool {
+        self.tls.is_some()
     }
 
     pub(crate) async fn connect(&self) -> Result<Stream, RequestError> {
@@ -72,10 +82,15 @@ impl Connector {
         let Some((connector, name)) = &self.tls else {
             return Ok(Stream::Plain(tcp));
         };
-        match connector.connect(name.clone(), tcp).await {
-            Ok(tls) => Ok(Stream::Tls(Box::new(tls))),
-            Err(e) => Err(RequestError::new(ErrorKind::Tls, tls::describe(&e))),
+        let tls = connector
+            .connect(name.clone(), tcp)
+            .await
+            .map_err(|e| RequestError::new(ErrorKind::Tls, tls::describe(&e)))?;
+        if self.http2 && tls.get_ref().1.alpn_protocol() != Some(b"h2") {
+            let message = "the server did not negotiate HTTP/2 (ALPN h2); use --sync last-byte";
+            return Err(RequestError::new(ErrorKind::Tls, message));
         }
+        Ok(Stream::Tls(Box::new(tls)))
     }
 }
 
@@ -178,7 +193,7 @@ mod tls {
     use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
     use tokio_rustls::TlsConnector;
 
-    pub(super) fn connector(insecure: bool) -> Result<TlsConnector, rustls::Error> {
+    pub(super) fn connector(insecure: bool, http2: bool) -> Result<TlsConnector, rustls::Error> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()?;
@@ -193,7 +208,8 @@ mod tls {
             let roots = RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
             builder.with_root_certificates(roots).with_no_client_auth()
         };
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let alpn: &[u8] = if http2 { b"h2" } else { b"http/1.1" };
+        config.alpn_protocols = vec![alpn.to_vec()];
         Ok(TlsConnector::from(Arc::new(config)))
     }
 

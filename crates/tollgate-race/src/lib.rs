@@ -11,7 +11,8 @@
 //! so all N requests become complete within the *send spread* — the measured time between the
 //! first and last final-byte write, reported per trial (typically well under a millisecond for
 //! 100 requests on loopback). [`SyncMode::None`] sends each request from its own task as soon
-//! as it is connected, for comparison.
+//! as it is connected, for comparison. [`SyncMode::SinglePacket`] uses HTTP/2: all requests on
+//! one connection, their final frames in one write, so they arrive in the same TCP packet.
 //!
 //! ## Invariants and trials
 //! An [`Expectation`] such as `201=1` or `4xx=19` is checked on every trial; a trial violates
@@ -42,6 +43,7 @@ mod config;
 mod conn;
 mod error;
 mod expect;
+mod h2;
 mod release;
 mod report;
 mod request;
@@ -83,7 +85,8 @@ pub async fn run_with_progress(
 ) -> Result<Report, RaceError> {
     validate(config)?;
     let target = target::Target::parse(&config.url)?;
-    let connector = conn::Connector::new(&target, config.insecure).await?;
+    let http2 = config.sync == SyncMode::SinglePacket;
+    let connector = conn::Connector::new(&target, config.insecure, http2).await?;
     let plan = Arc::new(trial::Plan {
         connector,
         request: request::RequestTemplate::new(config, target.path.clone(), &target.authority),

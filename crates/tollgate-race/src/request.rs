@@ -1,19 +1,29 @@
-//! Rendering one HTTP/1.1 request to bytes.
+//! Rendering one request: HTTP/1.1 bytes, or the parts an HTTP/2 request is made of.
 
-use crate::config::{Header, RaceConfig};
+use crate::config::RaceConfig;
 use crate::template::{Template, Vars};
 
 /// The request of a run, ready to be rendered per request.
 #[derive(Debug)]
 pub(crate) struct RequestTemplate {
-    head_line: Vec<u8>,
+    pub(crate) method: String,
+    pub(crate) authority: String,
     path: Template,
-    /// Complete header lines (`Name: value`), user headers and defaults.
-    headers: Vec<Template>,
+    /// User headers and the defaults they do not override.
+    headers: Vec<(String, Template)>,
     body: Template,
     /// Whether to add `Content-Length` computed from the rendered body.
     content_length: bool,
     pub(crate) is_head: bool,
+}
+
+/// One rendered request, before it is framed for a protocol.
+#[derive(Debug)]
+pub(crate) struct Parts {
+    pub(crate) path: Vec<u8>,
+    /// Header names and values, `Content-Length` included when due.
+    pub(crate) headers: Vec<(String, Vec<u8>)>,
+    pub(crate) body: Vec<u8>,
 }
 
 impl RequestTemplate {
@@ -24,33 +34,29 @@ impl RequestTemplate {
                 .iter()
                 .any(|h| h.name.eq_ignore_ascii_case(name))
         };
-        let mut headers: Vec<Template> = Vec::new();
-        let mut add = |h: &Header| {
-            headers.push(Template::parse(
-                format!("{}: {}", h.name, h.value).as_bytes(),
-            ));
-        };
+        let user_agent = concat!("tollgate-race/", env!("CARGO_PKG_VERSION"));
         let defaults = [
-            ("Host", authority.to_owned()),
-            (
-                "User-Agent",
-                concat!("tollgate-race/", env!("CARGO_PKG_VERSION")).to_owned(),
-            ),
-            ("Connection", "close".to_owned()),
+            ("Host", authority),
+            ("User-Agent", user_agent),
+            ("Connection", "close"),
         ];
-        for (name, value) in defaults {
-            if !has(name) {
-                add(&Header {
-                    name: name.to_owned(),
-                    value,
-                });
-            }
-        }
-        config.headers.iter().for_each(add);
+        let headers = defaults
+            .into_iter()
+            .filter(|(name, _)| !has(name))
+            .map(|(name, value)| (name.to_owned(), value.as_bytes()))
+            .chain(
+                config
+                    .headers
+                    .iter()
+                    .map(|h| (h.name.clone(), h.value.as_bytes())),
+            )
+            .map(|(name, value)| (name, Template::parse(value)))
+            .collect();
         let method = config.method.to_ascii_uppercase();
         let bodyless = matches!(method.as_str(), "GET" | "HEAD" | "DELETE" | "OPTIONS");
         Self {
-            head_line: config.method.as_bytes().to_vec(),
+            method: config.method.clone(),
+            authority: authority.to_owned(),
             path,
             headers,
             body: Template::parse(&config.body),
@@ -59,23 +65,41 @@ impl RequestTemplate {
         }
     }
 
-    /// The full request bytes for the request described by `vars`.
-    pub(crate) fn render(&self, vars: Vars<'_>) -> Vec<u8> {
+    /// The request described by `vars`, placeholders substituted.
+    pub(crate) fn parts(&self, vars: Vars<'_>) -> Parts {
         let body = self.body.render(vars);
-        let mut out = Vec::with_capacity(256 + body.len());
-        out.extend_from_slice(&self.head_line);
+        let mut headers: Vec<_> = self
+            .headers
+            .iter()
+            .map(|(name, value)| (name.clone(), value.render(vars)))
+            .collect();
+        if self.content_length {
+            let length = body.len().to_string().into_bytes();
+            headers.push(("Content-Length".to_owned(), length));
+        }
+        Parts {
+            path: self.path.render(vars),
+            headers,
+            body,
+        }
+    }
+
+    /// The full HTTP/1.1 request bytes for the request described by `vars`.
+    pub(crate) fn render(&self, vars: Vars<'_>) -> Vec<u8> {
+        let parts = self.parts(vars);
+        let mut out = Vec::with_capacity(256 + parts.body.len());
+        out.extend_from_slice(self.method.as_bytes());
         out.push(b' ');
-        self.path.render_into(vars, &mut out);
+        out.extend_from_slice(&parts.path);
         out.extend_from_slice(b" HTTP/1.1\r\n");
-        for header in &self.headers {
-            header.render_into(vars, &mut out);
+        for (name, value) in &parts.headers {
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(value);
             out.extend_from_slice(b"\r\n");
         }
-        if self.content_length {
-            out.extend_from_slice(format!("Content-Length: {}\r\n", body.len()).as_bytes());
-        }
         out.extend_from_slice(b"\r\n");
-        out.extend_from_slice(&body);
+        out.extend_from_slice(&parts.body);
         out
     }
 }

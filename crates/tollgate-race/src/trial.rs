@@ -60,16 +60,19 @@ impl TrialRun {
 
 pub(crate) async fn run_trial(plan: &Arc<Plan>, trial: usize) -> TrialRun {
     let trial_uuid = uuid_v4();
-    let requests = (0..plan.requests).map(|index| {
-        plan.request.render(Vars {
-            index,
-            trial,
-            trial_uuid: &trial_uuid,
-        })
-    });
+    let vars = |index| Vars {
+        index,
+        trial,
+        trial_uuid: &trial_uuid,
+    };
+    let requests = (0..plan.requests).map(|i| plan.request.render(vars(i)));
     match plan.sync {
         SyncMode::LastByte => last_byte(plan, requests.collect()).await,
         SyncMode::None => plain(plan, requests.collect()).await,
+        SyncMode::SinglePacket => {
+            let parts = (0..plan.requests).map(|i| plan.request.parts(vars(i)));
+            crate::h2::single_packet(plan, parts.collect()).await
+        }
     }
 }
 
@@ -159,7 +162,10 @@ async fn plain(plan: &Arc<Plan>, requests: Vec<Vec<u8>>) -> TrialRun {
     TrialRun { outcomes, spread }
 }
 
-async fn send<S: AsyncWrite + Unpin>(stream: &mut S, bytes: &[u8]) -> Result<(), RequestError> {
+pub(crate) async fn send<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    bytes: &[u8],
+) -> Result<(), RequestError> {
     stream
         .write_all(bytes)
         .await
@@ -179,7 +185,7 @@ async fn receive(plan: Arc<Plan>, mut stream: Stream, released: Instant) -> Outc
     })
 }
 
-async fn within<T>(
+pub(crate) async fn within<T>(
     limit: Duration,
     what: &str,
     work: impl Future<Output = Result<T, RequestError>>,

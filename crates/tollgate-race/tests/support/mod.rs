@@ -16,6 +16,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+pub(crate) mod http2;
+
 /// One request as the server saw it.
 #[derive(Debug, Clone)]
 pub(crate) struct Seen {
@@ -37,7 +39,18 @@ impl Seen {
 
 /// `None` closes the connection without a response.
 pub(crate) type Reply = Option<(u16, String)>;
-type Handler = Arc<dyn Fn(Seen) -> Pin<Box<dyn Future<Output = Reply> + Send>> + Send + Sync>;
+/// The application behind a test server, whatever the protocol.
+pub(crate) type Handler =
+    Arc<dyn Fn(Seen) -> Pin<Box<dyn Future<Output = Reply> + Send>> + Send + Sync>;
+
+/// Boxes an async closure into a [`Handler`].
+pub(crate) fn handler<F, Fut>(f: F) -> Handler
+where
+    F: Fn(Seen) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Reply> + Send + 'static,
+{
+    Arc::new(move |seen| Box::pin(f(seen)))
+}
 
 /// A running server; stops accepting when dropped.
 pub(crate) struct Server {
@@ -47,6 +60,15 @@ pub(crate) struct Server {
 }
 
 impl Server {
+    /// A server whose accept loop is `accept`, recording requests into `seen`.
+    pub(crate) fn new(
+        addr: SocketAddr,
+        seen: Arc<Mutex<Vec<Seen>>>,
+        accept: JoinHandle<()>,
+    ) -> Self {
+        Self { addr, seen, accept }
+    }
+
     pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
@@ -65,8 +87,13 @@ impl Drop for Server {
 /// The S3 bug: check "exists?", then the slow paid call, then insert. Genuinely racy: every
 /// request that checks before the first insert gets 201.
 pub(crate) async fn racy() -> Server {
+    serve(None, racy_app()).await
+}
+
+/// The racy application alone (see [`racy`]).
+pub(crate) fn racy_app() -> Handler {
     let stored = Arc::new(Mutex::new(HashSet::new()));
-    serve(None, move |seen| {
+    handler(move |seen| {
         let stored = Arc::clone(&stored);
         async move {
             if stored.lock().unwrap().contains(&seen.path) {
@@ -77,13 +104,17 @@ pub(crate) async fn racy() -> Server {
             Some((201, "report created".to_owned()))
         }
     })
-    .await
 }
 
 /// The fix: an atomic claim (insert under one lock) before the slow call.
 pub(crate) async fn guarded() -> Server {
+    serve(None, guarded_app()).await
+}
+
+/// The guarded application alone (see [`guarded`]).
+pub(crate) fn guarded_app() -> Handler {
     let claimed = Arc::new(Mutex::new(HashSet::new()));
-    serve(None, move |seen| {
+    handler(move |seen| {
         let claimed = Arc::clone(&claimed);
         async move {
             if !claimed.lock().unwrap().insert(seen.path) {
@@ -93,34 +124,35 @@ pub(crate) async fn guarded() -> Server {
             Some((201, "report created".to_owned()))
         }
     })
-    .await
 }
 
 /// Answers 200 with the request index found in the `X-Index` header, if any.
 pub(crate) async fn ok() -> Server {
-    serve(None, |seen| async move {
+    serve(None, ok_app()).await
+}
+
+/// The application of [`ok`].
+pub(crate) fn ok_app() -> Handler {
+    handler(|seen| async move {
         let body = format!("ok {}", seen.header("x-index").unwrap_or("-"));
         Some((200, body))
     })
-    .await
 }
 
 /// Reads requests and never answers.
 pub(crate) async fn silent() -> Server {
-    serve(None, |_| std::future::pending()).await
+    serve(None, handler(|_| std::future::pending())).await
 }
 
 /// Reads each request and closes the connection without answering.
 pub(crate) async fn hangs_up() -> Server {
-    serve(None, |_| async { None }).await
+    serve(None, handler(|_| async { None })).await
 }
 
 /// A TLS server (self-signed certificate for `localhost` and `127.0.0.1`) answering 200 to everything.
 pub(crate) async fn tls_ok() -> Server {
-    serve(Some(tls_acceptor()), |_| async {
-        Some((200, "secure".to_owned()))
-    })
-    .await
+    let app = handler(|_| async { Some((200, "secure".to_owned())) });
+    serve(Some(tls_acceptor(&[])), app).await
 }
 
 /// A port with nothing listening on it.
@@ -129,12 +161,8 @@ pub(crate) async fn closed_port() -> SocketAddr {
     listener.local_addr().unwrap()
 }
 
-pub(crate) async fn serve<F, Fut>(tls: Option<tokio_rustls::TlsAcceptor>, handler: F) -> Server
-where
-    F: Fn(Seen) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Reply> + Send + 'static,
-{
-    let handler: Handler = Arc::new(move |seen| Box::pin(handler(seen)));
+/// An HTTP/1.1 server (over TLS when `tls` is given) running `handler`.
+pub(crate) async fn serve(tls: Option<tokio_rustls::TlsAcceptor>, handler: Handler) -> Server {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let seen = Arc::new(Mutex::new(Vec::new()));
@@ -221,18 +249,20 @@ async fn read_request<S: AsyncRead + Unpin>(stream: &mut S) -> Option<Seen> {
     Some(seen)
 }
 
-fn tls_acceptor() -> tokio_rustls::TlsAcceptor {
+/// A TLS acceptor with a fresh self-signed certificate, offering the `alpn` protocols.
+pub(crate) fn tls_acceptor(alpn: &[&[u8]]) -> tokio_rustls::TlsAcceptor {
     use tokio_rustls::rustls::{self, pki_types::PrivateKeyDer};
     let cert =
         rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
             .unwrap();
     let key = PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .unwrap()
         .with_no_client_auth()
         .with_single_cert(vec![cert.cert.der().clone()], key)
         .unwrap();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     tokio_rustls::TlsAcceptor::from(Arc::new(config))
 }
