@@ -226,3 +226,29 @@ async fn body_is_read_from_a_file_and_templated() {
             .all(|s| s.method == "POST" && s.header("content-type") == Some("application/json"))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn single_packet_mode_races_over_http2() {
+    let (server, connections) = support::http2::serve(support::guarded_app(), false).await;
+    let url = server.url("/reports/{{trial_uuid}}");
+    let out = tollgate(
+        &[
+            &S3[..],
+            &["--sync", "single-packet", "--trials", "3", "--json", &url],
+        ]
+        .concat(),
+    )
+    .await;
+
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["sync"], "single-packet");
+    assert_eq!(
+        (
+            report["status"]["201"].as_u64(),
+            report["status"]["409"].as_u64()
+        ),
+        (Some(3), Some(57))
+    );
+    assert_eq!(connections.load(std::sync::atomic::Ordering::SeqCst), 3);
+}
