@@ -3,43 +3,24 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpListener;
-
-use super::{Handler, Seen, Server};
+use super::{Handler, Io, Seen, Server};
 
 /// An HTTP/2 server (prior knowledge, or TLS with ALPN `h2`) running `app`; the counter
 /// says how many connections it accepted.
 pub(crate) async fn serve(app: Handler, tls: bool) -> (Server, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let connections = Arc::new(AtomicUsize::new(0));
     let acceptor = tls.then(|| super::tls_acceptor(&[b"h2"]));
     let (log, count) = (Arc::clone(&seen), Arc::clone(&connections));
-    let accept = tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            count.fetch_add(1, Ordering::SeqCst);
-            let (app, log, acceptor) = (Arc::clone(&app), Arc::clone(&log), acceptor.clone());
-            tokio::spawn(async move {
-                match acceptor {
-                    None => connection(tcp, app, log).await,
-                    Some(acceptor) => {
-                        if let Ok(stream) = acceptor.accept(tcp).await {
-                            connection(stream, app, log).await;
-                        }
-                    }
-                }
-            });
-        }
-    });
+    let (addr, accept) = super::listen(acceptor, move |io| {
+        count.fetch_add(1, Ordering::SeqCst);
+        connection(io, Arc::clone(&app), Arc::clone(&log))
+    })
+    .await;
     (Server::new(addr, seen, accept), connections)
 }
 
-async fn connection<S>(io: S, app: Handler, log: Arc<Mutex<Vec<Seen>>>)
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
+async fn connection(io: Io, app: Handler, log: Arc<Mutex<Vec<Seen>>>) {
     let Ok(mut conn) = h2::server::handshake(io).await else {
         return;
     };

@@ -161,27 +161,52 @@ pub(crate) async fn closed_port() -> SocketAddr {
     listener.local_addr().unwrap()
 }
 
-/// An HTTP/1.1 server (over TLS when `tls` is given) running `handler`.
-pub(crate) async fn serve(tls: Option<tokio_rustls::TlsAcceptor>, handler: Handler) -> Server {
+/// A connection as a server sees it: plain TCP, or TLS after the handshake.
+pub(crate) type Io = Box<dyn IoStream>;
+
+/// What [`Io`] boxes.
+pub(crate) trait IoStream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> IoStream for T {}
+
+/// Binds a loopback port and hands every accepted connection (after the TLS handshake when
+/// `tls` is given) to `serve_one`, each on its own task.
+pub(crate) async fn listen<F, Fut>(
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    serve_one: F,
+) -> (SocketAddr, JoinHandle<()>)
+where
+    F: Fn(Io) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let log = Arc::clone(&seen);
+    let serve_one = Arc::new(serve_one);
     let accept = tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
-            let (handler, log, tls) = (Arc::clone(&handler), Arc::clone(&log), tls.clone());
+            let (serve_one, tls) = (Arc::clone(&serve_one), tls.clone());
             tokio::spawn(async move {
-                match tls {
-                    None => connection(tcp, handler, log).await,
-                    Some(acceptor) => {
-                        if let Ok(stream) = acceptor.accept(tcp).await {
-                            connection(stream, handler, log).await;
-                        }
-                    }
-                }
+                let io: Io = match tls {
+                    None => Box::new(tcp),
+                    Some(acceptor) => match acceptor.accept(tcp).await {
+                        Ok(stream) => Box::new(stream),
+                        Err(_) => return,
+                    },
+                };
+                serve_one(io).await;
             });
         }
     });
+    (addr, accept)
+}
+
+/// An HTTP/1.1 server (over TLS when `tls` is given) running `handler`.
+pub(crate) async fn serve(tls: Option<tokio_rustls::TlsAcceptor>, handler: Handler) -> Server {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&seen);
+    let (addr, accept) = listen(tls, move |io| {
+        connection(io, Arc::clone(&handler), Arc::clone(&log))
+    })
+    .await;
     Server { addr, seen, accept }
 }
 
