@@ -44,6 +44,20 @@ fn closed_call(c: &mut Criterion) {
             result
         })
     });
+    g.bench_function("tollgate_permit_in_async_block", |b| {
+        b.iter(|| {
+            poll_ready(async {
+                let permit = breaker.try_acquire().unwrap();
+                let result = async { op(black_box(1)) }.await;
+                permit.record(if result.is_ok() {
+                    Outcome::Success
+                } else {
+                    Outcome::Failure
+                });
+                result
+            })
+        })
+    });
     g.bench_function("tollgate_call", |b| {
         b.iter(|| poll_ready(breaker.call(async { op(black_box(1)) })))
     });

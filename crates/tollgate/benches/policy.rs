@@ -28,6 +28,32 @@ fn poll_ready<F: Future>(fut: F) -> F::Output {
     }
 }
 
+/// Returns `Pending` once, then `Ready`: an operation that really suspends, so the timeout's
+/// timer is armed and torn down as it would be around a network call.
+struct YieldOnce(bool);
+
+impl Future for YieldOnce {
+    type Output = ();
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if std::mem::replace(&mut self.0, true) {
+            Poll::Ready(())
+        } else {
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    }
+}
+
+fn poll_until_ready<F: Future>(fut: F) -> F::Output {
+    let mut fut = pin!(fut);
+    let mut cx = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
+            return out;
+        }
+    }
+}
+
 fn pipeline(c: &mut Criterion) {
     // The timeout needs a runtime's timer; entering it is enough, the future is polled here.
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -77,6 +103,26 @@ fn pipeline(c: &mut Criterion) {
                     .call(|| async { op(black_box(1)) })
                     .fallback(|_| async { Ok::<_, ()>(0) })
                     .run(),
+            )
+        })
+    });
+    g.bench_function("bare_suspending", |b| {
+        b.iter(|| {
+            poll_until_ready(async {
+                YieldOnce(false).await;
+                op(black_box(1))
+            })
+        })
+    });
+    g.bench_function("five_policies_suspending", |b| {
+        b.iter(|| {
+            poll_until_ready(
+                full.call(|| async {
+                    YieldOnce(false).await;
+                    op(black_box(1))
+                })
+                .fallback(|_| async { Ok::<_, ()>(0) })
+                .run(),
             )
         })
     });

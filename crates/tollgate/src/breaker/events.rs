@@ -76,6 +76,7 @@ impl Metrics {
         }
     }
 
+    #[inline]
     pub(crate) fn call(&self, outcome: Outcome, slow: bool) {
         match outcome {
             Outcome::Success => self.success.increment(1),

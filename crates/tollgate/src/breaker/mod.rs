@@ -151,6 +151,7 @@ impl Breaker {
     }
 
     /// Asks to make one call. `Err` means the call must not be made.
+    #[inline]
     pub fn try_acquire(&self) -> Result<Permit<'_>, NotPermitted> {
         let word = Word(self.word.load(Ordering::Acquire));
         let state = word.state();
@@ -185,6 +186,7 @@ impl Breaker {
         }
     }
 
+    #[inline]
     fn permit(&self, grant: Grant, epoch: u64, now: Option<Instant>) -> Permit<'_> {
         let timed = self.config.slow_call_duration.is_some() && grant != Grant::Untracked;
         Permit {
@@ -197,16 +199,21 @@ impl Breaker {
     }
 
     /// Runs `call` if permitted, classifying `Err` as a failure.
-    pub async fn call<T, E, F>(&self, call: F) -> Result<T, CallError<E>>
+    ///
+    /// The permit is asked for when the returned future is first polled. If that future is
+    /// dropped while `call` runs, nothing is counted.
+    #[inline]
+    pub fn call<T, E, F>(&self, call: F) -> impl Future<Output = Result<T, CallError<E>>>
     where
         F: Future<Output = Result<T, E>>,
     {
-        self.call_classified(call, &ErrIsFailure).await
+        self.call_classified(call, &ErrIsFailure)
     }
 
     /// Runs `call` if permitted, classifying its result with `classifier`.
     ///
     /// If the returned future is dropped while `call` runs, nothing is counted.
+    #[inline]
     pub async fn call_classified<T, E, F, C>(
         &self,
         call: F,
@@ -216,7 +223,10 @@ impl Breaker {
         F: Future<Output = Result<T, E>>,
         C: Classifier<T, E> + ?Sized,
     {
-        let permit = self.try_acquire().map_err(CallError::Rejected)?;
+        let permit = match self.try_acquire() {
+            Ok(permit) => permit,
+            Err(rejected) => return Err(CallError::Rejected(rejected)),
+        };
         let result = call.await;
         permit.record(classifier.classify(&result));
         result.map_err(CallError::Inner)
@@ -249,6 +259,7 @@ impl Breaker {
         self.publish(&mut machine);
     }
 
+    #[inline]
     pub(crate) fn record(
         &self,
         grant: Grant,
@@ -290,6 +301,7 @@ impl Breaker {
     /// The hot path: a plain success in a count window is one compare-and-swap. The lock is
     /// taken only when this call completes the minimum number of calls (a decision is due)
     /// or the counter needs its periodic purge.
+    #[inline]
     fn count_success(&self, epoch: u64, now: &mut Now<'_>) {
         let Some(count) = self.bump(epoch) else {
             return;
@@ -304,6 +316,7 @@ impl Breaker {
     }
 
     /// Numbers one call of the windowed state of `epoch`; `None` if that state is over.
+    #[inline]
     fn bump(&self, epoch: u64) -> Option<u32> {
         let mut current = self.word.load(Ordering::Acquire);
         loop {

@@ -26,6 +26,7 @@ pub struct Permit<'a> {
 impl Permit<'_> {
     /// Records the call's outcome. With slow-call detection on, the call's duration is measured
     /// from the moment the permit was granted.
+    #[inline]
     pub fn record(mut self, outcome: Outcome) {
         self.settled = true;
         let now = self.started.map(|_| self.breaker.clock.now());
@@ -66,6 +67,7 @@ impl Permit<'_> {
 }
 
 impl Drop for Permit<'_> {
+    #[inline]
     fn drop(&mut self) {
         if !self.settled && self.grant == Grant::Trial {
             self.breaker.release_trial(self.epoch);
