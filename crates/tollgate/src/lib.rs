@@ -19,3 +19,8 @@ pub mod flight;
 pub mod keyed;
 pub mod policy;
 mod sync;
+
+/// The README's examples, compiled and run as doctests so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;
