@@ -3,7 +3,8 @@
 //! With [`SyncMode::LastByte`] every connection is opened and every request written except
 //! its final byte, concurrently; then the final bytes are written back to back (see
 //! [`crate::release`]). With [`SyncMode::None`] each request is connected
-//! and sent whole by its own task, as a plain concurrent client would.
+//! and sent whole by its own task, as a plain concurrent client would. With
+//! [`SyncMode::SinglePacket`] the trial is handed to [`crate::h2`].
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
