@@ -1,5 +1,6 @@
 //! The closed-state hot path allocates nothing: checked with a counting global allocator.
 #![allow(unsafe_code)] // a counting global allocator needs `unsafe impl GlobalAlloc`
+#![allow(clippy::unwrap_used, clippy::expect_used)] // in tests a panic is the failure report
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::future::Future;

@@ -1,4 +1,5 @@
 //! The breaker under real contention: many tasks on a multi-thread runtime, released together.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // in tests a panic is the failure report
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

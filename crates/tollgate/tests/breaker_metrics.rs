@@ -1,4 +1,5 @@
 //! The breaker and the policy report through the `metrics` facade.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // in tests a panic is the failure report
 
 use std::time::Duration;
 

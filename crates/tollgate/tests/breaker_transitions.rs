@@ -1,4 +1,5 @@
 //! State transitions of one breaker, driven by a manual clock or tokio's paused clock.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // in tests a panic is the failure report
 
 use std::time::Duration;
 

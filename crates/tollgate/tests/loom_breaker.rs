@@ -3,6 +3,7 @@
 //! `cfg(tollgate_loom)`). Run with:
 //! `RUSTFLAGS="--cfg tollgate_loom" cargo test -p tollgate --release --test loom_breaker`
 #![cfg(tollgate_loom)]
+#![allow(clippy::unwrap_used, clippy::expect_used)] // in tests a panic is the failure report
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -1,4 +1,5 @@
 //! The bulkhead under contention: never more than its limit inside, no waiter lost.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // in tests a panic is the failure report
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

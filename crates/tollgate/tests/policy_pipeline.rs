@@ -1,4 +1,5 @@
 //! Timeout, retry, bulkhead and breaker composed by a policy, on tokio's paused clock.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // in tests a panic is the failure report
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -193,9 +194,7 @@ async fn a_dropped_call_frees_its_bulkhead_slot_and_breaker_trial() {
         .bulkhead(bulkhead.clone())
         .breaker(breaker.clone())
         .build();
-    let call = policy
-        .call(|| std::future::pending::<Result<(), ()>>())
-        .run();
+    let call = policy.call(std::future::pending::<Result<(), ()>>).run();
     assert!(tokio::time::timeout(MS(10), call).await.is_err());
     assert_eq!(bulkhead.available(), 1);
     assert_eq!(breaker.totals().calls, 0);
