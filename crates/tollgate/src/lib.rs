@@ -10,6 +10,7 @@
 //! | [`policy`] | timeout, retry (backoff, jitter, budget), bulkhead, fallback and fail modes |
 //! | [`flight`] | per-key coalescing: concurrent callers of one key share one execution |
 //! | [`keyed`] | per-key resources (at most one creation per key) and per-key mutexes |
+//! | [`once`] | exactly-once execution of a keyed operation, backed by a store |
 //! | [`clock`] | the time source, injectable so time logic is tested without sleeping |
 #![forbid(unsafe_code)]
 
@@ -17,6 +18,7 @@ pub mod breaker;
 pub mod clock;
 pub mod flight;
 pub mod keyed;
+pub mod once;
 pub mod policy;
 mod sync;
 

@@ -1,0 +1,1 @@
+//! Exactly-once execution backed by a store. Under construction.
