@@ -8,9 +8,9 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use support::{Server, poll_once};
+use support::{FakeClient, Server, poll_once};
 use tollgate::clock::{Clock, ManualClock};
-use tollgate::keyed::{Error, Resources, WhenFull};
+use tollgate::keyed::{Error, Factory, Resources, WhenFull};
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn a_full_manager_fails_at_once_with_a_clear_error() {
@@ -33,18 +33,34 @@ async fn a_full_manager_fails_at_once_with_a_clear_error() {
     assert_eq!(clients.len(), 2);
 }
 
-#[tokio::test(flavor = "current_thread", start_paused = true)]
-async fn a_full_manager_waits_until_its_deadline() {
+const WAIT: Duration = Duration::from_secs(5);
+
+/// A manager limited to one live client (key 1, already created) that waits 5 s for a slot.
+async fn one_slot_waiting_5s() -> (
+    Server,
+    Resources<u32, impl Factory<u32, Resource = FakeClient, Error = String>>,
+) {
     let server = Server::default();
     let clients = Resources::builder(server.factory())
-        .max_live(1, WhenFull::Wait(Duration::from_secs(5)))
+        .max_live(1, WhenFull::Wait(WAIT))
         .build();
     clients.get(&1).await.unwrap();
+    (server, clients)
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_full_manager_waits_until_its_deadline() {
+    let (server, clients) = one_slot_waiting_5s().await;
     let started = tokio::time::Instant::now();
     let err = clients.get(&2).await.unwrap_err();
-    let waited = Duration::from_secs(5);
-    assert_eq!(err, Error::Timeout { limit: 1, waited });
-    assert_eq!(started.elapsed(), waited);
+    assert_eq!(
+        err,
+        Error::Timeout {
+            limit: 1,
+            waited: WAIT
+        }
+    );
+    assert_eq!(started.elapsed(), WAIT);
     assert_eq!(
         (clients.len(), clients.creating(), server.opens.get()),
         (1, 0, 1)
@@ -53,11 +69,7 @@ async fn a_full_manager_waits_until_its_deadline() {
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn a_waiting_creation_proceeds_when_a_resource_is_removed() {
-    let server = Server::default();
-    let clients = Resources::builder(server.factory())
-        .max_live(1, WhenFull::Wait(Duration::from_secs(5)))
-        .build();
-    clients.get(&1).await.unwrap();
+    let (server, clients) = one_slot_waiting_5s().await;
     let started = tokio::time::Instant::now();
     let mut second = Box::pin(clients.get(&2));
     assert!(poll_once(second.as_mut()).await.is_pending());
@@ -65,7 +77,7 @@ async fn a_waiting_creation_proceeds_when_a_resource_is_removed() {
     assert_eq!(clients.creating(), 1);
     assert!(clients.remove(&1).await);
     assert_eq!(second.await.unwrap().key, 2);
-    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(started.elapsed() < WAIT);
     assert_eq!(
         (server.opens.get(), server.closes.get(), clients.len()),
         (2, 1, 1)
@@ -75,10 +87,7 @@ async fn a_waiting_creation_proceeds_when_a_resource_is_removed() {
 fn idle_clients(
     server: &Server,
     clock: &ManualClock,
-) -> Resources<
-    u32,
-    impl tollgate::keyed::Factory<u32, Resource = support::FakeClient, Error = String>,
-> {
+) -> Resources<u32, impl Factory<u32, Resource = FakeClient, Error = String>> {
     Resources::builder(server.factory())
         .idle_timeout(Duration::from_secs(60))
         .max_live(2, WhenFull::Fail)

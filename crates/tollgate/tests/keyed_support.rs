@@ -68,7 +68,8 @@ impl Server {
     ) -> impl Fn(&u32) -> std::pin::Pin<Box<dyn Future<Output = Result<FakeClient, String>> + Send>>
     + Send
     + Sync
-    + 'static {
+    + 'static
+    + use<> {
         let server = self.clone();
         move |key: &u32| {
             let (server, key) = (server.clone(), *key);
