@@ -61,6 +61,9 @@ fn closed_call(c: &mut Criterion) {
     g.bench_function("tollgate_call", |b| {
         b.iter(|| poll_ready(breaker.call(async { op(black_box(1)) })))
     });
+    g.bench_function("tollgate_call_is_ok", |b| {
+        b.iter(|| poll_ready(breaker.call(async { op(black_box(1)) })).is_ok())
+    });
 
     let timed = BreakerConfig::default()
         .window(SlidingWindow::time(Duration::from_secs(60)))

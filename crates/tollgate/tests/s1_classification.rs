@@ -52,10 +52,7 @@ async fn s1_errors_with_identical_text_are_classified_by_variant() {
     let b = breaker();
     for _ in 0..10 {
         let _ = b
-            .call_classified(
-                async { Err::<(), _>(ClusterError::Forbidden) },
-                &ByErrorKind,
-            )
+            .call_classified(async { Err::<(), _>(ClusterError::Forbidden) }, ByErrorKind)
             .await;
     }
     assert_eq!(
@@ -68,7 +65,7 @@ async fn s1_errors_with_identical_text_are_classified_by_variant() {
         let _ = b
             .call_classified(
                 async { Err::<(), _>(ClusterError::Unavailable) },
-                &ByErrorKind,
+                ByErrorKind,
             )
             .await;
     }

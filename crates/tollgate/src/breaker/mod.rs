@@ -49,6 +49,7 @@
 //! # }
 //! ```
 
+mod call;
 mod classify;
 mod config;
 mod error;
@@ -60,13 +61,13 @@ mod state;
 mod window;
 
 use std::fmt;
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::broadcast;
 use tokio::time::Instant;
 
+pub use call::BreakerCall;
 pub use classify::{BreakerOutcome, ByErrorKind, Classifier, ErrIsFailure, Outcome};
 pub use config::{BreakerConfig, SlidingWindow};
 pub use error::{CallError, ConfigError, NotPermitted};
@@ -202,34 +203,15 @@ impl Breaker {
     ///
     /// The permit is asked for when the returned future is first polled. If that future is
     /// dropped while `call` runs, nothing is counted.
-    #[inline]
-    pub fn call<T, E, F>(&self, call: F) -> impl Future<Output = Result<T, CallError<E>>>
-    where
-        F: Future<Output = Result<T, E>>,
-    {
-        self.call_classified(call, &ErrIsFailure)
+    pub fn call<F>(&self, call: F) -> BreakerCall<'_, F, ErrIsFailure> {
+        BreakerCall::new(self, call, ErrIsFailure)
     }
 
     /// Runs `call` if permitted, classifying its result with `classifier`.
     ///
     /// If the returned future is dropped while `call` runs, nothing is counted.
-    #[inline]
-    pub async fn call_classified<T, E, F, C>(
-        &self,
-        call: F,
-        classifier: &C,
-    ) -> Result<T, CallError<E>>
-    where
-        F: Future<Output = Result<T, E>>,
-        C: Classifier<T, E> + ?Sized,
-    {
-        let permit = match self.try_acquire() {
-            Ok(permit) => permit,
-            Err(rejected) => return Err(CallError::Rejected(rejected)),
-        };
-        let result = call.await;
-        permit.record(classifier.classify(&result));
-        result.map_err(CallError::Inner)
+    pub fn call_classified<F, C>(&self, call: F, classifier: C) -> BreakerCall<'_, F, C> {
+        BreakerCall::new(self, call, classifier)
     }
 
     /// Closes the breaker and empties its window.
