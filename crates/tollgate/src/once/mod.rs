@@ -1,1 +1,229 @@
-//! Exactly-once execution backed by a store. Under construction.
+//! Exactly-once execution of a keyed operation, backed by a store: the toll gate itself.
+//!
+//! [`Once::run`] takes a [`Key`], a [`Fingerprint`] of the request and the work (a paid LLM
+//! call, a payment). The first claimant of the key runs the work; its result is serialized
+//! (`serde_json`) into the [`Store`], and later calls get it back instead of paying again.
+//!
+//! A record moves absent → in progress (owner, [`Fence`], lease) → completed (result) | failed
+//! (error, retryable or not); an attempt whose holder vanished is of unknown outcome.
+//!
+//! # Guarantees under concurrency
+//! - **One claim wins per key**: every store operation is one atomic step applying the rules
+//!   of [`transition`] (no check-then-insert), so 1,000 racers — tasks or processes — get
+//!   exactly one [`ClaimOutcome::Acquired`]. The others get [`Error::Conflict`] (HTTP 409) or,
+//!   with [`OnInProgress::Wait`], the holder's result.
+//! - **Calls of one key inside a process are coalesced before the store** (with
+//!   [`crate::flight`]): in `Conflict` mode the extra callers are turned away without a store
+//!   round trip; in `Wait` mode they share the holder's execution.
+//! - A completed key replays its stored result ([`Output::replayed`]) or is rejected
+//!   ([`OnCompleted::Reject`]); the same key with another fingerprint is [`Error::Mismatch`]
+//!   (HTTP 422). A retryable [`Failure`] frees the key; a permanent one is replayed.
+//! - **A crashed holder is taken over with a higher fence**, and its late completion is
+//!   rejected: it gets [`Error::Fenced`]. The holder renews its lease while the work runs (a
+//!   renewal loop selected against the work, in the same task); when renewal reports the lease
+//!   lost, the work is dropped and the call returns `Fenced`.
+//! - **A vanished holder is never silently re-run** by default ([`OnUnknown::Surface`]): the
+//!   attempt is recorded as unknown and reported as [`Error::OutcomeUnknown`];
+//!   [`OnUnknown::Rerun`] takes it over instead.
+//! - Keys are namespaced and never concatenated ([`Key::encode`] is length-prefixed).
+//!
+//! # Cancellation
+//! The work runs in a task owned by no caller (see [`crate::flight`]): dropping the call that
+//! started it does not cancel it, so a paid result is still stored and replayed to the next
+//! call. The renewal loop lives in that task and ends with the work; nothing is left behind. A
+//! work that panics leaves its record in progress until the lease runs out: like a crash, its
+//! outcome is then unknown.
+//!
+//! # Example
+//! ```
+//! use std::sync::Arc;
+//! use std::sync::atomic::{AtomicUsize, Ordering};
+//! use tollgate::once::{Error, Failure, Fingerprint, Key, MemoryStore, Once};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let once = Once::new(MemoryStore::new());
+//! let calls = Arc::new(AtomicUsize::new(0));
+//! let report = |calls: Arc<AtomicUsize>| async move {
+//!     calls.fetch_add(1, Ordering::SeqCst);
+//!     Ok::<_, Failure<String>>("report of 2026-11-21".to_string())
+//! };
+//! let key = Key::new("daily-report", "user-1/2026-11-21");
+//! let first = once.run(key.clone(), Fingerprint::new("letters-v1"), {
+//!     let calls = calls.clone();
+//!     move || report(calls)
+//! });
+//! let first = first.await.unwrap();
+//! assert!(!first.replayed);
+//! // The same request again: the stored report, no second paid call.
+//! let again = once.run(key.clone(), Fingerprint::new("letters-v1"), {
+//!     let calls = calls.clone();
+//!     move || report(calls)
+//! });
+//! let again = again.await.unwrap();
+//! assert_eq!((again.value, again.replayed), (first.value, true));
+//! // Another request under the same key is refused.
+//! let other = once.run(key, Fingerprint::new("letters-v2"), move || report(calls.clone()));
+//! assert_eq!(other.await, Err(Error::Mismatch));
+//! # }
+//! ```
+
+mod config;
+mod engine;
+mod error;
+mod key;
+mod memory;
+mod record;
+mod store;
+pub mod transition;
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+pub use config::{Builder, OnCompleted, OnInProgress, OnUnknown};
+pub use error::{Error, Failure, Output};
+pub use key::{Fence, Fingerprint, Key, Owner, Timestamp, Token};
+pub use memory::MemoryStore;
+pub use record::{ClaimOutcome, ClaimRequest, OnExpired, Record, RecordState, Settle};
+pub use store::{Store, StoreError};
+
+use crate::flight::{self, Flight, Role};
+use crate::keyed;
+use engine::{Done, Engine, Stop, Timeline};
+
+type FlightKey = (Key, Fingerprint);
+
+/// The exactly-once engine over a [`Store`]; see the [module](self) docs. Cheap to clone:
+/// clones share the store and the in-process coalescing.
+pub struct Once<S> {
+    engine: Arc<Engine<S>>,
+    flight: Flight<FlightKey, Done, Stop>,
+    admitted: keyed::Mutex<FlightKey>,
+}
+
+impl<S: Store> Once<S> {
+    /// An engine with the default options (Conflict, Replay, Surface, 30 s lease, 24 h
+    /// retention).
+    pub fn new(store: S) -> Self {
+        Builder::new(store).build()
+    }
+
+    /// Configures an engine.
+    pub fn builder(store: S) -> Builder<S> {
+        Builder::new(store)
+    }
+
+    pub(crate) fn from_builder(builder: Builder<S>) -> Self {
+        Once {
+            engine: Arc::new(Engine {
+                store: builder.store,
+                options: builder.options,
+                timeline: Timeline::new(builder.clock),
+            }),
+            flight: Flight::new(),
+            admitted: keyed::Mutex::new(),
+        }
+    }
+
+    /// Runs `work` once for `key`, or answers from the key's record; see the module docs.
+    pub async fn run<T, E, F, Fut>(
+        &self,
+        key: Key,
+        fingerprint: Fingerprint,
+        work: F,
+    ) -> Result<Output<T>, Error<E>>
+    where
+        T: Serialize + DeserializeOwned + Send + 'static,
+        E: Serialize + DeserializeOwned + Send + 'static,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, Failure<E>>> + Send + 'static,
+    {
+        let call = (key.clone(), fingerprint.clone());
+        // In Conflict mode a second caller in this process is turned away before the store.
+        let admitted = match self.engine.options.on_in_progress {
+            OnInProgress::Conflict => match self.admitted.try_lock(call.clone()) {
+                Some(guard) => Some(guard),
+                None => return Err(Error::Conflict),
+            },
+            OnInProgress::Wait { .. } => None,
+        };
+        let engine = Arc::clone(&self.engine);
+        let outcome = self
+            .flight
+            .run(call, move || async move {
+                let _admitted = admitted;
+                engine.execute(key, fingerprint, work).await
+            })
+            .await;
+        let joined = outcome.role != Role::Leader;
+        match outcome.result {
+            Ok(Done::Fresh(bytes)) => decode(&bytes, joined),
+            Ok(Done::Replayed(bytes)) => decode(&bytes, true),
+            Err(flight::Error::Failed(stop)) => Err(stop_error(stop)),
+            Err(flight::Error::Panicked(msg)) => Err(Error::Panicked(msg)),
+            Err(_) => Err(Error::Panicked("the execution was aborted".to_owned())),
+        }
+    }
+
+    /// Removes the finished records whose retention has ended; returns how many.
+    pub async fn purge(&self) -> Result<u64, StoreError> {
+        self.engine.store.purge(self.now()).await
+    }
+
+    /// The engine's current time, as it stamps leases and retention.
+    pub fn now(&self) -> Timestamp {
+        self.engine.timeline.now()
+    }
+
+    /// The store.
+    pub fn store(&self) -> &S {
+        &self.engine.store
+    }
+}
+
+fn decode<T: DeserializeOwned, E>(bytes: &[u8], replayed: bool) -> Result<Output<T>, Error<E>> {
+    serde_json::from_slice(bytes)
+        .map(|value| Output { value, replayed })
+        .map_err(|e| Error::Codec(e.to_string()))
+}
+
+fn stop_error<E: DeserializeOwned>(stop: Stop) -> Error<E> {
+    match stop {
+        Stop::Conflict => Error::Conflict,
+        Stop::Mismatch => Error::Mismatch,
+        Stop::AlreadyDone => Error::AlreadyDone,
+        Stop::Fenced => Error::Fenced,
+        Stop::OutcomeUnknown => Error::OutcomeUnknown,
+        Stop::WaitTimedOut => Error::WaitTimedOut,
+        Stop::Store(e) => Error::Store(e),
+        Stop::Codec(msg) => Error::Codec(msg),
+        Stop::Failed { error, retryable } => match serde_json::from_slice(&error) {
+            Ok(error) => Error::Failed(Failure { error, retryable }),
+            Err(e) => Error::Codec(e.to_string()),
+        },
+    }
+}
+
+impl<S> Clone for Once<S> {
+    fn clone(&self) -> Self {
+        Once {
+            engine: Arc::clone(&self.engine),
+            flight: self.flight.clone(),
+            admitted: self.admitted.clone(),
+        }
+    }
+}
+
+impl<S: fmt::Debug> fmt::Debug for Once<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Once")
+            .field("store", &self.engine.store)
+            .field("options", &self.engine.options)
+            .field("in_flight", &self.flight.len())
+            .finish()
+    }
+}

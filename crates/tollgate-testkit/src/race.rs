@@ -1,0 +1,46 @@
+//! Many claimants of one key released at once.
+
+use std::sync::Arc;
+
+use tokio::sync::Barrier;
+use tollgate::once::{ClaimOutcome, OnExpired, Store, Token};
+
+use crate::cases::{T0, key, request};
+
+/// `racers` tasks claim one key at the same instant (run it on a multi-thread runtime):
+/// exactly one acquires it with fence 1, every other one is told that winner holds it.
+pub async fn claim_race<S: Store>(store: S, racers: usize) {
+    let store = Arc::new(store);
+    let start = Arc::new(Barrier::new(racers));
+    let tasks: Vec<_> = (0..racers)
+        .map(|owner| {
+            let (store, start) = (Arc::clone(&store), Arc::clone(&start));
+            tokio::spawn(async move {
+                start.wait().await;
+                let req = request(&key(), "a", owner as u128, T0, OnExpired::TakeOver);
+                store.claim(req).await.unwrap()
+            })
+        })
+        .collect();
+    let mut winners: Vec<Token> = Vec::new();
+    let mut holders: Vec<Token> = Vec::new();
+    for task in tasks {
+        match task.await.unwrap() {
+            ClaimOutcome::Acquired { token, took_over } => {
+                assert_eq!(took_over, None);
+                winners.push(token);
+            }
+            ClaimOutcome::InProgress { holder, .. } => holders.push(holder),
+            other => panic!("unexpected claim outcome {other:?}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one claim acquires the key");
+    assert_eq!(winners[0].fence.0, 1);
+    assert_eq!(holders.len(), racers - 1);
+    assert!(
+        holders.iter().all(|h| *h == winners[0]),
+        "all see the winner"
+    );
+    let record = store.read(&key()).await.unwrap().unwrap();
+    assert_eq!(record.holder(), Some(winners[0]));
+}

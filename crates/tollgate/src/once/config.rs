@@ -1,0 +1,126 @@
+//! Building a [`Once`]: what to do with keys in progress, completed or of unknown outcome, and
+//! the lease and retention times.
+
+use std::time::Duration;
+
+use super::Once;
+use super::store::Store;
+use crate::clock::Clock;
+
+/// What a call does when another call holds the key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnInProgress {
+    /// Return [`Error::Conflict`](super::Error::Conflict) at once.
+    Conflict,
+    /// Wait for the holder's result, up to `deadline`, then return
+    /// [`Error::WaitTimedOut`](super::Error::WaitTimedOut). Waiters in this process share the
+    /// holder's execution; a holder in another process is polled in the store with exponential
+    /// backoff (10 ms doubling to 500 ms), and a holder whose lease runs out is taken over.
+    Wait {
+        /// How long a call waits in total.
+        deadline: Duration,
+    },
+}
+
+/// What a call does when the key was already completed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnCompleted {
+    /// Return the stored result (`replayed: true`).
+    Replay,
+    /// Return [`Error::AlreadyDone`](super::Error::AlreadyDone).
+    Reject,
+}
+
+/// What a call does when a holder vanished after it may have had its effect.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnUnknown {
+    /// Take over with a higher fence and run the work again (pays again if the vanished
+    /// attempt had paid).
+    Rerun,
+    /// Record the attempt as unknown and return
+    /// [`Error::OutcomeUnknown`](super::Error::OutcomeUnknown) to this and every later call,
+    /// until the record is settled by its old holder or the caller decides (a [`Once`] with
+    /// [`OnUnknown::Rerun`] takes it over).
+    Surface,
+}
+
+/// The engine's options; see [`Builder`] for the defaults.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Options {
+    pub(crate) on_in_progress: OnInProgress,
+    pub(crate) on_completed: OnCompleted,
+    pub(crate) on_unknown: OnUnknown,
+    pub(crate) lease: Duration,
+    pub(crate) renew_every: Duration,
+    pub(crate) retention: Duration,
+}
+
+/// Configures a [`Once`]; obtained from [`Once::builder`].
+#[derive(Debug)]
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct Builder<S> {
+    pub(crate) store: S,
+    pub(crate) options: Options,
+    pub(crate) clock: Clock,
+}
+
+impl<S: Store> Builder<S> {
+    pub(crate) fn new(store: S) -> Self {
+        Builder {
+            store,
+            options: Options {
+                on_in_progress: OnInProgress::Conflict,
+                on_completed: OnCompleted::Replay,
+                on_unknown: OnUnknown::Surface,
+                lease: Duration::from_secs(30),
+                renew_every: Duration::from_secs(10),
+                retention: Duration::from_secs(24 * 60 * 60),
+            },
+            clock: Clock::default(),
+        }
+    }
+
+    /// Another call holds the key (default: [`OnInProgress::Conflict`]).
+    pub fn on_in_progress(mut self, policy: OnInProgress) -> Self {
+        self.options.on_in_progress = policy;
+        self
+    }
+
+    /// The key was completed (default: [`OnCompleted::Replay`]).
+    pub fn on_completed(mut self, policy: OnCompleted) -> Self {
+        self.options.on_completed = policy;
+        self
+    }
+
+    /// A holder vanished (default: [`OnUnknown::Surface`]: never pay twice silently).
+    pub fn on_unknown(mut self, policy: OnUnknown) -> Self {
+        self.options.on_unknown = policy;
+        self
+    }
+
+    /// How long a claim holds the key without renewal (default 30 s), and how often the
+    /// running work renews it (default 10 s; keep it well under the lease).
+    pub fn lease(mut self, lease: Duration, renew_every: Duration) -> Self {
+        self.options.lease = lease;
+        self.options.renew_every = renew_every;
+        self
+    }
+
+    /// How long finished records are kept before [`Once::purge`] removes them and the key can
+    /// run again (default 24 h). Retryable failures are purgeable at once.
+    pub fn retention(mut self, retention: Duration) -> Self {
+        self.options.retention = retention;
+        self
+    }
+
+    /// The clock leases and retention are computed from (default: [`Clock::Tokio`]).
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The configured engine.
+    pub fn build(self) -> Once<S> {
+        Once::from_builder(self)
+    }
+}
