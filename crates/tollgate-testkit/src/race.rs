@@ -10,11 +10,19 @@ use crate::cases::{T0, key, request};
 /// `racers` tasks claim one key at the same instant (run it on a multi-thread runtime):
 /// exactly one acquires it with fence 1, every other one is told that winner holds it.
 pub async fn claim_race<S: Store>(store: S, racers: usize) {
-    let store = Arc::new(store);
+    claim_race_across(vec![store], racers).await;
+}
+
+/// [`claim_race`] with the racers spread over several handles to one backend (connections,
+/// processes' worth of clients): task `i` claims through `stores[i % stores.len()]`.
+pub async fn claim_race_across<S: Store>(stores: Vec<S>, racers: usize) {
+    let stores: Vec<Arc<S>> = stores.into_iter().map(Arc::new).collect();
+    let store = Arc::clone(&stores[0]);
     let start = Arc::new(Barrier::new(racers));
     let tasks: Vec<_> = (0..racers)
         .map(|owner| {
-            let (store, start) = (Arc::clone(&store), Arc::clone(&start));
+            let store = Arc::clone(&stores[owner % stores.len()]);
+            let start = Arc::clone(&start);
             tokio::spawn(async move {
                 start.wait().await;
                 let req = request(&key(), "a", owner as u128, T0, OnExpired::TakeOver);

@@ -4,7 +4,7 @@ use tollgate::once::MemoryStore;
 
 #[tokio::test]
 async fn memory_store_passes_the_conformance_suite() {
-    tollgate_testkit::conformance(MemoryStore::new).await;
+    tollgate_testkit::conformance(|| async { MemoryStore::new() }).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -93,10 +93,11 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
     }
 }
 
-impl<E: StdError + 'static> StdError for Error<E> {
+/// Any displayable work error will do (stored errors are often plain strings), so the work's
+/// error is part of the message rather than the `source`; a store failure is the source.
+impl<E: fmt::Debug + fmt::Display> StdError for Error<E> {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
         match self {
-            Error::Failed(failure) => Some(&failure.error),
             Error::Store(e) => Some(e),
             _ => None,
         }
