@@ -36,6 +36,11 @@ impl Gate {
         self.0.send_replace(true);
     }
 
+    /// Closes the gate again, for waiters that arrive from now on.
+    pub fn close(&self) {
+        self.0.send_replace(false);
+    }
+
     /// Waits until the gate is open.
     pub async fn wait(&self) {
         let mut rx = self.0.subscribe();

@@ -113,7 +113,9 @@ async fn lock_many_in_opposite_orders_never_deadlocks() {
 #[tokio::test(flavor = "current_thread")]
 async fn lock_many_deduplicates_and_try_lock_respects_holders() {
     let locks = Mutex::new();
-    let many = locks.lock_many([2, 1, 2, 3]).await;
+    let many = tokio::time::timeout(Duration::from_secs(30), locks.lock_many([2, 1, 2, 3]))
+        .await
+        .expect("a duplicate key was locked twice");
     assert_eq!(many.keys().copied().collect::<Vec<_>>(), [1, 2, 3]);
     assert!(locks.try_lock(2).is_none());
     assert_eq!(locks.len(), 3);

@@ -5,10 +5,12 @@
 #[path = "keyed_support.rs"]
 mod support;
 
+use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use support::{FakeClient, Server, poll_once};
+use support::{FakeClient, Gate, Server, poll_once};
+use tokio::sync::Barrier;
 use tollgate::clock::{Clock, ManualClock};
 use tollgate::keyed::{Error, Factory, Resources, WhenFull};
 
@@ -123,6 +125,52 @@ async fn a_full_manager_evicts_idle_resources_before_failing() {
         (clients.len(), server.opens.get(), server.closes.get()),
         (1, 3, 2)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_unhealthy_resource_seen_by_many_callers_is_replaced_once_and_closed_once() {
+    let health = Gate::new();
+    let server = Server {
+        health_gate: Some(health.clone()),
+        ..Server::default()
+    };
+    let clients = Resources::new(server.factory());
+    let get_first = Box::pin(clients.get(&5));
+    health.open();
+    let old = get_first.await.unwrap();
+    health.close();
+    old.break_it();
+    // 200 callers all hold the old entry, stuck in its health check, before any sees it fail.
+    let registered = Arc::new(Barrier::new(201));
+    let callers: Vec<_> = (0..200)
+        .map(|_| {
+            let (clients, registered) = (clients.clone(), registered.clone());
+            tokio::spawn(async move {
+                let mut get = pin!(clients.get(&5));
+                assert!(poll_once(get.as_mut()).await.is_pending());
+                registered.wait().await;
+                get.await.unwrap()
+            })
+        })
+        .collect();
+    registered.wait().await;
+    health.open();
+    let mut fresh = Vec::new();
+    for caller in callers {
+        fresh.push(caller.await.unwrap());
+    }
+    assert!(
+        fresh
+            .iter()
+            .all(|c| Arc::ptr_eq(c, &fresh[0]) && !c.is_closed())
+    );
+    assert!(old.is_closed());
+    assert_eq!(
+        (server.opens.get(), server.closes.get()),
+        (2, 1),
+        "one replacement, one close"
+    );
+    assert_eq!((clients.len(), clients.creating()), (1, 0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -17,6 +17,8 @@ pub struct FakeClient {
     /// The key it was opened for.
     pub key: u32,
     healthy: AtomicBool,
+    /// When set, health checks wait for this gate first.
+    health_gate: Option<Gate>,
     closed: AtomicBool,
     closes: Counter,
 }
@@ -35,12 +37,16 @@ impl FakeClient {
 
 impl Resource for FakeClient {
     async fn is_healthy(&self) -> bool {
+        if let Some(gate) = &self.health_gate {
+            gate.wait().await;
+        }
         self.healthy.load(Ordering::SeqCst)
     }
 
     async fn close(&self) {
-        assert!(!self.closed.swap(true, Ordering::SeqCst), "closed twice");
+        // Counted first, so a second close shows in the exact close counts the tests assert.
         self.closes.hit();
+        self.closed.store(true, Ordering::SeqCst);
     }
 }
 
@@ -59,6 +65,8 @@ pub struct Server {
     pub slow: Arc<Vec<u32>>,
     /// Keys whose creation fails (after the gate, if slow).
     pub failing: Arc<Vec<u32>>,
+    /// Health checks of the clients made wait for this gate, when set.
+    pub health_gate: Option<Gate>,
 }
 
 impl Server {
@@ -89,6 +97,7 @@ impl Server {
         Ok(FakeClient {
             key,
             healthy: AtomicBool::new(true),
+            health_gate: self.health_gate.clone(),
             closed: AtomicBool::new(false),
             closes: self.closes.clone(),
         })
