@@ -21,6 +21,7 @@ pub mod keyed;
 pub mod once;
 pub mod policy;
 mod sync;
+pub mod versioned;
 
 /// The README's examples, compiled and run as doctests so they cannot rot.
 #[cfg(doctest)]
