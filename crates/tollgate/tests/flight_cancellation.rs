@@ -7,10 +7,9 @@
 mod support;
 
 use std::pin::pin;
-use std::sync::Arc;
 
-use support::{Counter, Gate, gated, poll_once};
-use tokio::sync::{Barrier, oneshot};
+use support::{Counter, Gate, gated, poll_once, spawn_registered};
+use tokio::sync::oneshot;
 use tollgate::flight::{Error, Flight, Role};
 
 type Shared = Flight<&'static str, u64, String>;
@@ -31,20 +30,15 @@ async fn joiners(
     flight: &Shared,
     n: usize,
 ) -> Vec<tokio::task::JoinHandle<tollgate::flight::Outcome<u64, String>>> {
-    let registered = Arc::new(Barrier::new(n + 1));
-    let tasks = (0..n)
-        .map(|_| {
-            let (flight, registered) = (flight.clone(), registered.clone());
-            tokio::spawn(async move {
-                let mut run = pin!(flight.run("k", || async { panic!("a joiner's closure ran") }));
-                assert!(poll_once(run.as_mut()).await.is_pending());
-                registered.wait().await;
-                run.await
-            })
-        })
-        .collect();
-    registered.wait().await;
-    tasks
+    spawn_registered(n, |_| {
+        let flight = flight.clone();
+        async move {
+            flight
+                .run("k", || async { panic!("a joiner's closure ran") })
+                .await
+        }
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

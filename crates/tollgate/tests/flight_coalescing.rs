@@ -5,12 +5,9 @@
 #[path = "flight_support.rs"]
 mod support;
 
-use std::pin::pin;
-use std::sync::Arc;
 use std::time::Duration;
 
-use support::{Counter, Gate, gated, poll_once};
-use tokio::sync::Barrier;
+use support::{Counter, Gate, gated, spawn_gated, spawn_registered};
 use tollgate::flight::{Error, Flight, Outcome, Role};
 
 type Shared = Flight<&'static str, u64, String>;
@@ -23,23 +20,13 @@ async fn race(
     result: Result<u64, String>,
     runs: &Counter,
 ) -> Vec<Outcome<u64, String>> {
-    let start = Arc::new(Barrier::new(racers));
-    let registered = Arc::new(Barrier::new(racers + 1));
     let gate = Gate::new();
-    let tasks: Vec<_> = (0..racers)
-        .map(|_| {
-            let (flight, start, registered) = (flight.clone(), start.clone(), registered.clone());
-            let (runs, gate, result) = (runs.clone(), gate.clone(), result.clone());
-            tokio::spawn(async move {
-                start.wait().await;
-                let mut run = pin!(flight.run("report", || gated(&runs, &gate, result)));
-                assert!(poll_once(run.as_mut()).await.is_pending());
-                registered.wait().await;
-                run.await
-            })
-        })
-        .collect();
-    registered.wait().await;
+    let tasks = spawn_registered(racers, |_| {
+        let (flight, runs, gate, result) =
+            (flight.clone(), runs.clone(), gate.clone(), result.clone());
+        async move { flight.run("report", || gated(&runs, &gate, result)).await }
+    })
+    .await;
     assert_eq!(flight.len(), 1, "all racers share one entry");
     gate.open();
     let mut outcomes = Vec::with_capacity(racers);
@@ -95,17 +82,10 @@ async fn distinct_keys_never_wait_on_each_other() {
     let keys: Vec<&'static str> = (0..300)
         .map(|i| &*Box::leak(format!("k{i}").into_boxed_str()))
         .collect();
-    let start = Arc::new(Barrier::new(keys.len()));
-    let others: Vec<_> = keys
-        .into_iter()
-        .map(|key| {
-            let (flight, start) = (flight.clone(), start.clone());
-            tokio::spawn(async move {
-                start.wait().await;
-                flight.run(key, || async { Ok(2) }).await
-            })
-        })
-        .collect();
+    let others = spawn_gated(keys.len(), |i| {
+        let (flight, key) = (flight.clone(), keys[i]);
+        async move { flight.run(key, || async { Ok(2) }).await }
+    });
     for other in others {
         let outcome = tokio::time::timeout(Duration::from_secs(30), other)
             .await

@@ -8,11 +8,58 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::Poll;
 
-use tokio::sync::watch;
+use tokio::sync::{Barrier, watch};
+use tokio::task::JoinHandle;
 
 /// Polls `fut` exactly once: afterwards a `Flight::run` caller is registered (led or joined).
 pub async fn poll_once<F: Future>(mut fut: Pin<&mut F>) -> Poll<F::Output> {
     std::future::poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await
+}
+
+/// Spawns `n` tasks, task `i` running `make(i)`, all released together by a start gate.
+pub fn spawn_gated<Fut>(n: usize, make: impl FnMut(usize) -> Fut) -> Vec<JoinHandle<Fut::Output>>
+where
+    Fut: Future + Send + 'static,
+    Fut::Output: Send + 'static,
+{
+    let start = Arc::new(Barrier::new(n));
+    (0..n)
+        .map(make)
+        .map(|fut| {
+            let start = Arc::clone(&start);
+            tokio::spawn(async move {
+                start.wait().await;
+                fut.await
+            })
+        })
+        .collect()
+}
+
+/// Like [`spawn_gated`], but each task polls its future once (registering it as a leader,
+/// joiner or waiter) and pauses; returns once all `n` are registered, and they run on.
+pub async fn spawn_registered<Fut>(
+    n: usize,
+    make: impl FnMut(usize) -> Fut,
+) -> Vec<JoinHandle<Fut::Output>>
+where
+    Fut: Future + Send + 'static,
+    Fut::Output: Send + 'static,
+{
+    let registered = Arc::new(Barrier::new(n + 1));
+    let reg = Arc::clone(&registered);
+    let mut make = make;
+    let tasks = spawn_gated(n, move |i| {
+        let (fut, registered) = (make(i), Arc::clone(&reg));
+        async move {
+            let mut fut = std::pin::pin!(fut);
+            let first = poll_once(fut.as_mut()).await;
+            assert!(first.is_pending(), "finished before it was registered");
+            registered.wait().await;
+            fut.await
+        }
+    });
+    registered.wait().await;
+    tasks
 }
 
 /// A gate that work waits behind until the test opens it; opening is never lost.

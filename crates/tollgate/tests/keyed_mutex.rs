@@ -5,13 +5,11 @@
 #[path = "flight_support.rs"]
 mod support;
 
-use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use support::poll_once;
-use tokio::sync::Barrier;
+use support::{spawn_gated, spawn_registered};
 use tollgate::keyed::Mutex;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -20,24 +18,17 @@ async fn one_holder_per_key_and_no_state_left_when_idle() {
     let locks = Mutex::new();
     let held: Arc<Vec<AtomicBool>> = Arc::new((0..5).map(|_| AtomicBool::new(false)).collect());
     let entered = Arc::new(AtomicUsize::new(0));
-    let start = Arc::new(Barrier::new(TASKS));
-    let tasks: Vec<_> = (0..TASKS)
-        .map(|i| {
-            let (locks, held, entered, start) =
-                (locks.clone(), held.clone(), entered.clone(), start.clone());
-            tokio::spawn(async move {
-                start.wait().await;
-                let _guard = locks.lock(i % 5).await;
-                assert!(
-                    !held[i % 5].swap(true, Ordering::SeqCst),
-                    "two holders of one key"
-                );
-                tokio::task::yield_now().await;
-                held[i % 5].store(false, Ordering::SeqCst);
-                entered.fetch_add(1, Ordering::SeqCst);
-            })
-        })
-        .collect();
+    let tasks = spawn_gated(TASKS, |i| {
+        let (locks, held, entered) = (locks.clone(), held.clone(), entered.clone());
+        async move {
+            let _guard = locks.lock(i % 5).await;
+            let two_holders = held[i % 5].swap(true, Ordering::SeqCst);
+            assert!(!two_holders, "two holders of one key");
+            tokio::task::yield_now().await;
+            held[i % 5].store(false, Ordering::SeqCst);
+            entered.fetch_add(1, Ordering::SeqCst);
+        }
+    });
     for task in tasks {
         task.await.unwrap();
     }
@@ -49,19 +40,13 @@ async fn one_holder_per_key_and_no_state_left_when_idle() {
 async fn cancelled_waiters_leave_no_state() {
     let locks = Mutex::new();
     let holder = locks.lock("k").await;
-    let registered = Arc::new(Barrier::new(101));
-    let waiters: Vec<_> = (0..100)
-        .map(|_| {
-            let (locks, registered) = (locks.clone(), registered.clone());
-            tokio::spawn(async move {
-                let mut lock = pin!(locks.lock("k"));
-                assert!(poll_once(lock.as_mut()).await.is_pending());
-                registered.wait().await;
-                let _guard = lock.await;
-            })
-        })
-        .collect();
-    registered.wait().await;
+    let waiters = spawn_registered(100, |_| {
+        let locks = locks.clone();
+        async move {
+            let _guard = locks.lock("k").await;
+        }
+    })
+    .await;
     assert_eq!(locks.len(), 1);
     for waiter in &waiters {
         waiter.abort();
@@ -80,23 +65,19 @@ async fn cancelled_waiters_leave_no_state() {
 async fn lock_many_in_opposite_orders_never_deadlocks() {
     const TASKS: usize = 400;
     let locks = Mutex::new();
-    let start = Arc::new(Barrier::new(TASKS));
-    let tasks: Vec<_> = (0..TASKS)
-        .map(|i| {
-            let (locks, start) = (locks.clone(), start.clone());
-            tokio::spawn(async move {
-                start.wait().await;
-                let keys = if i % 2 == 0 {
-                    ["a", "b", "c"]
-                } else {
-                    ["c", "b", "a"]
-                };
-                let guard = locks.lock_many(keys).await;
-                tokio::task::yield_now().await;
-                guard.keys().copied().collect::<Vec<_>>()
-            })
-        })
-        .collect();
+    let tasks = spawn_gated(TASKS, |i| {
+        let locks = locks.clone();
+        let keys = if i % 2 == 0 {
+            ["a", "b", "c"]
+        } else {
+            ["c", "b", "a"]
+        };
+        async move {
+            let guard = locks.lock_many(keys).await;
+            tokio::task::yield_now().await;
+            guard.keys().copied().collect::<Vec<_>>()
+        }
+    });
     let all = tokio::time::timeout(Duration::from_secs(60), async {
         let mut all = Vec::new();
         for task in tasks {

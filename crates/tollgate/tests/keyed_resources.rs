@@ -5,12 +5,10 @@
 #[path = "keyed_support.rs"]
 mod support;
 
-use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use support::{FakeClient, Gate, Server, poll_once};
-use tokio::sync::Barrier;
+use support::{FakeClient, Gate, Server, poll_once, spawn_registered};
 use tollgate::clock::{Clock, ManualClock};
 use tollgate::keyed::{Error, Factory, Resources, WhenFull};
 
@@ -141,19 +139,11 @@ async fn an_unhealthy_resource_seen_by_many_callers_is_replaced_once_and_closed_
     health.close();
     old.break_it();
     // 200 callers all hold the old entry, stuck in its health check, before any sees it fail.
-    let registered = Arc::new(Barrier::new(201));
-    let callers: Vec<_> = (0..200)
-        .map(|_| {
-            let (clients, registered) = (clients.clone(), registered.clone());
-            tokio::spawn(async move {
-                let mut get = pin!(clients.get(&5));
-                assert!(poll_once(get.as_mut()).await.is_pending());
-                registered.wait().await;
-                get.await.unwrap()
-            })
-        })
-        .collect();
-    registered.wait().await;
+    let callers = spawn_registered(200, |_| {
+        let clients = clients.clone();
+        async move { clients.get(&5).await.unwrap() }
+    })
+    .await;
     health.open();
     let mut fresh = Vec::new();
     for caller in callers {

@@ -1,6 +1,6 @@
 //! A fake database client for the keyed and S1 tests, included with `#[path]` (this file also
 //! builds as an empty test target).
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, unused_imports)]
 
 #[path = "flight_support.rs"]
 mod flight_support;
@@ -8,7 +8,7 @@ mod flight_support;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-pub use flight_support::{Counter, Gate, poll_once};
+pub use flight_support::{Counter, Gate, poll_once, spawn_gated, spawn_registered};
 use tollgate::keyed::{Resource, Resources};
 
 /// A client that records whether it is healthy and whether it was closed.

@@ -7,29 +7,21 @@
 #[path = "keyed_support.rs"]
 mod support;
 
-use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use support::{FakeClient, Server, poll_once};
-use tokio::sync::Barrier;
+use support::{FakeClient, Server, spawn_gated, spawn_registered};
 use tollgate::keyed::{Error, Factory, Resources};
 
 /// `tasks` tasks behind one start gate, task `i` asking for key `i % keys`.
-async fn stampede<F>(clients: &Resources<u32, F>, tasks: u32, keys: u32) -> Vec<Arc<FakeClient>>
+async fn stampede<F>(clients: &Resources<u32, F>, tasks: usize, keys: u32) -> Vec<Arc<FakeClient>>
 where
     F: Factory<u32, Resource = FakeClient, Error = String>,
 {
-    let start = Arc::new(Barrier::new(tasks as usize));
-    let handles: Vec<_> = (0..tasks)
-        .map(|i| {
-            let (clients, start) = (clients.clone(), start.clone());
-            tokio::spawn(async move {
-                start.wait().await;
-                clients.get(&(i % keys)).await.unwrap()
-            })
-        })
-        .collect();
+    let handles = spawn_gated(tasks, |i| {
+        let clients = clients.clone();
+        async move { clients.get(&(i as u32 % keys)).await.unwrap() }
+    });
     let mut got = Vec::new();
     for handle in handles {
         got.push(handle.await.unwrap());
@@ -85,16 +77,10 @@ async fn s1_a_slow_create_for_key_a_never_delays_key_b() {
     let slow = clients.clone();
     let mut a = tokio::spawn(async move { slow.get(&0).await.map(|c| c.key) });
     server.waiting.wait().await; // key 0's creation has started and is stuck at the gate
-    let start = Arc::new(Barrier::new(100));
-    let others: Vec<_> = (1..=100)
-        .map(|key| {
-            let (clients, start) = (clients.clone(), start.clone());
-            tokio::spawn(async move {
-                start.wait().await;
-                clients.get(&key).await.map(|c| c.key)
-            })
-        })
-        .collect();
+    let others = spawn_gated(100, |i| {
+        let (clients, key) = (clients.clone(), i as u32 + 1);
+        async move { clients.get(&key).await.map(|c| c.key) }
+    });
     for (key, other) in (1..=100).zip(others) {
         let got = tokio::time::timeout(Duration::from_secs(30), other).await;
         assert_eq!(got.expect("key B waited for key A").unwrap(), Ok(key));
@@ -120,19 +106,11 @@ async fn s1_a_failed_creation_is_shared_with_its_waiters_and_not_cached() {
         ..Server::default()
     };
     let clients = Resources::new(server.factory());
-    let registered = Arc::new(Barrier::new(301));
-    let waiters: Vec<_> = (0..300)
-        .map(|_| {
-            let (clients, registered) = (clients.clone(), registered.clone());
-            tokio::spawn(async move {
-                let mut get = pin!(clients.get(&3));
-                assert!(poll_once(get.as_mut()).await.is_pending());
-                registered.wait().await;
-                get.await.map(|c| c.key)
-            })
-        })
-        .collect();
-    registered.wait().await;
+    let waiters = spawn_registered(300, |_| {
+        let clients = clients.clone();
+        async move { clients.get(&3).await.map(|c| c.key) }
+    })
+    .await;
     server.gate.open();
     let refused = Err(Error::Create("connection refused for 3".to_owned()));
     for waiter in waiters {

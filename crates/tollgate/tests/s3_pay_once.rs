@@ -6,11 +6,9 @@
 #[path = "flight_support.rs"]
 mod support;
 
-use std::pin::pin;
 use std::sync::Arc;
 
-use support::{Counter, Gate, poll_once};
-use tokio::sync::Barrier;
+use support::{Counter, Gate, spawn_registered};
 use tollgate::flight::{Flight, Role};
 
 /// The paid LLM API: counts calls, answers once the test lets it.
@@ -25,23 +23,17 @@ async fn s3_thousand_racers_on_one_key_call_the_paid_api_once() {
     const RACERS: usize = 1_000;
     let reports: Flight<(u32, &'static str), Arc<String>, String> = Flight::new();
     let (api_calls, gate) = (Counter::default(), Gate::new());
-    let start = Arc::new(Barrier::new(RACERS));
-    let registered = Arc::new(Barrier::new(RACERS + 1));
-    let requests: Vec<_> = (0..RACERS)
-        .map(|_| {
-            let (reports, start, registered) = (reports.clone(), start.clone(), registered.clone());
-            let (api_calls, gate) = (api_calls.clone(), gate.clone());
-            tokio::spawn(async move {
-                start.wait().await;
-                let key = (1, "2026-11-21");
-                let mut run = pin!(reports.run(key, || analyse_letters(api_calls, gate, 1)));
-                assert!(poll_once(run.as_mut()).await.is_pending());
-                registered.wait().await;
-                run.await
-            })
-        })
-        .collect();
-    registered.wait().await;
+    // Released together by a start gate; each request is registered before the API answers.
+    let requests = spawn_registered(RACERS, |_| {
+        let (reports, api_calls, gate) = (reports.clone(), api_calls.clone(), gate.clone());
+        let key = (1, "2026-11-21");
+        async move {
+            reports
+                .run(key, || analyse_letters(api_calls, gate, 1))
+                .await
+        }
+    })
+    .await;
     gate.open();
     let mut leaders = 0;
     let mut first: Option<Arc<String>> = None;
