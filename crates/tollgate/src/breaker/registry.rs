@@ -95,7 +95,8 @@ impl RegistryBuilder {
     }
 }
 
-/// A set of named breakers. See the [module docs](self).
+/// A set of named breakers, one per name however many tasks ask first at once: lookups of an
+/// existing name take no lock; creation is serialised and re-checks. See [`crate::breaker`].
 pub struct Registry {
     map: ArcSwap<Map>,
     create: Mutex<()>,
