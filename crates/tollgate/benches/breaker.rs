@@ -4,28 +4,15 @@
 //! `cargo bench -p tollgate --bench breaker`
 #![allow(clippy::unwrap_used, missing_docs)]
 
-use std::future::Future;
 use std::hint::black_box;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+mod common;
+
+use common::{op, poll_ready};
 use criterion::{Criterion, criterion_group, criterion_main};
 use failsafe::CircuitBreaker as _;
 use tollgate::breaker::{Breaker, BreakerConfig, Outcome, SlidingWindow};
-
-#[inline(never)]
-fn op(x: u64) -> Result<u64, ()> {
-    Ok(x)
-}
-
-fn poll_ready<F: Future>(fut: F) -> F::Output {
-    let mut fut = pin!(fut);
-    match fut.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(out) => out,
-        Poll::Pending => unreachable!("benchmarked futures are ready at once"),
-    }
-}
 
 fn closed_call(c: &mut Criterion) {
     let mut g = c.benchmark_group("breaker_closed_call");

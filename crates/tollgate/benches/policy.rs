@@ -6,27 +6,16 @@
 
 use std::future::Future;
 use std::hint::black_box;
-use std::pin::pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+mod common;
+
+use common::{op, poll_ready, poll_until_ready};
 use criterion::{Criterion, criterion_group, criterion_main};
 use tollgate::breaker::{Breaker, BreakerConfig};
 use tollgate::policy::{Backoff, Bulkhead, Policy, Retry};
-
-#[inline(never)]
-fn op(x: u64) -> Result<u64, ()> {
-    Ok(x)
-}
-
-fn poll_ready<F: Future>(fut: F) -> F::Output {
-    let mut fut = pin!(fut);
-    match fut.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(out) => out,
-        Poll::Pending => unreachable!("benchmarked futures are ready at once"),
-    }
-}
 
 /// Returns `Pending` once, then `Ready`: an operation that really suspends, so the timeout's
 /// timer is armed and torn down as it would be around a network call.
@@ -40,16 +29,6 @@ impl Future for YieldOnce {
         } else {
             cx.waker().wake_by_ref();
             Poll::Pending
-        }
-    }
-}
-
-fn poll_until_ready<F: Future>(fut: F) -> F::Output {
-    let mut fut = pin!(fut);
-    let mut cx = Context::from_waker(Waker::noop());
-    loop {
-        if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
-            return out;
         }
     }
 }
