@@ -4,14 +4,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::future::Future;
-use std::sync::Arc;
 
 use tempfile::TempDir;
-use tokio::sync::Barrier;
 use tollgate_sqlite::SqliteStore;
 use tollgate_sqlite::rusqlite::params;
 use tollgate_sqlite::tollgate::keyed;
 use tollgate_sqlite::tollgate::versioned::{self, Versioned, update_with_retry};
+use tollgate_testkit::release_together;
 
 const PURCHASES: usize = 100;
 const PRICE: i64 = 1_000;
@@ -54,21 +53,8 @@ where
     F: Fn(SqliteStore) -> Fut,
     Fut: Future<Output = bool> + Send + 'static,
 {
-    let start = Arc::new(Barrier::new(PURCHASES));
-    let tasks: Vec<_> = (0..PURCHASES)
-        .map(|i| {
-            let (start, buy) = (Arc::clone(&start), purchase(conns[i % 4].clone()));
-            tokio::spawn(async move {
-                start.wait().await;
-                buy.await
-            })
-        })
-        .collect();
-    let mut sold = 0;
-    for task in tasks {
-        sold += usize::from(task.await.unwrap());
-    }
-    sold
+    let sold = release_together(PURCHASES, |i| purchase(conns[i % 4].clone())).await;
+    sold.into_iter().filter(|sold| *sold).count()
 }
 
 #[derive(Debug)]

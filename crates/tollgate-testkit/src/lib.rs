@@ -11,10 +11,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cases;
+mod gate;
 mod race;
 pub mod s3;
 
 pub use cases::*;
+pub use gate::release_together;
 pub use race::{claim_race, claim_race_across};
 
 use std::future::Future;

@@ -2,10 +2,10 @@
 
 use std::sync::Arc;
 
-use tokio::sync::Barrier;
 use tollgate::once::{ClaimOutcome, OnExpired, Store, Token};
 
 use crate::cases::{T0, key, request};
+use crate::gate::release_together;
 
 /// `racers` tasks claim one key at the same instant (run it on a multi-thread runtime):
 /// exactly one acquires it with fence 1, every other one is told that winner holds it.
@@ -18,22 +18,18 @@ pub async fn claim_race<S: Store>(store: S, racers: usize) {
 pub async fn claim_race_across<S: Store>(stores: Vec<S>, racers: usize) {
     let stores: Vec<Arc<S>> = stores.into_iter().map(Arc::new).collect();
     let store = Arc::clone(&stores[0]);
-    let start = Arc::new(Barrier::new(racers));
-    let tasks: Vec<_> = (0..racers)
-        .map(|owner| {
-            let store = Arc::clone(&stores[owner % stores.len()]);
-            let start = Arc::clone(&start);
-            tokio::spawn(async move {
-                start.wait().await;
-                let req = request(&key(), "a", owner as u128, T0, OnExpired::TakeOver);
-                store.claim(req).await.unwrap()
-            })
-        })
-        .collect();
+    let outcomes = release_together(racers, |owner| {
+        let store = Arc::clone(&stores[owner % stores.len()]);
+        async move {
+            let req = request(&key(), "a", owner as u128, T0, OnExpired::TakeOver);
+            store.claim(req).await.unwrap()
+        }
+    })
+    .await;
     let mut winners: Vec<Token> = Vec::new();
     let mut holders: Vec<Token> = Vec::new();
-    for task in tasks {
-        match task.await.unwrap() {
+    for outcome in outcomes {
+        match outcome {
             ClaimOutcome::Acquired { token, took_over } => {
                 assert_eq!(took_over, None);
                 winners.push(token);

@@ -8,8 +8,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tokio::sync::{Barrier, watch};
+use tokio::sync::watch;
 use tollgate::once::{Error, Failure, Fingerprint, Key, Once, RecordState, Store};
+
+use crate::release_together;
 
 /// Requests per run.
 pub const REQUESTS: usize = 100;
@@ -47,46 +49,40 @@ async fn race<S: Store>(store: &S, engine: impl Fn(usize) -> Once<S>) {
     let api_calls = Arc::new(AtomicUsize::new(0));
     let (answered, answers) = watch::channel(0usize);
     let answered = Arc::new(answered);
-    let start = Arc::new(Barrier::new(REQUESTS));
-    let tasks: Vec<_> = (0..REQUESTS)
-        .map(|i| {
-            let (once, start) = (engine(i), Arc::clone(&start));
-            let (api_calls, answered) = (Arc::clone(&api_calls), Arc::clone(&answered));
-            let mut answers = answers.clone();
-            tokio::spawn(async move {
-                start.wait().await;
-                // The paid API answers only once every other request has been answered, so a
-                // second call could not hide behind a finished first one.
-                let paid_api = move || async move {
-                    api_calls.fetch_add(1, Ordering::SeqCst);
-                    let _ = answers.wait_for(|n| *n >= REQUESTS - 1).await;
-                    Ok::<_, Failure<String>>("one report for 4 letters".to_string())
-                };
-                let outcome = once
-                    .run(report_key(), Fingerprint::new("letters"), paid_api)
-                    .await;
-                answered.send_modify(|n| *n += 1);
-                outcome
-            })
-        })
-        .collect();
-    let mut tally = Tally::default();
-    let all = async {
-        for task in tasks {
-            match task.await.unwrap() {
-                Ok(out) => {
-                    assert_eq!(out.value, "one report for 4 letters");
-                    assert!(!out.replayed);
-                    tally.successes += 1;
-                }
-                Err(Error::Conflict) => tally.conflicts += 1,
-                Err(other) => panic!("unexpected answer {other:?}"),
-            }
+    let requests = release_together(REQUESTS, |i| {
+        let once = engine(i);
+        let (api_calls, answered) = (Arc::clone(&api_calls), Arc::clone(&answered));
+        let mut answers = answers.clone();
+        async move {
+            // The paid API answers only once every other request has been answered, so a
+            // second call could not hide behind a finished first one.
+            let paid_api = move || async move {
+                api_calls.fetch_add(1, Ordering::SeqCst);
+                let _ = answers.wait_for(|n| *n >= REQUESTS - 1).await;
+                Ok::<_, Failure<String>>("one report for 4 letters".to_string())
+            };
+            let outcome = once
+                .run(report_key(), Fingerprint::new("letters"), paid_api)
+                .await;
+            answered.send_modify(|n| *n += 1);
+            outcome
         }
-    };
-    tokio::time::timeout(Duration::from_secs(30), all)
+    });
+    let outcomes = tokio::time::timeout(Duration::from_secs(30), requests)
         .await
         .expect("a request deadlocked");
+    let mut tally = Tally::default();
+    for outcome in outcomes {
+        match outcome {
+            Ok(out) => {
+                assert_eq!(out.value, "one report for 4 letters");
+                assert!(!out.replayed);
+                tally.successes += 1;
+            }
+            Err(Error::Conflict) => tally.conflicts += 1,
+            Err(other) => panic!("unexpected answer {other:?}"),
+        }
+    }
     tally.api_calls = api_calls.load(Ordering::SeqCst);
     let expected = Tally {
         api_calls: 1,

@@ -6,9 +6,9 @@
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::Barrier;
 use tollgate::keyed;
 use tollgate::versioned::{self, VersionedCell, update_with_retry};
+use tollgate_testkit::release_together;
 
 const PURCHASES: usize = 100;
 const PRICE: u64 = 1_000;
@@ -22,21 +22,8 @@ where
     F: Fn() -> Fut,
     Fut: Future<Output = bool> + Send + 'static,
 {
-    let start = Arc::new(Barrier::new(PURCHASES));
-    let tasks: Vec<_> = (0..PURCHASES)
-        .map(|_| {
-            let (start, buy) = (Arc::clone(&start), purchase());
-            tokio::spawn(async move {
-                start.wait().await;
-                buy.await
-            })
-        })
-        .collect();
-    let mut sold = 0;
-    for task in tasks {
-        sold += usize::from(task.await.unwrap());
-    }
-    sold
+    let sold = release_together(PURCHASES, |_| purchase()).await;
+    sold.into_iter().filter(|sold| *sold).count()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

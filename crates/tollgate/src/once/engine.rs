@@ -8,10 +8,10 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use super::config::{OnCompleted, OnInProgress, OnUnknown, Options};
-use super::error::Failure;
+use super::error::{Error, Failure};
 use super::key::{Fingerprint, Key, Owner, Timestamp, Token};
 use super::record::{ClaimOutcome, ClaimRequest, OnExpired, Settle};
-use super::store::{Store, StoreError};
+use super::store::Store;
 use crate::clock::Clock;
 
 const POLL_FIRST: Duration = Duration::from_millis(10);
@@ -48,25 +48,9 @@ pub(crate) enum Done {
     Replayed(Arc<[u8]>),
 }
 
-/// Why an execution produced no value; cloned to every caller of one flight.
-#[derive(Clone, Debug)]
-pub(crate) enum Stop {
-    Conflict,
-    Mismatch,
-    AlreadyDone,
-    Fenced,
-    OutcomeUnknown,
-    WaitTimedOut,
-    Failed { error: Arc<[u8]>, retryable: bool },
-    Store(StoreError),
-    Codec(String),
-}
-
-impl From<StoreError> for Stop {
-    fn from(e: StoreError) -> Self {
-        Stop::Store(e)
-    }
-}
+/// Why an execution produced no value, with the work's error still serialized; cloned to
+/// every caller of one flight, each of which decodes it.
+pub(crate) type Stop = Error<Arc<[u8]>>;
 
 /// The state shared by every clone of a `Once`.
 #[derive(Debug)]
@@ -116,11 +100,11 @@ impl<S: Store> Engine<S> {
                 ClaimOutcome::InProgress { .. } => {
                     let OnInProgress::Wait { deadline } = self.options.on_in_progress else {
                         tracing::debug!(%key, "once: conflict");
-                        return Err(Stop::Conflict);
+                        return Err(Error::Conflict);
                     };
                     let waited = self.timeline.clock.now().saturating_duration_since(started);
                     if waited >= deadline {
-                        return Err(Stop::WaitTimedOut);
+                        return Err(Error::WaitTimedOut);
                     }
                     tokio::time::sleep(pause.min(deadline - waited)).await;
                     pause = (pause * 2).min(POLL_MAX);
@@ -128,17 +112,14 @@ impl<S: Store> Engine<S> {
                 ClaimOutcome::Completed { result } => {
                     return match self.options.on_completed {
                         OnCompleted::Replay => Ok(Done::Replayed(result.into())),
-                        OnCompleted::Reject => Err(Stop::AlreadyDone),
+                        OnCompleted::Reject => Err(Error::AlreadyDone),
                     };
                 }
                 ClaimOutcome::Failed { error } => {
-                    return Err(Stop::Failed {
-                        error: error.into(),
-                        retryable: false,
-                    });
+                    return Err(Error::Failed(Failure::permanent(error.into())));
                 }
-                ClaimOutcome::Mismatch => return Err(Stop::Mismatch),
-                ClaimOutcome::Unknown { .. } => return Err(Stop::OutcomeUnknown),
+                ClaimOutcome::Mismatch => return Err(Error::Mismatch),
+                ClaimOutcome::Unknown { .. } => return Err(Error::OutcomeUnknown),
             }
         }
     }
@@ -154,7 +135,7 @@ impl<S: Store> Engine<S> {
         let outcome = tokio::select! {
             biased;
             outcome = work() => outcome,
-            () = self.renew_until_lost(key, token) => return Err(Stop::Fenced),
+            () = self.renew_until_lost(key, token) => return Err(Error::Fenced),
         };
         let now = self.timeline.now();
         let kept_until = now.plus(self.options.retention);
@@ -165,7 +146,7 @@ impl<S: Store> Engine<S> {
                     Err(e) => {
                         // Free the key: nothing usable was produced.
                         let _ = self.store.fail(key, token, Vec::new(), true, now).await;
-                        return Err(Stop::Codec(e.to_string()));
+                        return Err(Error::Codec(e.to_string()));
                     }
                 };
                 let shared: Arc<[u8]> = result.as_slice().into();
@@ -175,11 +156,11 @@ impl<S: Store> Engine<S> {
                 }
             }
             Err(Failure { error, retryable }) => {
-                let bytes = serde_json::to_vec(&error).map_err(|e| Stop::Codec(e.to_string()))?;
+                let bytes = serde_json::to_vec(&error).map_err(|e| Error::Codec(e.to_string()))?;
                 let error: Arc<[u8]> = bytes.as_slice().into();
                 let until = if retryable { now } else { kept_until };
                 match self.store.fail(key, token, bytes, retryable, until).await? {
-                    Settle::Done => Err(Stop::Failed { error, retryable }),
+                    Settle::Done => Err(Error::Failed(Failure { error, retryable })),
                     Settle::Fenced => Err(fenced(key, token)),
                 }
             }
@@ -206,5 +187,5 @@ impl<S: Store> Engine<S> {
 
 fn fenced(key: &Key, token: Token) -> Stop {
     tracing::warn!(%key, fence = token.fence.0, "once: fenced");
-    Stop::Fenced
+    Error::Fenced
 }

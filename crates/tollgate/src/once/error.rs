@@ -73,6 +73,34 @@ pub enum Error<E> {
     Panicked(String),
 }
 
+impl<E> Error<E> {
+    /// Converts the work's error with `decode`, keeping the other variants; a failed
+    /// conversion becomes [`Error::Codec`].
+    pub(crate) fn decode_failure<F>(self, decode: impl FnOnce(E) -> Result<F, String>) -> Error<F> {
+        match self {
+            Error::Failed(Failure { error, retryable }) => match decode(error) {
+                Ok(error) => Error::Failed(Failure { error, retryable }),
+                Err(msg) => Error::Codec(msg),
+            },
+            Error::Conflict => Error::Conflict,
+            Error::Mismatch => Error::Mismatch,
+            Error::AlreadyDone => Error::AlreadyDone,
+            Error::Fenced => Error::Fenced,
+            Error::OutcomeUnknown => Error::OutcomeUnknown,
+            Error::WaitTimedOut => Error::WaitTimedOut,
+            Error::Store(e) => Error::Store(e),
+            Error::Codec(msg) => Error::Codec(msg),
+            Error::Panicked(msg) => Error::Panicked(msg),
+        }
+    }
+}
+
+impl<E> From<StoreError> for Error<E> {
+    fn from(e: StoreError) -> Self {
+        Error::Store(e)
+    }
+}
+
 impl<E: fmt::Display> fmt::Display for Error<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

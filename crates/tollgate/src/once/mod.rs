@@ -192,20 +192,7 @@ fn decode<T: DeserializeOwned, E>(bytes: &[u8], replayed: bool) -> Result<Output
 }
 
 fn stop_error<E: DeserializeOwned>(stop: Stop) -> Error<E> {
-    match stop {
-        Stop::Conflict => Error::Conflict,
-        Stop::Mismatch => Error::Mismatch,
-        Stop::AlreadyDone => Error::AlreadyDone,
-        Stop::Fenced => Error::Fenced,
-        Stop::OutcomeUnknown => Error::OutcomeUnknown,
-        Stop::WaitTimedOut => Error::WaitTimedOut,
-        Stop::Store(e) => Error::Store(e),
-        Stop::Codec(msg) => Error::Codec(msg),
-        Stop::Failed { error, retryable } => match serde_json::from_slice(&error) {
-            Ok(error) => Error::Failed(Failure { error, retryable }),
-            Err(e) => Error::Codec(e.to_string()),
-        },
-    }
+    stop.decode_failure(|bytes| serde_json::from_slice(&bytes).map_err(|e| e.to_string()))
 }
 
 impl<S> Clone for Once<S> {
