@@ -93,6 +93,9 @@ impl<S: Store> Engine<S> {
                 ClaimOutcome::Acquired { token, took_over } => {
                     if let Some(previous) = took_over {
                         tracing::warn!(%key, fence = previous.fence.0, "once: took over");
+                        metrics::counter!("tollgate_once_takeovers_total",
+                            "namespace" => key.namespace().to_owned())
+                        .increment(1);
                     }
                     tracing::debug!(%key, fence = token.fence.0, "once: claimed");
                     return self.lead(&key, token, work).await;

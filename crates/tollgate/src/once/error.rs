@@ -74,6 +74,22 @@ pub enum Error<E> {
 }
 
 impl<E> Error<E> {
+    /// A stable lowercase name of the variant, for metrics labels.
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            Error::Conflict => "conflict",
+            Error::Mismatch => "mismatch",
+            Error::AlreadyDone => "already_done",
+            Error::Fenced => "fenced",
+            Error::OutcomeUnknown => "outcome_unknown",
+            Error::WaitTimedOut => "wait_timed_out",
+            Error::Failed(_) => "failed",
+            Error::Store(_) => "store",
+            Error::Codec(_) => "codec",
+            Error::Panicked(_) => "panicked",
+        }
+    }
+
     /// Converts the work's error with `decode`, keeping the other variants; a failed
     /// conversion becomes [`Error::Codec`].
     pub(crate) fn decode_failure<F>(self, decode: impl FnOnce(E) -> Result<F, String>) -> Error<F> {

@@ -34,6 +34,11 @@
 //! work that panics leaves its record in progress until the lease runs out: like a crash, its
 //! outcome is then unknown.
 //!
+//! # Observability
+//! tracing events for every decision (`claimed`, `conflict`, `took over`, `lease lost`,
+//! `fenced`), and the counters `tollgate_once_calls_total{namespace, outcome}` and
+//! `tollgate_once_takeovers_total{namespace}` through the `metrics` facade.
+//!
 //! # Example
 //! ```
 //! use std::sync::Arc;
@@ -130,7 +135,35 @@ impl<S: Store> Once<S> {
     }
 
     /// Runs `work` once for `key`, or answers from the key's record; see the module docs.
+    ///
+    /// Counts every call in `tollgate_once_calls_total{namespace, outcome}` (`executed`,
+    /// `replayed`, or the error: `conflict`, `mismatch`, `already_done`, `fenced`,
+    /// `outcome_unknown`, `wait_timed_out`, `failed`, `store`, `codec`, `panicked`).
     pub async fn run<T, E, F, Fut>(
+        &self,
+        key: Key,
+        fingerprint: Fingerprint,
+        work: F,
+    ) -> Result<Output<T>, Error<E>>
+    where
+        T: Serialize + DeserializeOwned + Send + 'static,
+        E: Serialize + DeserializeOwned + Send + 'static,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, Failure<E>>> + Send + 'static,
+    {
+        let namespace = key.namespace().to_owned();
+        let result = self.call(key, fingerprint, work).await;
+        let outcome = match &result {
+            Ok(output) if output.replayed => "replayed",
+            Ok(_) => "executed",
+            Err(e) => e.kind(),
+        };
+        metrics::counter!("tollgate_once_calls_total", "namespace" => namespace, "outcome" => outcome)
+            .increment(1);
+        result
+    }
+
+    async fn call<T, E, F, Fut>(
         &self,
         key: Key,
         fingerprint: Fingerprint,

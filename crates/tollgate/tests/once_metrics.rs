@@ -1,0 +1,88 @@
+//! `Once::run` reports every call's outcome and every takeover through the `metrics` facade.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+use tollgate::clock::{Clock, ManualClock};
+use tollgate::once::{
+    ClaimRequest, Failure, Fingerprint, Key, MemoryStore, OnExpired, OnUnknown, Once, Owner, Store,
+};
+
+type Snapshot = Vec<(
+    metrics_util::CompositeKey,
+    Option<metrics::Unit>,
+    Option<metrics::SharedString>,
+    DebugValue,
+)>;
+
+fn counter(snapshot: &Snapshot, name: &str, labels: &[(&str, &str)]) -> u64 {
+    let found = snapshot.iter().find_map(|(key, _, _, value)| {
+        let k = key.key();
+        let matches = k.name() == name
+            && labels.iter().all(|(l, v)| {
+                k.labels()
+                    .any(|label| label.key() == *l && label.value() == *v)
+            });
+        matches.then_some(value)
+    });
+    match found {
+        Some(DebugValue::Counter(n)) => *n,
+        other => panic!("no counter {name} {labels:?}: {other:?}"),
+    }
+}
+
+#[test]
+fn calls_are_counted_by_outcome_and_takeovers_by_namespace() {
+    let recorder = DebuggingRecorder::new();
+    let clock = ManualClock::new();
+    let once = metrics::with_local_recorder(&recorder, || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let once = Once::builder(MemoryStore::new())
+                .clock(Clock::from(clock.clone()))
+                .on_unknown(OnUnknown::Rerun)
+                .build();
+            let work = || async { Ok::<_, Failure<String>>(1_u8) };
+            let key = Key::new("report", "a");
+            for _ in 0..3 {
+                let _ = once.run(key.clone(), Fingerprint::new("x"), work).await;
+            }
+            let other = once.run(key, Fingerprint::new("y"), work).await;
+            assert!(other.is_err());
+            // A holder that vanished, taken over once its lease has run out.
+            let (now, lease) = (once.now(), Duration::from_millis(100));
+            let req = ClaimRequest {
+                key: Key::new("report", "b"),
+                fingerprint: Fingerprint::new("x"),
+                owner: Owner::random(),
+                lease_until: now.plus(lease),
+                now,
+                on_expired: OnExpired::TakeOver,
+            };
+            once.store().claim(req).await.unwrap();
+            clock.advance(lease);
+            let rerun = once.run(Key::new("report", "b"), Fingerprint::new("x"), work);
+            assert!(!rerun.await.unwrap().replayed);
+            once
+        })
+    });
+    drop(once);
+    // A snapshot drains the recorder: take one, then look every counter up in it.
+    let snapshot = recorder.snapshotter().snapshot().into_vec();
+    let calls = |outcome| {
+        let labels = [("namespace", "report"), ("outcome", outcome)];
+        counter(&snapshot, "tollgate_once_calls_total", &labels)
+    };
+    assert_eq!(calls("executed"), 2);
+    assert_eq!(calls("replayed"), 2);
+    assert_eq!(calls("mismatch"), 1);
+    let takeovers = [("namespace", "report")];
+    assert_eq!(
+        counter(&snapshot, "tollgate_once_takeovers_total", &takeovers),
+        1
+    );
+}
