@@ -52,3 +52,19 @@ async fn sqlite_1000_claims_through_four_connections_acquire_exactly_once() {
     }
     tollgate_testkit::claim_race_across(stores, 1_000).await;
 }
+
+#[tokio::test]
+async fn sqlite_engine_replays_rejects_and_stores_failures() {
+    let files = Files::new();
+    tollgate_testkit::run_replays_rejects_and_stores_failures(files.store().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_wait_mode_polls_a_holder_on_another_connection() {
+    let files = Files::new();
+    let holder = files.store().await;
+    let waiter = SqliteStore::open(files.dir.path().join("once-0.db"))
+        .await
+        .unwrap();
+    tollgate_testkit::wait_mode_polls_a_holder_in_another_engine(holder, waiter).await;
+}

@@ -11,11 +11,17 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cases;
+mod counting;
+mod engine;
 mod gate;
 mod race;
 pub mod s3;
 
 pub use cases::*;
+pub use counting::Counting;
+pub use engine::{
+    run_replays_rejects_and_stores_failures, wait_mode_polls_a_holder_in_another_engine,
+};
 pub use gate::release_together;
 pub use race::{claim_race, claim_race_across};
 
