@@ -96,3 +96,17 @@ async fn a_cancelled_caller_does_not_cancel_the_paid_work() {
     assert_eq!((replay.value, replay.replayed), (9, true));
     assert_eq!(api.calls(), 1, "paid once although its caller went away");
 }
+
+#[tokio::test]
+async fn a_result_that_cannot_be_stored_frees_the_key() {
+    use std::collections::HashMap;
+    let once = Once::new(MemoryStore::new());
+    let (key, fp) = report();
+    // JSON object keys must be strings: this map serializes to an error.
+    let unstorable = HashMap::from([((1_u8, 2_u8), 3_u8)]);
+    let api = PaidApi::open();
+    let first = once.run(key.clone(), fp.clone(), api.call(Ok(unstorable)));
+    assert!(matches!(first.await, Err(Error::Codec(_))));
+    let second = once.run(key, fp, api.call(Ok(4_u8))).await.unwrap();
+    assert_eq!((second.value, second.replayed, api.calls()), (4, false, 2));
+}

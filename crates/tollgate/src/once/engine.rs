@@ -144,14 +144,7 @@ impl<S: Store> Engine<S> {
         let kept_until = now.plus(self.options.retention);
         match outcome {
             Ok(value) => {
-                let result = match serde_json::to_vec(&value) {
-                    Ok(bytes) => bytes,
-                    Err(e) => {
-                        // Free the key: nothing usable was produced.
-                        let _ = self.store.fail(key, token, Vec::new(), true, now).await;
-                        return Err(Error::Codec(e.to_string()));
-                    }
-                };
+                let result = self.encoded(key, token, serde_json::to_vec(&value)).await?;
                 let shared: Arc<[u8]> = result.as_slice().into();
                 match self.store.complete(key, token, result, kept_until).await? {
                     Settle::Done => Ok(Done::Fresh(shared)),
@@ -159,13 +152,31 @@ impl<S: Store> Engine<S> {
                 }
             }
             Err(Failure { error, retryable }) => {
-                let bytes = serde_json::to_vec(&error).map_err(|e| Error::Codec(e.to_string()))?;
+                let bytes = self.encoded(key, token, serde_json::to_vec(&error)).await?;
                 let error: Arc<[u8]> = bytes.as_slice().into();
                 let until = if retryable { now } else { kept_until };
                 match self.store.fail(key, token, bytes, retryable, until).await? {
                     Settle::Done => Err(Error::Failed(Failure { error, retryable })),
                     Settle::Fenced => Err(fenced(key, token)),
                 }
+            }
+        }
+    }
+
+    /// A value serialized for the store; when it could not be, frees the key (nothing storable was
+    /// produced, so the next call may run again) and reports the codec error.
+    async fn encoded(
+        &self,
+        key: &Key,
+        token: Token,
+        encoded: serde_json::Result<Vec<u8>>,
+    ) -> Result<Vec<u8>, Stop> {
+        match encoded {
+            Ok(bytes) => Ok(bytes),
+            Err(e) => {
+                let now = self.timeline.now();
+                let _ = self.store.fail(key, token, Vec::new(), true, now).await;
+                Err(Error::Codec(e.to_string()))
             }
         }
     }
