@@ -11,6 +11,7 @@
 //! | [`flight`] | per-key coalescing: concurrent callers of one key share one execution |
 //! | [`keyed`] | per-key resources (at most one creation per key) and per-key mutexes |
 //! | [`once`] | exactly-once execution of a keyed operation, backed by a store |
+//! | [`versioned`] | optimistic compare-and-set with retry (versioned updates) |
 //! | [`clock`] | the time source, injectable so time logic is tested without sleeping |
 #![forbid(unsafe_code)]
 
