@@ -3,7 +3,7 @@
 // Helpers outside #[test] functions panic on purpose, like the tests themselves.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "flight_support.rs"]
+#[path = "support/flight.rs"]
 mod support;
 
 use std::pin::pin;

@@ -2,7 +2,7 @@
 // Helpers outside #[test] functions panic on purpose, like the tests themselves.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "keyed_support.rs"]
+#[path = "support/keyed.rs"]
 mod support;
 
 use std::sync::Arc;

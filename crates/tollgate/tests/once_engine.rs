@@ -3,7 +3,7 @@
 //! the testkit.)
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "once_support.rs"]
+#[path = "support/once.rs"]
 mod support;
 
 use std::sync::Arc;

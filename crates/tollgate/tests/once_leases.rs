@@ -2,7 +2,7 @@
 //! higher fence, fenced late holders, unknown outcomes, retention and purge.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "once_support.rs"]
+#[path = "support/once.rs"]
 mod support;
 
 use std::time::Duration;

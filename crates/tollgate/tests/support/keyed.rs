@@ -1,8 +1,7 @@
-//! A fake database client for the keyed and S1 tests, included with `#[path]` (this file also
-//! builds as an empty test target).
+//! A fake database client for the keyed and S1 tests, included with `#[path]`.
 #![allow(dead_code, unreachable_pub, unused_imports)]
 
-#[path = "flight_support.rs"]
+#[path = "flight.rs"]
 mod flight_support;
 
 use std::sync::Arc;

@@ -1,5 +1,4 @@
-//! Helpers for the once tests, included with `#[path]` (this file also builds as an empty test
-//! target).
+//! Helpers for the once tests, included with `#[path]`.
 #![allow(dead_code, unreachable_pub)]
 
 use std::sync::Arc;
