@@ -6,9 +6,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod demo;
 mod duration;
 mod print;
 mod race;
+mod serve;
 
 /// Make expensive operations happen exactly once per key, and prove it under real concurrency.
 #[derive(Debug, Parser)]
@@ -20,6 +22,10 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Show the guarantees: race the naive and the guarded daily report side by side.
+    Demo(demo::DemoArgs),
+    /// Run the reference service (axum + SQLite).
+    Serve(serve::ServeArgs),
     /// Fire N requests released at the same instant and check invariants on the responses.
     Race(race::RaceArgs),
 }
@@ -40,6 +46,27 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
+        Command::Demo(args) => runtime.block_on(demo::main(args)),
+        Command::Serve(args) => {
+            logging();
+            runtime.block_on(serve::main(args))
+        }
         Command::Race(args) => runtime.block_on(race::main(args)),
     }
+}
+
+/// Logs to stderr, filtered by `TOLLGATE_LOG` (`info`, `debug`, `tollgate=debug,info`, …).
+fn logging() {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let filter = std::env::var("TOLLGATE_LOG")
+        .ok()
+        .and_then(|text| text.parse::<tracing_subscriber::filter::Targets>().ok())
+        .unwrap_or_else(|| {
+            tracing_subscriber::filter::Targets::new().with_default(tracing::Level::INFO)
+        });
+    let _ = tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        .with(filter)
+        .try_init();
 }

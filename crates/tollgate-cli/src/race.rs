@@ -62,7 +62,7 @@ fn parse_trials(text: &str) -> Result<usize, String> {
     parse_count(text, 100_000)
 }
 
-fn parse_count(text: &str, max: usize) -> Result<usize, String> {
+pub(crate) fn parse_count(text: &str, max: usize) -> Result<usize, String> {
     match text.parse::<usize>() {
         Ok(n) if (1..=max).contains(&n) => Ok(n),
         _ => Err(format!("must be a whole number from 1 to {max}")),

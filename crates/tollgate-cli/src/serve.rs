@@ -1,0 +1,115 @@
+//! `tollgate serve`: the reference service alone.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args;
+use tollgate_demo::llm::LlmSettings;
+use tollgate_demo::{FakeLlm, FakeLlmConfig, Service, ServiceConfig};
+
+use crate::EXIT_USAGE;
+
+/// Serves the reference service until Ctrl-C (or SIGTERM), then drains the requests in
+/// progress. Logs go to stderr (`RUST_LOG`-style filter in `TOLLGATE_LOG`, default `info`).
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:3000")]
+    listen: SocketAddr,
+    /// SQLite database file, created on first run.
+    #[arg(long, value_name = "PATH", default_value = "tollgate.db")]
+    db: PathBuf,
+    /// Base URL of the LLM analysis API (`http://host:port`).
+    #[arg(long, value_name = "URL", required_unless_present = "fake_llm")]
+    llm_url: Option<String>,
+    /// Start a fake LLM on a free loopback port and use it.
+    #[arg(long, conflicts_with = "llm_url")]
+    fake_llm: bool,
+    /// The fake LLM's latency per call.
+    #[arg(long, value_name = "DURATION", default_value = "200ms", value_parser = crate::duration::parse)]
+    fake_llm_latency: Duration,
+    /// Timeout of one LLM attempt.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = crate::duration::parse)]
+    llm_timeout: Duration,
+    /// LLM attempts in all, the first included.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    llm_attempts: u32,
+    /// Pooled database connections.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pool: usize,
+    /// Also serve the naive `/naive/…` routes (the S3 bug, for demonstrations).
+    #[arg(long)]
+    naive: bool,
+}
+
+pub(crate) async fn main(args: ServeArgs) -> ExitCode {
+    let fake = if args.fake_llm {
+        let config = FakeLlmConfig {
+            latency: args.fake_llm_latency,
+            failure_rate: 0.0,
+        };
+        match FakeLlm::start(config).await {
+            Ok(fake) => {
+                eprintln!("fake LLM listening on {}", fake.addr());
+                Some(fake)
+            }
+            Err(e) => return fail(&format!("cannot start the fake LLM: {e}")),
+        }
+    } else {
+        None
+    };
+    let llm_url = match (&fake, args.llm_url) {
+        (Some(fake), _) => fake.url(),
+        (None, Some(url)) => url,
+        (None, None) => return fail("--llm-url or --fake-llm is required"),
+    };
+    let mut config = ServiceConfig::new(args.listen, args.db, llm_url);
+    config.pool_size = args.pool.max(1);
+    config.naive = args.naive;
+    config.llm = LlmSettings {
+        timeout: args.llm_timeout,
+        attempts: args.llm_attempts.max(1),
+        ..LlmSettings::default()
+    };
+    let service = match Service::start(config).await {
+        Ok(service) => service,
+        Err(e) => return fail(&e.to_string()),
+    };
+    eprintln!("tollgate service listening on {}", service.url());
+    shutdown_signal().await;
+    eprintln!("shutting down");
+    match service.shutdown().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e.to_string()),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::from(EXIT_USAGE)
+}

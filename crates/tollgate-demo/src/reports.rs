@@ -1,0 +1,299 @@
+//! S3, the daily report: the guarded path (exactly once per user and day) and the naive path
+//! it replaces, side by side.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use tollgate::once::{Error as OnceError, Failure, Fingerprint, Key};
+use tollgate_sqlite::rusqlite::{self, params};
+
+use crate::app::App;
+use crate::db::{self, CodePath, DbError, Report};
+use crate::error::ApiError;
+use crate::extract::ApiPath;
+use crate::llm::LlmError;
+use crate::validate::{self, Day};
+use crate::wire::{AnalyzeRequest, AnalyzeResponse, LetterText};
+
+/// The exactly-once namespace of daily reports.
+pub const NAMESPACE: &str = "daily-report";
+
+/// Why the guarded work produced no report; stored with the key when permanent, so it must
+/// serialize.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+enum WorkFailure {
+    NoLetters,
+    Exists,
+    CircuitOpen { retry_after_ms: Option<u64> },
+    LlmTimeout,
+    Llm { message: String },
+    DbLocked { message: String },
+    Db { message: String },
+}
+
+impl WorkFailure {
+    fn from_llm(e: LlmError) -> Failure<WorkFailure> {
+        Failure::retryable(match e {
+            LlmError::CircuitOpen { retry_after } => WorkFailure::CircuitOpen {
+                retry_after_ms: retry_after
+                    .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            },
+            LlmError::Timeout(_) => WorkFailure::LlmTimeout,
+            other => WorkFailure::Llm {
+                message: other.to_string(),
+            },
+        })
+    }
+
+    fn from_db(e: DbError) -> Failure<WorkFailure> {
+        Failure::retryable(match e {
+            DbError::Locked(message) => WorkFailure::DbLocked { message },
+            DbError::Other(message) => WorkFailure::Db { message },
+        })
+    }
+}
+
+impl From<WorkFailure> for ApiError {
+    fn from(failure: WorkFailure) -> ApiError {
+        match failure {
+            WorkFailure::NoLetters => {
+                ApiError::not_found("no_letters", "there are no letters for that day")
+            }
+            WorkFailure::Exists => report_exists(),
+            WorkFailure::CircuitOpen { retry_after_ms } => {
+                let after = Duration::from_millis(retry_after_ms.unwrap_or(1_000));
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "llm_circuit_open",
+                    "the LLM is failing; its circuit breaker is open",
+                )
+                .retry_after(after)
+            }
+            WorkFailure::LlmTimeout => ApiError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "llm_timeout",
+                "the LLM did not answer in time",
+            ),
+            WorkFailure::Llm { message } => {
+                ApiError::new(StatusCode::BAD_GATEWAY, "llm_failed", message)
+            }
+            WorkFailure::DbLocked { message } => ApiError::internal("database_locked", message),
+            WorkFailure::Db { message } => ApiError::internal("database_error", message),
+        }
+    }
+}
+
+impl From<LlmError> for ApiError {
+    fn from(e: LlmError) -> ApiError {
+        WorkFailure::from_llm(e).error.into()
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(e: DbError) -> ApiError {
+        WorkFailure::from_db(e).error.into()
+    }
+}
+
+fn report_exists() -> ApiError {
+    ApiError::conflict("report_exists", "the report of that day was already made")
+}
+
+fn parse_path(user: &str, date: &str) -> Result<(String, Day), ApiError> {
+    Ok((validate::id("user", user)?, Day::parse(date)?))
+}
+
+/// `POST /users/{user}/daily-reports/{date}`: analyse the day's letters with one LLM call and
+/// store the report with one analysis per letter, exactly once per user and day.
+///
+/// - 201 with the report, for the one call that made it;
+/// - 409 `report_in_progress` for calls while it is being made, 409 `report_exists` after;
+/// - 404 `no_letters`; 503 `llm_circuit_open` with `Retry-After`; 502/504 when the LLM fails
+///   (the key is freed: a later call tries again).
+///
+/// The LLM is called outside any database transaction; the report and its analyses are
+/// written in one transaction afterwards.
+pub async fn create(
+    State(app): State<App>,
+    ApiPath((user, date)): ApiPath<(String, String)>,
+) -> Result<(StatusCode, Json<Report>), ApiError> {
+    let (user, date) = parse_path(&user, &date)?;
+    let key = Key::new(NAMESPACE, format!("{user}/{date}"));
+    let work = {
+        let (app, user) = (app.clone(), user.clone());
+        move || make_report(app, user, date)
+    };
+    match app.once().run(key, Fingerprint::new("v1"), work).await {
+        Ok(output) => Ok((StatusCode::CREATED, Json(output.value))),
+        Err(OnceError::Conflict) => Err(ApiError::conflict(
+            "report_in_progress",
+            "the report of that day is being made by another request",
+        )),
+        Err(OnceError::AlreadyDone) => Err(report_exists()),
+        Err(OnceError::Failed(failure)) => Err(failure.error.into()),
+        Err(OnceError::OutcomeUnknown | OnceError::Fenced) => {
+            // An attempt vanished (a crash) or lost its lease: the report may exist.
+            match app.db().report(&user, date).await? {
+                Some(_) => Err(report_exists()),
+                None => Err(ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "outcome_unknown",
+                    "an earlier attempt at this report ended without an answer",
+                )),
+            }
+        }
+        Err(OnceError::Store(e)) => Err(ApiError::internal("database_error", e)),
+        Err(other) => Err(ApiError::internal("report_failed", format!("{other:?}"))),
+    }
+}
+
+/// The work run once per (user, day): read, call the LLM outside any transaction, store.
+async fn make_report(app: App, user: String, date: Day) -> Result<Report, Failure<WorkFailure>> {
+    let letters = app
+        .db()
+        .letters(&user, date)
+        .await
+        .map_err(WorkFailure::from_db)?;
+    if letters.is_empty() {
+        return Err(Failure::retryable(WorkFailure::NoLetters));
+    }
+    if app
+        .db()
+        .report(&user, date)
+        .await
+        .map_err(WorkFailure::from_db)?
+        .is_some()
+    {
+        // Made before the exactly-once record was purged.
+        return Err(Failure::permanent(WorkFailure::Exists));
+    }
+    let request = analyze_request(&user, date, letters);
+    let answer = app
+        .llm()
+        .analyze(&request)
+        .await
+        .map_err(WorkFailure::from_llm)?;
+    match app.db().store_report(&user, date, answer).await {
+        Ok(Some(report)) => Ok(report),
+        Ok(None) => Err(Failure::permanent(WorkFailure::Exists)),
+        Err(e) => Err(WorkFailure::from_db(e)),
+    }
+}
+
+fn analyze_request(user: &str, date: Day, letters: Vec<db::Letter>) -> AnalyzeRequest {
+    AnalyzeRequest {
+        user: user.to_owned(),
+        date: date.to_string(),
+        letters: letters
+            .into_iter()
+            .map(|l| LetterText {
+                id: l.id,
+                text: l.text,
+            })
+            .collect(),
+    }
+}
+
+/// `GET /users/{user}/daily-reports/{date}`: 200 with the report, or 404 `no_report`.
+pub async fn get(
+    State(app): State<App>,
+    ApiPath((user, date)): ApiPath<(String, String)>,
+) -> Result<Json<Report>, ApiError> {
+    let (user, date) = parse_path(&user, &date)?;
+    match app.db().report(&user, date).await? {
+        Some(report) => Ok(Json(report)),
+        None => Err(ApiError::not_found("no_report", "no report for that day")),
+    }
+}
+
+/// A report made by the naive path.
+#[derive(Clone, Debug, Serialize)]
+pub struct NaiveReport {
+    /// Its id in `naive_reports`.
+    pub id: i64,
+    /// Whose day.
+    pub user: String,
+    /// Which day.
+    pub date: Day,
+    /// The LLM's summary.
+    pub summary: String,
+}
+
+/// `POST /naive/users/{user}/daily-reports/{date}`: **the original code of S3, bug included**,
+/// served only in demo mode. It checks whether a report exists, calls the LLM, then inserts —
+/// inside one deferred transaction on a pooled connection, held across the LLM call. Under
+/// concurrent identical requests every request that checks before the first insert commits
+/// pays for an LLM call; the transactions that then try to write from a stale snapshot fail
+/// with a lock error (SQLite's `SQLITE_BUSY`), the analogue of the original's deadlocks.
+pub async fn create_naive(
+    State(app): State<App>,
+    ApiPath((user, date)): ApiPath<(String, String)>,
+) -> Result<(StatusCode, Json<NaiveReport>), ApiError> {
+    let (user, date) = parse_path(&user, &date)?;
+    let db = app.db().clone();
+    let fail = |e: &rusqlite::Error| ApiError::from(db.classify(CodePath::Naive, e));
+    let mut conn = db.pool().get().await?;
+    let day = date.to_string();
+
+    // 1. "Does the report exist?" — in a transaction, on a pooled connection.
+    let (u, d) = (user.clone(), day.clone());
+    let checked = conn
+        .run(move |c| {
+            c.execute_batch("BEGIN")?;
+            let exists: bool = c.query_row(
+                "SELECT EXISTS (SELECT 1 FROM naive_reports WHERE user_id = ?1 AND day = ?2)",
+                params![u, d],
+                |row| row.get(0),
+            )?;
+            Ok((exists, db::letters_of(c, &u, &d)?))
+        })
+        .await?;
+    let (exists, letters) = checked.map_err(|e| fail(&e))?;
+    if exists {
+        return Err(report_exists());
+    }
+    if letters.is_empty() {
+        return Err(WorkFailure::NoLetters.into());
+    }
+
+    // 2. The paid call, with the transaction and the connection still held.
+    let answer: AnalyzeResponse = app
+        .llm()
+        .analyze(&analyze_request(&user, date, letters))
+        .await?;
+
+    // 3. Insert the report and its analyses, then commit.
+    let summary = answer.summary.clone();
+    let (u, s) = (user.clone(), answer.summary.clone());
+    let created_ms = db::now_ms();
+    let inserted = conn
+        .run(move |c| {
+            c.execute(
+                "INSERT INTO naive_reports (user_id, day, summary, created_ms) VALUES (?1, ?2, ?3, ?4)",
+                params![u, day, s, created_ms],
+            )?;
+            let id = c.last_insert_rowid();
+            for a in &answer.analyses {
+                c.execute(
+                    "INSERT INTO naive_analyses (report_id, letter_id, mood, summary) VALUES (?1, ?2, ?3, ?4)",
+                    params![id, a.letter_id, a.mood, a.summary],
+                )?;
+            }
+            c.execute_batch("COMMIT")?;
+            Ok(id)
+        })
+        .await?;
+    let id = inserted.map_err(|e| fail(&e))?;
+    Ok((
+        StatusCode::CREATED,
+        Json(NaiveReport {
+            id,
+            user,
+            date,
+            summary,
+        }),
+    ))
+}

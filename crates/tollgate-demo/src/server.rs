@@ -1,0 +1,142 @@
+//! Starting and stopping the reference service on a socket.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::app::App;
+use crate::db::{Db, DbError};
+use crate::llm::{LlmClient, LlmConfigError, LlmSettings};
+
+/// The service's configuration.
+#[derive(Clone, Debug)]
+pub struct ServiceConfig {
+    /// Where to listen (port 0 picks a free one).
+    pub listen: SocketAddr,
+    /// The SQLite database file, created on first run.
+    pub db_path: PathBuf,
+    /// The LLM API's base URL.
+    pub llm_url: String,
+    /// How the LLM is called.
+    pub llm: LlmSettings,
+    /// Pooled database connections (reads and the naive path).
+    pub pool_size: usize,
+    /// Serve the naive `/naive/…` routes (demo mode).
+    pub naive: bool,
+}
+
+impl ServiceConfig {
+    /// A configuration with the defaults: a pool of 20 connections, no naive routes.
+    pub fn new(
+        listen: SocketAddr,
+        db_path: impl Into<PathBuf>,
+        llm_url: impl Into<String>,
+    ) -> Self {
+        ServiceConfig {
+            listen,
+            db_path: db_path.into(),
+            llm_url: llm_url.into(),
+            llm: LlmSettings::default(),
+            pool_size: 20,
+            naive: false,
+        }
+    }
+}
+
+/// Why the service did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The database could not be opened.
+    #[error("cannot open the database: {0}")]
+    Db(#[from] DbError),
+    /// The LLM settings are invalid.
+    #[error(transparent)]
+    Llm(#[from] LlmConfigError),
+    /// The address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// A running service; [`shutdown`](Self::shutdown) stops it gracefully, dropping it stops it
+/// too.
+#[derive(Debug)]
+pub struct Service {
+    addr: SocketAddr,
+    app: App,
+    stop: watch::Sender<()>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl Service {
+    /// Opens the database, binds the address and serves in a background task.
+    ///
+    /// # Errors
+    /// [`StartError`].
+    pub async fn start(config: ServiceConfig) -> Result<Service, StartError> {
+        let db = Db::open(&config.db_path, config.pool_size).await?;
+        let llm = LlmClient::new(&config.llm_url, config.llm.clone())?;
+        let app = App::new(db, llm, config.naive);
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| StartError::Listen {
+                    addr: config.listen,
+                    source,
+                })?;
+        let addr = listener.local_addr().map_err(|source| StartError::Listen {
+            addr: config.listen,
+            source,
+        })?;
+        let (stop, mut stopped) = watch::channel(());
+        let router = app.router();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.changed().await;
+                })
+                .await
+        });
+        tracing::info!(%addr, db = %config.db_path.display(), llm = %config.llm_url, naive = config.naive, "tollgate service listening");
+        Ok(Service {
+            addr,
+            app,
+            stop,
+            task,
+        })
+    }
+
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Its base URL, `http://127.0.0.1:port`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Its state (database, LLM client), for checks from the same process.
+    pub fn app(&self) -> &App {
+        &self.app
+    }
+
+    /// Stops accepting connections, lets the requests in progress finish, and waits.
+    ///
+    /// # Errors
+    /// The server's I/O error, if it failed.
+    pub async fn shutdown(self) -> std::io::Result<()> {
+        let _ = self.stop.send(());
+        match self.task.await {
+            Ok(result) => result,
+            Err(e) => Err(std::io::Error::other(e)),
+        }
+    }
+}
