@@ -46,8 +46,10 @@ struct AppInner {
 
 impl App {
     /// The state of a service over `db` calling the LLM through `llm`; `naive` serves the
-    /// `/naive/…` routes (demo mode only).
+    /// `/naive/…` routes (demo mode only). Installs the Prometheus recorder (see
+    /// [`prometheus`]) unless the process has one already.
     pub fn new(db: Db, llm: LlmClient, naive: bool) -> App {
+        let _ = prometheus();
         let once = Once::builder(db.store().clone())
             .on_in_progress(OnInProgress::Conflict)
             .on_completed(OnCompleted::Reject)
