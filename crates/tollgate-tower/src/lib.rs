@@ -1,6 +1,68 @@
 //! # tollgate-tower
 //!
-//! tower middleware over tollgate's primitives.
+//! [tower] middleware over tollgate's primitives, for any tower-based HTTP stack (axum, hyper,
+//! tonic):
+//!
+//! | module | layer | what it does |
+//! |---|---|---|
+//! | [`idempotency`] | [`IdempotencyLayer`](idempotency::IdempotencyLayer) | `Idempotency-Key` (IETF httpapi draft): each keyed request runs once, repeats get the stored response |
+//! | [`breaker`] | [`HttpBreakerLayer`](breaker::HttpBreakerLayer), [`BreakerLayer`](breaker::BreakerLayer) | circuit breaker: an open breaker answers `503` + `Retry-After` without calling the service |
+//! | [`bulkhead`] | [`HttpBulkheadLayer`](bulkhead::HttpBulkheadLayer), [`BulkheadLayer`](bulkhead::BulkheadLayer) | at most N calls at once; the next one gets `503` |
+//!
+//! The `Http*` layers answer their rejections with a JSON response and keep the inner
+//! service's error type, so they fit an axum `Router::layer` whose errors are `Infallible`;
+//! the plain layers return typed errors ([`BreakerError`](breaker::BreakerError),
+//! [`BulkheadError`](bulkhead::BulkheadError)) for other stacks. Every JSON error body is
+//! `{"error":"<stable code>","message":"<text>", …}`.
+//!
+//! # Order
+//! Put the idempotency layer **outermost**: a replay is then answered from the store without
+//! taking a bulkhead slot or a breaker permit, and a request turned away by the bulkhead or
+//! the breaker (a `503`) is not stored, so its retry runs. The bulkhead goes outside the
+//! breaker, as in [`tollgate::policy`]: a call turned away because we are saturated is never
+//! counted as a failure of the dependency.
+//!
+//! # Example
+//! ```
+//! use std::convert::Infallible;
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use bytes::Bytes;
+//! use http::{Request, Response, StatusCode};
+//! use http_body_util::Full;
+//! use tollgate::breaker::{Breaker, BreakerConfig};
+//! use tollgate::once::MemoryStore;
+//! use tollgate::policy::Bulkhead;
+//! use tollgate_tower::breaker::HttpBreakerLayer;
+//! use tollgate_tower::bulkhead::HttpBulkheadLayer;
+//! use tollgate_tower::idempotency::IdempotencyLayer;
+//! use tower::{Service, ServiceBuilder};
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! let breaker = Arc::new(Breaker::new("payments", BreakerConfig::default()).unwrap());
+//! let mut app = ServiceBuilder::new()
+//!     .layer(IdempotencyLayer::new(MemoryStore::new()))
+//!     .layer(HttpBulkheadLayer::new(Bulkhead::new(64, Duration::ZERO)))
+//!     .layer(HttpBreakerLayer::new(breaker))
+//!     .service_fn(|_req: Request<Full<Bytes>>| async {
+//!         let mut res = Response::new(Full::new(Bytes::from_static(b"{\"paid\":true}")));
+//!         *res.status_mut() = StatusCode::CREATED;
+//!         Ok::<_, Infallible>(res)
+//!     });
+//! let pay = || {
+//!     Request::post("/payments")
+//!         .header("idempotency-key", "pay-42")
+//!         .body(Full::new(Bytes::from_static(b"{\"amount\":10}")))
+//!         .unwrap()
+//! };
+//! assert_eq!(app.call(pay()).await.unwrap().status(), StatusCode::CREATED);
+//! let again = app.call(pay()).await.unwrap();
+//! assert_eq!(again.headers()["idempotent-replayed"], "true");
+//! # }
+//! ```
+//!
+//! With axum 0.8, the same layers go on a router: `Router::new().route(…).layer(layer)`
+//! (request bodies are rebuilt with `axum::body::Body: From<Bytes>`).
 #![forbid(unsafe_code)]
 
 pub mod breaker;
@@ -12,8 +74,9 @@ use std::future::Future;
 use std::pin::Pin;
 
 /// The response future of this crate's services: boxed, because the guards they hold (a
-/// breaker [`Permit`](tollgate::breaker::Permit), a bulkhead slot, an exactly-once claim)
-/// borrow the primitive the future also owns.
+/// breaker [`Permit`](tollgate::breaker::Permit), a [`BulkheadSlot`](tollgate::policy::BulkheadSlot))
+/// borrow the primitive the future also owns, which a named future could only do with
+/// `unsafe`.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
 /// The clone-and-swap of tower middleware: the service that was driven ready goes into the

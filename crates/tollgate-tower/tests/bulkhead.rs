@@ -147,7 +147,10 @@ async fn a_call_waits_for_a_slot_up_to_max_wait() {
     entered.recv().await.unwrap();
     let second = tokio::spawn(svc.clone().oneshot(Request::new(Full::default())));
     tokio::task::yield_now().await;
-    assert!(entered.try_recv().is_err(), "the second call must wait for the slot");
+    assert!(
+        entered.try_recv().is_err(),
+        "the second call must wait for the slot"
+    );
     // The first call finishes within the second's wait: the second gets the slot.
     upstream.gate.add_permits(2);
     assert_eq!(first.await.unwrap().unwrap().status(), StatusCode::OK);
