@@ -240,6 +240,16 @@ async fn idempotency_same_key_in_flight_is_409<St: Store>(store: St) {
     second
         .await
         .assert_error(StatusCode::CONFLICT, "idempotency_key_in_use");
+    // Another request under the key in flight is a mismatch, not a conflict.
+    let other = Answer::read(
+        svc.clone()
+            .oneshot(post("/held", "k", "{\"x\":1}"))
+            .await
+            .unwrap(),
+    );
+    other
+        .await
+        .assert_error(StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused");
 
     app.gate.add_permits(1);
     let first = Answer::read(first.await.unwrap().unwrap()).await;

@@ -12,7 +12,7 @@
 //! | tenant extractor finds no tenant | `401 tenant_missing` (configurable) |
 //! | body over the limit (default 1 MiB) | `413 body_too_large` |
 //! | same key while the first request runs | `409 idempotency_key_in_use` |
-//! | same key, different method, path, query or body | `422 idempotency_key_reused` |
+//! | same key, different method, path, query or body (also while the first runs) | `422 idempotency_key_reused` |
 //! | same key, first request completed | the stored response, with `Idempotent-Replayed: true` |
 //!
 //! The key may be the draft's structured-field string (`"abc"`) or a bare token (`abc`).
