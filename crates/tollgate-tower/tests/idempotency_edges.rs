@@ -112,6 +112,30 @@ async fn idempotency_panicking_handler_answers_500_then_409_then_outcome_unknown
     answer.assert_error(StatusCode::INTERNAL_SERVER_ERROR, "outcome_unknown");
 }
 
+#[tokio::test]
+async fn idempotency_response_over_the_limit_is_502_and_not_stored() {
+    let (app, _) = App::new();
+    let svc = IdempotencyLayer::new(MemoryStore::new())
+        .response_limit(10)
+        .layer(app.service());
+    for call in 1..=2 {
+        let answer = Answer::read(
+            svc.clone()
+                .oneshot(post("/orders", "k", "{}"))
+                .await
+                .unwrap(),
+        );
+        answer
+            .await
+            .assert_error(StatusCode::BAD_GATEWAY, "response_too_large");
+        assert_eq!(
+            app.calls(),
+            call,
+            "the key is freed, so the retry runs again"
+        );
+    }
+}
+
 type Snapshot = Vec<(
     metrics_util::CompositeKey,
     Option<metrics::Unit>,

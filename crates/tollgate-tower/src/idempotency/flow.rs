@@ -24,7 +24,7 @@ use super::stored::StoredResponse;
 enum Unstored<B, E> {
     Response(Response<B>),
     Error(E),
-    BodyFailed(String),
+    BodyFailed(Rejection),
 }
 
 /// The failure recorded in the store for an unstored outcome: retryable, so the key is freed.
@@ -48,7 +48,7 @@ where
     ReqBody::Data: Send,
     ReqBody::Error: Into<BoxError>,
     ResBody: Body<Data = Bytes> + Send + 'static,
-    ResBody::Error: std::fmt::Display,
+    ResBody::Error: Into<BoxError>,
 {
     let (parts, body) = req.into_parts();
     let key = match admit(config, &parts) {
@@ -127,11 +127,14 @@ where
     St: Store,
     ReqBody: Send + 'static,
     ResBody: Body<Data = Bytes> + Send + 'static,
-    ResBody::Error: std::fmt::Display,
+    ResBody::Error: Into<BoxError>,
 {
     let (tx, mut rx) = oneshot::channel();
+    let response_limit = config.response_limit;
     let result = once
-        .run(key.clone(), fingerprint, move || work(inner, req, tx))
+        .run(key.clone(), fingerprint, move || {
+            work(inner, req, tx, response_limit)
+        })
         .await;
     match result {
         Ok(output) => {
@@ -158,7 +161,7 @@ where
                 count("error");
                 Err(e)
             }
-            Ok(Unstored::BodyFailed(e)) => Ok(reject(Rejection::ResponseUnreadable(e))),
+            Ok(Unstored::BodyFailed(rejection)) => Ok(reject(rejection)),
             Err(_) => Ok(reject(Rejection::OriginalFailed)),
         },
         Err(e) => Ok(reject(Rejection::from_once(e))),
@@ -170,11 +173,12 @@ async fn work<S, ReqBody, ResBody>(
     mut inner: S,
     req: Request<ReqBody>,
     tx: oneshot::Sender<Unstored<ResBody, S::Error>>,
+    limit: Option<usize>,
 ) -> Result<StoredResponse, Failure<NotStored>>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
     ResBody: Body<Data = Bytes>,
-    ResBody::Error: std::fmt::Display,
+    ResBody::Error: Into<BoxError>,
 {
     let response = match inner.call(req).await {
         Ok(response) => response,
@@ -192,14 +196,33 @@ where
         }));
     }
     let (parts, body) = response.into_parts();
-    match body.collect().await {
-        Ok(collected) => Ok(StoredResponse::new(&parts, &collected.to_bytes())),
-        Err(e) => {
-            let _ = tx.send(Unstored::BodyFailed(e.to_string()));
+    match collect(body, limit).await {
+        Ok(bytes) => Ok(StoredResponse::new(&parts, &bytes)),
+        Err(rejection) => {
+            let _ = tx.send(Unstored::BodyFailed(rejection));
             Err(Failure::retryable(NotStored {
                 status: Some(status.as_u16()),
             }))
         }
+    }
+}
+
+/// The whole response body, at most `limit` bytes when a limit is set.
+async fn collect<B>(body: B, limit: Option<usize>) -> Result<Bytes, Rejection>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    let Some(limit) = limit else {
+        return match body.collect().await {
+            Ok(collected) => Ok(collected.to_bytes()),
+            Err(e) => Err(Rejection::ResponseUnreadable(e.into().to_string())),
+        };
+    };
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<LengthLimitError>() => Err(Rejection::ResponseTooLarge(limit)),
+        Err(e) => Err(Rejection::ResponseUnreadable(e.to_string())),
     }
 }
 

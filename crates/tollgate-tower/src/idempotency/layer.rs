@@ -23,6 +23,7 @@ pub(crate) struct Config {
     pub(crate) key_required: bool,
     pub(crate) max_key_len: usize,
     pub(crate) body_limit: usize,
+    pub(crate) response_limit: Option<usize>,
     pub(crate) tenant: Option<TenantFn>,
     pub(crate) tenant_missing: StatusCode,
 }
@@ -55,6 +56,7 @@ impl<St: Store> IdempotencyLayer<St> {
                 key_required: true,
                 max_key_len: 255,
                 body_limit: 1024 * 1024,
+                response_limit: None,
                 tenant: None,
                 tenant_missing: StatusCode::UNAUTHORIZED,
             },
@@ -110,6 +112,14 @@ impl<St> IdempotencyLayer<St> {
         self
     }
 
+    /// The largest response body stored, in bytes (default: no limit). A larger response is
+    /// not stored: the key is freed and the caller gets `502 response_too_large`, since the
+    /// part already read cannot be handed on.
+    pub fn response_limit(mut self, limit: usize) -> Self {
+        self.config.response_limit = Some(limit);
+        self
+    }
+
     /// Scopes keys by tenant: `extract` names the request's tenant (from an auth header, a
     /// verified token's claims put in the extensions, …). Each tenant has its own keys, so one
     /// tenant never sees another's response. A request with a key whose tenant is `None` is
@@ -161,6 +171,7 @@ impl fmt::Debug for Config {
             .field("key_required", &self.key_required)
             .field("max_key_len", &self.max_key_len)
             .field("body_limit", &self.body_limit)
+            .field("response_limit", &self.response_limit)
             .field("tenant_scoped", &self.tenant.is_some())
             .field("tenant_missing", &self.tenant_missing)
             .finish()

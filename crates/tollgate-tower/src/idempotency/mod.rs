@@ -32,8 +32,9 @@
 //! # The fingerprint
 //! The SHA-256 of the method, the path with query and the body (length-prefixed). Headers are
 //! not part of it. The body is buffered (up to the limit) and handed to the inner service as
-//! `ReqBody::from(bytes)`; the response body of a handled request is buffered whole, so
-//! streaming endpoints should not be behind this layer.
+//! `ReqBody::from(bytes)`. The response body of a handled request is buffered whole (bounded
+//! with [`IdempotencyLayer::response_limit`]), so streaming endpoints should not be behind this
+//! layer.
 //!
 //! # Tenants
 //! With [`IdempotencyLayer::tenant`], the record key is the tenant and the client's key,
@@ -146,7 +147,7 @@ where
     ReqBody::Data: Send,
     ReqBody::Error: Into<BoxError>,
     ResBody: Body<Data = Bytes> + Send + 'static,
-    ResBody::Error: fmt::Display,
+    ResBody::Error: Into<BoxError>,
 {
     type Response = Response<IdempotentBody<ResBody>>;
     type Error = S::Error;

@@ -50,6 +50,9 @@ pub enum Rejection {
     /// `502 response_unreadable`: the inner service's response body failed; nothing was
     /// stored.
     ResponseUnreadable(String),
+    /// `502 response_too_large`: the inner service's response body is over the configured
+    /// response limit (bytes); nothing was stored.
+    ResponseTooLarge(usize),
     /// `503 store_unavailable`: the exactly-once store failed.
     Store(String),
     /// `500 codec_error`: a stored response could not be encoded or decoded.
@@ -74,7 +77,9 @@ impl Rejection {
             | Rejection::Fenced
             | Rejection::WaitTimedOut => StatusCode::CONFLICT,
             Rejection::Mismatch => StatusCode::UNPROCESSABLE_ENTITY,
-            Rejection::ResponseUnreadable(_) => StatusCode::BAD_GATEWAY,
+            Rejection::ResponseUnreadable(_) | Rejection::ResponseTooLarge(_) => {
+                StatusCode::BAD_GATEWAY
+            }
             Rejection::OriginalFailed | Rejection::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
             Rejection::OutcomeUnknown
             | Rejection::StoredFailure
@@ -101,6 +106,7 @@ impl Rejection {
             Rejection::StoredFailure => "stored_failure",
             Rejection::OriginalFailed => "original_failed",
             Rejection::ResponseUnreadable(_) => "response_unreadable",
+            Rejection::ResponseTooLarge(_) => "response_too_large",
             Rejection::Store(_) => "store_unavailable",
             Rejection::Codec(_) => "codec_error",
             Rejection::Panicked(_) => "handler_panicked",
@@ -188,6 +194,12 @@ impl fmt::Display for Rejection {
                 f.write_str("the request with this Idempotency-Key failed; retry it")
             }
             Rejection::ResponseUnreadable(e) => write!(f, "the response could not be read: {e}"),
+            Rejection::ResponseTooLarge(limit) => {
+                write!(
+                    f,
+                    "the response is larger than {limit} bytes and was not stored"
+                )
+            }
             Rejection::Store(e) => write!(f, "the idempotency store failed: {e}"),
             Rejection::Codec(e) => write!(f, "a stored response could not be decoded: {e}"),
             Rejection::Panicked(e) => write!(f, "the request handler panicked: {e}"),
