@@ -15,6 +15,7 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde::{Deserialize, Serialize};
 use tollgate::once::{OnCompleted, OnInProgress, Once};
 use tollgate_sqlite::SqliteStore;
+use tollgate_tower::idempotency::IdempotencyLayer;
 
 use crate::db::{Db, Letter, Purchase, PurchaseRefused, Wallet};
 use crate::error::ApiError;
@@ -89,7 +90,17 @@ impl App {
                 post(reports::create).get(reports::get),
             )
             .route("/wallets/{id}", put(put_wallet).get(get_wallet))
-            .route("/wallets/{id}/purchases", post(purchase))
+            .route(
+                "/wallets/{id}/purchases",
+                // A purchase sent with an `Idempotency-Key` is charged once however often it
+                // is retried; the stored answer is replayed (`Idempotent-Replayed: true`).
+                post(purchase).layer(
+                    IdempotencyLayer::new(self.inner.db.store().clone())
+                        .namespace("purchases")
+                        .key_required(false)
+                        .body_limit(BODY_LIMIT),
+                ),
+            )
             .route("/healthz", get(healthz))
             .route("/metrics", get(render_metrics));
         if self.inner.naive {

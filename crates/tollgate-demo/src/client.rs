@@ -24,6 +24,8 @@ pub struct Answer {
     pub content_type: Option<String>,
     /// The `retry-after` header, if any.
     pub retry_after: Option<String>,
+    /// Every header.
+    pub headers: http::HeaderMap,
     /// The body.
     pub body: Bytes,
 }
@@ -75,6 +77,14 @@ impl HttpClient {
         let request = request
             .body(Full::new(body))
             .map_err(|e| ClientError(e.to_string()))?;
+        self.execute(url, request).await
+    }
+
+    async fn execute(
+        &self,
+        url: &str,
+        request: http::Request<Full<Bytes>>,
+    ) -> Result<Answer, ClientError> {
         let response = self
             .client
             .request(request)
@@ -90,6 +100,7 @@ impl HttpClient {
         };
         let content_type = header(http::header::CONTENT_TYPE);
         let retry_after = header(http::header::RETRY_AFTER);
+        let headers = response.headers().clone();
         let body = response
             .into_body()
             .collect()
@@ -100,6 +111,7 @@ impl HttpClient {
             status,
             content_type,
             retry_after,
+            headers,
             body,
         })
     }
@@ -110,6 +122,29 @@ impl HttpClient {
     /// As [`send`](Self::send).
     pub async fn get(&self, url: &str) -> Result<Answer, ClientError> {
         self.send(Method::GET, url, Bytes::new()).await
+    }
+
+    /// `POST url` with a JSON body and extra headers.
+    ///
+    /// # Errors
+    /// As [`send`](Self::send).
+    pub async fn post_with(
+        &self,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: &serde_json::Value,
+    ) -> Result<Answer, ClientError> {
+        let mut request = http::Request::builder()
+            .method(Method::POST)
+            .uri(url)
+            .header(http::header::CONTENT_TYPE, "application/json");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request
+            .body(Full::new(Bytes::from(body.to_string())))
+            .map_err(|e| ClientError(e.to_string()))?;
+        self.execute(url, request).await
     }
 
     /// `POST url` with a JSON body.

@@ -88,3 +88,82 @@ async fn s2_http_unknown_wallet_is_404() {
     );
     assert_eq!(h.get("/wallets/nobody").await.status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn s2_http_purchase_retried_under_one_idempotency_key_is_charged_once() {
+    let h = Arc::new(Harness::start().await);
+    assert_eq!(put_wallet(&h, "w3", 1_000).await, StatusCode::CREATED);
+    let body = serde_json::json!({ "item": "cola", "price": 10 });
+    let gate = Arc::new(Barrier::new(100));
+    let tasks: Vec<_> = (0..100)
+        .map(|_| {
+            let (h, gate, body) = (Arc::clone(&h), Arc::clone(&gate), body.clone());
+            tokio::spawn(async move {
+                gate.wait().await;
+                h.client
+                    .post_with(
+                        &h.url("/wallets/w3/purchases"),
+                        &[("idempotency-key", "buy-1")],
+                        &body,
+                    )
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let (mut fresh, mut replayed, mut in_use) = (Vec::new(), 0, 0);
+    for task in tasks {
+        let answer = task.await.unwrap();
+        let replay = answer
+            .headers
+            .get("idempotent-replayed")
+            .is_some_and(|v| v == "true");
+        match (answer.status, replay) {
+            (StatusCode::CREATED, false) => fresh.push(answer.body),
+            (StatusCode::CREATED, true) => replayed += 1,
+            (StatusCode::CONFLICT, false) => {
+                assert_eq!(
+                    answer.json()["error"].as_str(),
+                    Some("idempotency_key_in_use")
+                );
+                in_use += 1;
+            }
+            other => panic!("unexpected {other:?}: {:?}", answer.json()),
+        }
+    }
+    assert_eq!(fresh.len(), 1);
+    assert_eq!(fresh.len() + replayed + in_use, 100);
+    assert_eq!(h.service.app().db().purchases("w3").await.unwrap(), 1);
+    assert_eq!(h.get("/wallets/w3").await.json()["balance"], 990);
+
+    // A retry later replays the stored answer, byte for byte, and charges nothing.
+    let retry = h
+        .client
+        .post_with(
+            &h.url("/wallets/w3/purchases"),
+            &[("idempotency-key", "buy-1")],
+            &body,
+        )
+        .await
+        .unwrap();
+    assert_eq!(retry.status, StatusCode::CREATED);
+    assert_eq!(retry.headers["idempotent-replayed"], "true");
+    assert_eq!(retry.body, fresh[0]);
+    // The same key for another purchase is refused; no key at all is a new purchase.
+    let other = serde_json::json!({ "item": "juice", "price": 10 });
+    let reused = h
+        .client
+        .post_with(
+            &h.url("/wallets/w3/purchases"),
+            &[("idempotency-key", "buy-1")],
+            &other,
+        )
+        .await
+        .unwrap();
+    assert_eq!(reused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        h.post("/wallets/w3/purchases", other).await.status,
+        StatusCode::CREATED
+    );
+    assert_eq!(h.get("/wallets/w3").await.json()["balance"], 980);
+}
