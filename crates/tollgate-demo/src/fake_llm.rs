@@ -43,6 +43,8 @@ struct Shared {
     latency_us: AtomicU64,
     /// The failure rate in millionths.
     failure_ppm: AtomicU64,
+    /// Calls still to fail before the failure rate applies again.
+    fail_next: AtomicU64,
     calls: AtomicU64,
     failures: AtomicU64,
     letters: AtomicU64,
@@ -73,6 +75,7 @@ impl FakeLlm {
         let shared = Arc::new(Shared {
             latency_us: AtomicU64::new(0),
             failure_ppm: AtomicU64::new(0),
+            fail_next: AtomicU64::new(0),
             calls: AtomicU64::new(0),
             failures: AtomicU64::new(0),
             letters: AtomicU64::new(0),
@@ -122,6 +125,11 @@ impl FakeLlm {
         self.shared.failure_ppm.store(ppm, Ordering::Relaxed);
     }
 
+    /// Fails the next `calls` calls with 503, whatever the failure rate (for retry tests).
+    pub fn fail_next(&self, calls: u64) {
+        self.shared.fail_next.store(calls, Ordering::SeqCst);
+    }
+
     /// Its counters, as `GET /stats` reports them.
     pub fn stats(&self) -> LlmStats {
         self.shared.stats()
@@ -155,8 +163,12 @@ async fn analyze(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
         // The simulated model's thinking time.
         tokio::time::sleep(latency).await;
     }
+    let forced = shared
+        .fail_next
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok();
     let ppm = shared.failure_ppm.load(Ordering::Relaxed);
-    if ppm > 0 && fastrand::u64(0..1_000_000) < ppm {
+    if forced || (ppm > 0 && fastrand::u64(0..1_000_000) < ppm) {
         shared.failures.fetch_add(1, Ordering::SeqCst);
         return (StatusCode::SERVICE_UNAVAILABLE, "injected failure").into_response();
     }

@@ -233,3 +233,73 @@ async fn s3_demo_guarded_side_holds_and_naive_side_pays_more_than_once() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_http_llm_failures_are_retried_within_one_request() {
+    let settings = LlmSettings {
+        attempts: 3,
+        backoff: Duration::from_millis(1),
+        ..LlmSettings::default()
+    };
+    let fast = FakeLlmConfig {
+        latency: Duration::ZERO,
+        failure_rate: 0.0,
+    };
+    let h = Harness::start_with(fast, settings, false).await;
+    h.seed_letters("fay", DATE, 2).await;
+    h.llm.fail_next(2);
+    let answer = h
+        .post(
+            &format!("/users/fay/daily-reports/{DATE}"),
+            serde_json::Value::Null,
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::CREATED, "{:?}", answer.json());
+    let stats = h.llm.stats();
+    assert_eq!((stats.calls, stats.failures), (3, 2));
+
+    // Three failures in a row exhaust the attempts: 502, and the day stays free.
+    h.seed_letters("gus", DATE, 1).await;
+    h.llm.fail_next(3);
+    let path = format!("/users/gus/daily-reports/{DATE}");
+    let failed = h.post(&path, serde_json::Value::Null).await;
+    assert_eq!(
+        (failed.status, failed.json()["error"].as_str()),
+        (StatusCode::BAD_GATEWAY, Some("llm_failed"))
+    );
+    assert_eq!(h.llm.stats().calls, 6);
+    assert_eq!(
+        h.post(&path, serde_json::Value::Null).await.status,
+        StatusCode::CREATED
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_http_llm_timeout_is_504_and_frees_the_day() {
+    let settings = LlmSettings {
+        attempts: 1,
+        timeout: Duration::from_millis(100),
+        ..LlmSettings::default()
+    };
+    let slow = FakeLlmConfig {
+        latency: Duration::from_secs(30),
+        failure_rate: 0.0,
+    };
+    let h = Harness::start_with(slow, settings, false).await;
+    h.seed_letters("hal", DATE, 1).await;
+    let path = format!("/users/hal/daily-reports/{DATE}");
+    let answer = h.post(&path, serde_json::Value::Null).await;
+    assert_eq!(
+        (answer.status, answer.json()["error"].as_str()),
+        (StatusCode::GATEWAY_TIMEOUT, Some("llm_timeout"))
+    );
+    h.llm.configure(FakeLlmConfig {
+        latency: Duration::ZERO,
+        failure_rate: 0.0,
+    });
+    assert_eq!(
+        h.post(&path, serde_json::Value::Null).await.status,
+        StatusCode::CREATED
+    );
+    assert_eq!(h.llm.stats().calls, 2);
+}
