@@ -66,41 +66,102 @@ async fn main() {
             StatusCode::CREATED,
         )
     };
-    run(&client, &base, "POST letters (write)", requests, concurrency, letter).await;
-    run(&client, &base, "POST daily-report, guarded", requests, concurrency, |i| {
-        (Method::POST, format!("/users/u{i}/daily-reports/{DATE}"), String::new(), StatusCode::CREATED)
-    })
+    run(
+        &client,
+        &base,
+        "POST letters (write)",
+        requests,
+        concurrency,
+        letter,
+    )
     .await;
-    run(&client, &base, "GET daily-report (read)", requests, concurrency, |i| {
-        (Method::GET, format!("/users/u{i}/daily-reports/{DATE}"), String::new(), StatusCode::OK)
-    })
+    run(
+        &client,
+        &base,
+        "POST daily-report, guarded",
+        requests,
+        concurrency,
+        |i| {
+            (
+                Method::POST,
+                format!("/users/u{i}/daily-reports/{DATE}"),
+                String::new(),
+                StatusCode::CREATED,
+            )
+        },
+    )
     .await;
-    run(&client, &base, "POST daily-report, naive", requests, concurrency, |i| {
-        (Method::POST, format!("/naive/users/u{i}/daily-reports/{DATE}"), String::new(), StatusCode::CREATED)
-    })
+    run(
+        &client,
+        &base,
+        "GET daily-report (read)",
+        requests,
+        concurrency,
+        |i| {
+            (
+                Method::GET,
+                format!("/users/u{i}/daily-reports/{DATE}"),
+                String::new(),
+                StatusCode::OK,
+            )
+        },
+    )
+    .await;
+    run(
+        &client,
+        &base,
+        "POST daily-report, naive",
+        requests,
+        concurrency,
+        |i| {
+            (
+                Method::POST,
+                format!("/naive/users/u{i}/daily-reports/{DATE}"),
+                String::new(),
+                StatusCode::CREATED,
+            )
+        },
+    )
     .await;
     for i in 0..concurrency {
         let answer = client
-            .send(Method::PUT, &format!("{base}/wallets/w{i}"), r#"{"balance":1000000000}"#.to_owned())
+            .send(
+                Method::PUT,
+                &format!("{base}/wallets/w{i}"),
+                r#"{"balance":1000000000}"#.to_owned(),
+            )
             .await
             .unwrap();
         assert_eq!(answer.status, StatusCode::CREATED);
     }
-    run(&client, &base, "POST purchases", requests, concurrency, move |i| {
-        (
-            Method::POST,
-            format!("/wallets/w{}/purchases", i % concurrency),
-            r#"{"item":"cola","price":1}"#.to_owned(),
-            StatusCode::CREATED,
-        )
-    })
+    run(
+        &client,
+        &base,
+        "POST purchases",
+        requests,
+        concurrency,
+        move |i| {
+            (
+                Method::POST,
+                format!("/wallets/w{}/purchases", i % concurrency),
+                r#"{"item":"cola","price":1}"#.to_owned(),
+                StatusCode::CREATED,
+            )
+        },
+    )
     .await;
     println!("LLM calls: {}", llm.stats().calls);
     service.shutdown().await.unwrap();
 }
 
-async fn run<F>(client: &HttpClient, base: &Arc<String>, name: &str, requests: usize, concurrency: usize, make: F)
-where
+async fn run<F>(
+    client: &HttpClient,
+    base: &Arc<String>,
+    name: &str,
+    requests: usize,
+    concurrency: usize,
+    make: F,
+) where
     F: Fn(usize) -> (Method, String, String, StatusCode) + Send + Sync + 'static,
 {
     let make = Arc::new(make);
@@ -108,7 +169,12 @@ where
     let started = Instant::now();
     let workers: Vec<_> = (0..concurrency)
         .map(|_| {
-            let (client, base, make, next) = (client.clone(), Arc::clone(base), Arc::clone(&make), Arc::clone(&next));
+            let (client, base, make, next) = (
+                client.clone(),
+                Arc::clone(base),
+                Arc::clone(&make),
+                Arc::clone(&next),
+            );
             tokio::spawn(async move {
                 let mut latencies = Vec::new();
                 loop {
@@ -118,7 +184,10 @@ where
                     }
                     let (method, path, body, expected) = make(i);
                     let sent = Instant::now();
-                    let answer = client.send(method, &format!("{base}{path}"), body).await.unwrap();
+                    let answer = client
+                        .send(method, &format!("{base}{path}"), body)
+                        .await
+                        .unwrap();
                     latencies.push((sent.elapsed(), answer.status == expected));
                 }
             })
