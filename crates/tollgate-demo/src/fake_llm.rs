@@ -48,6 +48,10 @@ struct Shared {
     calls: AtomicU64,
     failures: AtomicU64,
     letters: AtomicU64,
+    /// Calls received so far, for tests that wait for a call to arrive.
+    arrivals: watch::Sender<u64>,
+    /// While `true`, calls wait before answering.
+    held: watch::Sender<bool>,
 }
 
 /// A running fake LLM; it stops when this handle is dropped.
@@ -79,6 +83,8 @@ impl FakeLlm {
             calls: AtomicU64::new(0),
             failures: AtomicU64::new(0),
             letters: AtomicU64::new(0),
+            arrivals: watch::Sender::new(0),
+            held: watch::Sender::new(false),
         });
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
@@ -130,6 +136,23 @@ impl FakeLlm {
         self.shared.fail_next.store(calls, Ordering::SeqCst);
     }
 
+    /// Holds every call, arrived or arriving, before it answers, until [`release`](Self::release).
+    pub fn hold(&self) {
+        self.shared.held.send_replace(true);
+    }
+
+    /// Lets held calls answer.
+    pub fn release(&self) {
+        self.shared.held.send_replace(false);
+    }
+
+    /// Waits until at least `calls` calls have arrived in all.
+    pub async fn arrived(&self, calls: u64) {
+        let mut arrivals = self.shared.arrivals.subscribe();
+        // The sender lives in `self`, so the channel cannot close while we wait.
+        let _ = arrivals.wait_for(|&n| n >= calls).await;
+    }
+
     /// Its counters, as `GET /stats` reports them.
     pub fn stats(&self) -> LlmStats {
         self.shared.stats()
@@ -152,6 +175,9 @@ async fn stats(State(shared): State<Arc<Shared>>) -> Json<LlmStats> {
 
 async fn analyze(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
     shared.calls.fetch_add(1, Ordering::SeqCst);
+    shared.arrivals.send_modify(|n| *n += 1);
+    let mut held = shared.held.subscribe();
+    let _ = held.wait_for(|&held| !held).await;
     let request: AnalyzeRequest = match serde_json::from_slice(&body) {
         Ok(request) => request,
         Err(e) => {

@@ -303,3 +303,71 @@ async fn s3_http_llm_timeout_is_504_and_frees_the_day() {
     );
     assert_eq!(h.llm.stats().calls, 2);
 }
+
+/// While the LLM call of `path` is held, commits a write from another connection and checks
+/// whether any connection still reads from an older snapshot (a transaction left open): a
+/// `TRUNCATE` checkpoint must then report busy. Returns (write committed, checkpoint busy, the
+/// request's status).
+async fn probe_during_llm_call(h: &Arc<Harness>, path: &str) -> (bool, i64, StatusCode) {
+    h.llm.hold();
+    let request = {
+        let (h, path) = (Arc::clone(h), path.to_owned());
+        tokio::spawn(async move { h.post(&path, serde_json::Value::Null).await })
+    };
+    h.llm.arrived(1).await;
+    let db = h.service.app().db().path().to_path_buf();
+    let (wrote, busy) = tokio::task::spawn_blocking(move || {
+        use tollgate_sqlite::rusqlite::Connection;
+        let conn = Connection::open(db).unwrap();
+        conn.busy_timeout(Duration::ZERO).unwrap();
+        let wrote = conn
+            .execute_batch(
+                "BEGIN IMMEDIATE; UPDATE wallets SET balance = balance + 1 WHERE id = 'probe'; COMMIT;",
+            )
+            .is_ok();
+        let busy: i64 = conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get(0))
+            .unwrap();
+        (wrote, busy)
+    })
+    .await
+    .unwrap();
+    h.llm.release();
+    (wrote, busy, request.await.unwrap().status)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_http_llm_is_called_outside_any_database_transaction() {
+    let h = Arc::new(
+        Harness::start_with(
+            FakeLlmConfig {
+                latency: Duration::ZERO,
+                failure_rate: 0.0,
+            },
+            LlmSettings::default(),
+            true,
+        )
+        .await,
+    );
+    h.seed_letters("ivy", DATE, 2).await;
+    let created = h
+        .client
+        .send(
+            http::Method::PUT,
+            &h.url("/wallets/probe"),
+            r#"{"balance":0}"#,
+        )
+        .await
+        .unwrap();
+    assert_eq!(created.status, StatusCode::CREATED);
+    // Guarded: no lock and no snapshot is held while the LLM works.
+    let guarded = probe_during_llm_call(&h, &format!("/users/ivy/daily-reports/{DATE}")).await;
+    assert_eq!(guarded, (true, 0, StatusCode::CREATED));
+    assert_eq!(h.service.app().db().lock_errors().get(CodePath::Guarded), 0);
+
+    // The probe can fail: the naive path holds its transaction across the call, so the
+    // checkpoint is blocked, and the probe's commit makes the naive write fail.
+    let naive = probe_during_llm_call(&h, &format!("/naive/users/ivy/daily-reports/{DATE}")).await;
+    assert_eq!(naive, (true, 1, StatusCode::INTERNAL_SERVER_ERROR));
+    assert_eq!(h.service.app().db().lock_errors().get(CodePath::Naive), 1);
+}
