@@ -160,7 +160,7 @@ async fn method_not_allowed() -> ApiError {
 }
 
 async fn healthz(State(app): State<App>) -> Result<Json<serde_json::Value>, ApiError> {
-    app.db().wallet("healthz-probe").await?;
+    app.db().ping().await?;
     Ok(Json(serde_json::json!({
         "status": "ok",
         "llm_breaker": app.llm().breaker().state().to_string(),

@@ -321,13 +321,26 @@ impl Db {
                 Ok(value)
             })
             .await;
-        result.map_err(|e| {
-            let error = DbError::from_store(&e);
-            if matches!(error, DbError::Locked(_)) {
-                self.lock_errors.add(CodePath::Guarded);
-            }
-            error
-        })
+        result.map_err(|e| self.classify_store(&e))
+    }
+
+    /// Classifies a failure of the store (the exactly-once records or a guarded write),
+    /// counting it for the guarded path when it is a lock error.
+    pub fn classify_store(&self, e: &StoreError) -> DbError {
+        let error = DbError::from_store(e);
+        if matches!(error, DbError::Locked(_)) {
+            self.lock_errors.add(CodePath::Guarded);
+        }
+        error
+    }
+
+    /// Checks that a pooled connection can read the database.
+    ///
+    /// # Errors
+    /// A database failure.
+    pub async fn ping(&self) -> Result<(), DbError> {
+        self.read(|conn| conn.query_row("SELECT 1", [], |_| Ok(())))
+            .await
     }
 
     /// Runs the read `f` on a pooled connection.

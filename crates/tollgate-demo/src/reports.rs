@@ -145,7 +145,7 @@ pub async fn create(
                 )),
             }
         }
-        Err(OnceError::Store(e)) => Err(ApiError::internal("database_error", e)),
+        Err(OnceError::Store(e)) => Err(app.db().classify_store(&e).into()),
         Err(other) => Err(ApiError::internal("report_failed", format!("{other:?}"))),
     }
 }

@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -73,6 +74,7 @@ pub struct Service {
     app: App,
     stop: watch::Sender<()>,
     task: JoinHandle<std::io::Result<()>>,
+    purger: JoinHandle<()>,
 }
 
 impl Service {
@@ -104,12 +106,14 @@ impl Service {
                 })
                 .await
         });
+        let purger = tokio::spawn(purge_finished_records(app.clone(), stop.subscribe()));
         tracing::info!(%addr, db = %config.db_path.display(), llm = %config.llm_url, naive = config.naive, "tollgate service listening");
         Ok(Service {
             addr,
             app,
             stop,
             task,
+            purger,
         })
     }
 
@@ -134,9 +138,32 @@ impl Service {
     /// The server's I/O error, if it failed.
     pub async fn shutdown(self) -> std::io::Result<()> {
         let _ = self.stop.send(());
+        let _ = self.purger.await;
         match self.task.await {
             Ok(result) => result,
             Err(e) => Err(std::io::Error::other(e)),
+        }
+    }
+}
+
+/// How often finished exactly-once records past their retention are deleted.
+pub const PURGE_EVERY: Duration = Duration::from_secs(600);
+
+/// Deletes the finished exactly-once records (daily reports, idempotent purchases) whose
+/// retention has ended, at start and every [`PURGE_EVERY`], until the service stops. A purged
+/// daily-report key is still answered 409: the report itself is in its table.
+async fn purge_finished_records(app: App, mut stopped: watch::Receiver<()>) {
+    let mut every = tokio::time::interval(PURGE_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            // A stop signal, or the service dropped without one.
+            _ = stopped.changed() => return,
+            _ = every.tick() => match app.once().purge().await {
+                Ok(0) => {}
+                Ok(purged) => tracing::info!(purged, "purged finished exactly-once records"),
+                Err(e) => tracing::warn!(error = %e, "purging exactly-once records failed"),
+            },
         }
     }
 }
