@@ -3,34 +3,7 @@
 use std::time::Duration;
 
 use super::error::ConfigError;
-use super::window::MAX_COUNT_WINDOW;
-
-/// How the breaker remembers recent calls.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum SlidingWindow {
-    /// The last `n` calls.
-    Count(u32),
-    /// The calls of the last `length`, kept in `buckets` equal buckets: a bucket leaves the window
-    /// as a whole once it is older than `length`.
-    Time {
-        /// How far back the window reaches.
-        length: Duration,
-        /// How many buckets the window is cut into (its resolution).
-        buckets: u32,
-    },
-}
-
-impl SlidingWindow {
-    /// A time-based window of `length` with one bucket per second (at least one bucket).
-    pub fn time(length: Duration) -> Self {
-        let secs = u32::try_from(length.as_secs()).unwrap_or(u32::MAX);
-        SlidingWindow::Time {
-            length,
-            buckets: secs.clamp(1, 600),
-        }
-    }
-}
+use super::window::{MAX_COUNT_WINDOW, SlidingWindow};
 
 /// Settings of one circuit breaker.
 ///
@@ -235,12 +208,5 @@ mod tests {
             .window(SlidingWindow::Count(5))
             .minimum_calls(50);
         assert_eq!(config.effective_minimum_calls(), 5);
-        assert_eq!(
-            SlidingWindow::time(Duration::from_secs(30)),
-            SlidingWindow::Time {
-                length: Duration::from_secs(30),
-                buckets: 30
-            }
-        );
     }
 }

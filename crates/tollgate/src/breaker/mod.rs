@@ -69,13 +69,13 @@ use tokio::time::Instant;
 
 pub use call::BreakerCall;
 pub use classify::{BreakerOutcome, ByErrorKind, Classifier, ErrIsFailure, Outcome};
-pub use config::{BreakerConfig, SlidingWindow};
+pub use config::BreakerConfig;
 pub use error::{CallError, ConfigError, NotPermitted};
 pub use events::{BreakerEvent, Reason};
 pub use permit::Permit;
 pub use registry::{Registry, RegistryBuilder, RegistryEvent};
 pub use state::State;
-pub use window::Totals;
+pub use window::{SlidingWindow, Totals};
 
 use crate::clock::Clock;
 use crate::sync::{AtomicU64, Mutex, MutexGuard, Ordering};

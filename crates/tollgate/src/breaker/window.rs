@@ -1,5 +1,8 @@
 //! Sliding windows of call outcomes: the last N calls, or the calls of the last T.
 //!
+//! [`SlidingWindow`] names the kind and size a breaker is configured with; the rest of this
+//! module implements it. The configuration builds on this module, never the other way round.
+//!
 //! The count window does not store successes at all: calls are numbered by the counter in the
 //! breaker's atomic word, and the window keeps only the positions of the failures and slow calls
 //! among the last N. A plain success is therefore one compare-and-swap, without the lock. The
@@ -7,12 +10,36 @@
 //! O(1) amortised.
 
 use std::collections::VecDeque;
-
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::config::SlidingWindow;
+/// How the breaker remembers recent calls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SlidingWindow {
+    /// The last `n` calls.
+    Count(u32),
+    /// The calls of the last `length`, kept in `buckets` equal buckets: a bucket leaves the window
+    /// as a whole once it is older than `length`.
+    Time {
+        /// How far back the window reaches.
+        length: Duration,
+        /// How many buckets the window is cut into (its resolution).
+        buckets: u32,
+    },
+}
+
+impl SlidingWindow {
+    /// A time-based window of `length` with one bucket per second (at least one bucket).
+    pub fn time(length: Duration) -> Self {
+        let secs = u32::try_from(length.as_secs()).unwrap_or(u32::MAX);
+        SlidingWindow::Time {
+            length,
+            buckets: secs.clamp(1, 600),
+        }
+    }
+}
 
 const FAILURE: u8 = 0b01;
 const SLOW: u8 = 0b10;
@@ -354,6 +381,17 @@ mod tests {
                 calls: 1,
                 failures: 1,
                 slow: 0
+            }
+        );
+    }
+
+    #[test]
+    fn a_time_window_gets_one_bucket_per_second() {
+        assert_eq!(
+            SlidingWindow::time(Duration::from_secs(30)),
+            SlidingWindow::Time {
+                length: Duration::from_secs(30),
+                buckets: 30
             }
         );
     }
