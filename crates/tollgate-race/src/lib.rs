@@ -44,6 +44,8 @@ mod conn;
 mod error;
 mod expect;
 mod h2;
+mod io;
+mod plan;
 mod release;
 mod report;
 mod request;
@@ -87,7 +89,7 @@ pub async fn run_with_progress(
     let target = target::Target::parse(&config.url)?;
     let http2 = config.sync == SyncMode::SinglePacket;
     let connector = conn::Connector::new(&target, config.insecure, http2).await?;
-    let plan = Arc::new(trial::Plan {
+    let plan = Arc::new(plan::Plan {
         connector,
         request: request::RequestTemplate::new(config, target.path.clone(), &target.authority),
         requests: config.requests,

@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::config::{RaceConfig, SyncMode};
 use crate::error::ErrorKind;
 use crate::expect::Expectation;
-use crate::trial::TrialRun;
+use crate::plan::TrialRun;
 
 /// The result of a run: per trial and summed over trials.
 #[derive(Debug, Clone, Serialize)]

@@ -9,55 +9,16 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::task::JoinHandle;
-use tokio::time::timeout;
 
 use crate::config::SyncMode;
-use crate::conn::{Connector, Stream};
+use crate::conn::Stream;
 use crate::error::{ErrorKind, RequestError};
+use crate::io::{send, within};
+use crate::plan::{Outcome, Plan, Timed, TrialRun};
 use crate::release::{Armed, lost, release};
-use crate::request::RequestTemplate;
-use crate::response::{Response, read_response};
+use crate::response::read_response;
 use crate::template::{Vars, uuid_v4};
-
-/// What a run needs to execute trials, shared by its tasks.
-#[derive(Debug)]
-pub(crate) struct Plan {
-    pub(crate) connector: Connector,
-    pub(crate) request: RequestTemplate,
-    pub(crate) requests: usize,
-    pub(crate) sync: SyncMode,
-    pub(crate) timeout: Duration,
-}
-
-/// A response and the time from its release to its last byte.
-#[derive(Debug)]
-pub(crate) struct Timed {
-    pub(crate) response: Response,
-    pub(crate) latency: Duration,
-}
-
-pub(crate) type Outcome = Result<Timed, RequestError>;
-
-/// The raw result of one trial, in request-index order.
-#[derive(Debug)]
-pub(crate) struct TrialRun {
-    pub(crate) outcomes: Vec<Outcome>,
-    /// Time between the first and the last release (final byte, or whole request for `none`).
-    pub(crate) spread: Duration,
-}
-
-impl TrialRun {
-    /// The first failure when no request of the trial could even connect.
-    pub(crate) fn unreachable(&self) -> Option<&RequestError> {
-        let connect_failed = |o: &Outcome| matches!(o, Err(e) if matches!(e.kind, ErrorKind::Connect | ErrorKind::Tls));
-        if !self.outcomes.iter().all(connect_failed) {
-            return None;
-        }
-        self.outcomes.iter().find_map(|o| o.as_ref().err())
-    }
-}
 
 pub(crate) async fn run_trial(plan: &Arc<Plan>, trial: usize) -> TrialRun {
     let trial_uuid = uuid_v4();
@@ -163,17 +124,6 @@ async fn plain(plan: &Arc<Plan>, requests: Vec<Vec<u8>>) -> TrialRun {
     TrialRun { outcomes, spread }
 }
 
-pub(crate) async fn send<S: AsyncWrite + Unpin>(
-    stream: &mut S,
-    bytes: &[u8],
-) -> Result<(), RequestError> {
-    stream
-        .write_all(bytes)
-        .await
-        .map_err(|e| RequestError::io(&e))?;
-    stream.flush().await.map_err(|e| RequestError::io(&e))
-}
-
 async fn receive(plan: Arc<Plan>, mut stream: Stream, released: Instant) -> Outcome {
     let head = plan.request.is_head;
     let response = within(plan.timeout, "waiting for the response", async {
@@ -183,19 +133,6 @@ async fn receive(plan: Arc<Plan>, mut stream: Stream, released: Instant) -> Outc
     Ok(Timed {
         response,
         latency: released.elapsed(),
-    })
-}
-
-pub(crate) async fn within<T>(
-    limit: Duration,
-    what: &str,
-    work: impl Future<Output = Result<T, RequestError>>,
-) -> Result<T, RequestError> {
-    timeout(limit, work).await.unwrap_or_else(|_| {
-        Err(RequestError::new(
-            ErrorKind::Timeout,
-            format!("no progress within {limit:?} while {what}"),
-        ))
     })
 }
 

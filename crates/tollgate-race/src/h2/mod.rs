@@ -15,9 +15,10 @@ use frame::{PING, RST_STREAM, SETTINGS, WINDOW_UPDATE, bad};
 
 use crate::conn::Stream;
 use crate::error::{ErrorKind, RequestError};
+use crate::io::{send, within};
+use crate::plan::{Outcome, Plan, Timed, TrialRun};
 use crate::request::Parts;
 use crate::response::Response;
-use crate::trial::{Outcome, Plan, Timed, TrialRun, send, within};
 
 /// Frames larger than this are refused (the HTTP/2 default we advertise by not changing it).
 const OUR_MAX_FRAME: usize = 16_384;
