@@ -8,7 +8,7 @@ use tokio::time::Instant;
 use super::config::CachePolicy;
 use super::error::Error;
 use crate::clock::Clock;
-use crate::keyed::slots::Sharded;
+use crate::sync::slots::Sharded;
 
 type Shared<T, E> = Result<T, Error<E>>;
 

@@ -72,7 +72,7 @@ use std::sync::Arc;
 pub use config::{Builder, CachePolicy};
 pub use error::{Error, Outcome, Role};
 
-use crate::keyed::slots::SlotMap;
+use crate::sync::slots::SlotMap;
 use cache::ResultCache;
 use error::panic_message;
 use task::{Call, Shared};

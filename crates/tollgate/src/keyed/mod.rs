@@ -79,15 +79,15 @@ mod error;
 mod mutex;
 mod resource;
 mod resources;
-#[cfg(not(tollgate_loom))]
-pub(crate) mod slots;
-// Reachable from `tests/loom_*.rs` only when model-checking.
-#[cfg(tollgate_loom)]
-#[doc(hidden)]
-pub mod slots;
 
 pub use config::{Builder, WhenFull};
 pub use error::Error;
 pub use mutex::{Guard, ManyGuard, Mutex};
 pub use resource::{Factory, Resource};
 pub use resources::Resources;
+
+// The loom models (`tests/loom_*.rs`) reach the per-key slot bookkeeping, which lives in
+// `crate::sync::slots`, through this door; it exists only when model-checking.
+#[cfg(tollgate_loom)]
+#[doc(hidden)]
+pub use crate::sync::slots;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
 
-use super::slots::SlotMap;
+use crate::sync::slots::SlotMap;
 
 type Slots<K> = SlotMap<K, AsyncMutex<()>>;
 

@@ -9,7 +9,9 @@
 //! a fresh one. Locks are held only for a hash-map operation, never across an `.await`, and keys in
 //! different shards never contend.
 //!
-//! The types use [`crate::sync`], so `tests/loom_keyed.rs` model-checks this exact code.
+//! The types use the primitives of [`crate::sync`], so `tests/loom_keyed.rs` and
+//! `tests/loom_flight.rs` model-check this exact code (they reach it as `tollgate::keyed::slots`,
+//! a door that exists only under `cfg(tollgate_loom)`).
 // Visible outside the crate only under `cfg(tollgate_loom)`, for the loom models.
 #![cfg_attr(not(tollgate_loom), allow(unreachable_pub))]
 
@@ -18,7 +20,7 @@ use std::fmt;
 use std::hash::{BuildHasher, Hash, RandomState};
 use std::sync::{Arc, PoisonError};
 
-use crate::sync::{Mutex, MutexGuard};
+use super::{Mutex, MutexGuard};
 
 /// A value split into independently locked shards, chosen by a key's hash.
 pub struct Sharded<T> {
