@@ -16,6 +16,7 @@ mod engine;
 mod gate;
 mod race;
 pub mod s3;
+pub mod server;
 
 pub use cases::*;
 pub use counting::Counting;
