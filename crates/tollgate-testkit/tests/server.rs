@@ -344,7 +344,10 @@ fn server_postgres_paused_server_does_not_answer_until_resumed() {
     assert!(pg.is_paused());
     let members = tree(pg.pid().unwrap());
     assert!(members.len() > 1);
-    assert_eq!(members[0].1, 'T', "the postmaster is not stopped: {members:?}");
+    assert_eq!(
+        members[0].1, 'T',
+        "the postmaster is not stopped: {members:?}"
+    );
     // Every backend is stopped, or dead and not yet reaped by the stopped postmaster (the one
     // that answered the probe above, say).
     assert!(
