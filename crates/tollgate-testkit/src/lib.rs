@@ -7,6 +7,18 @@
 //!
 //! Every case asserts exact outcomes and panics on the first difference: these are test
 //! helpers, and a panic is their failure report.
+//!
+//! # Servers
+//!
+//! [`server`] starts throw-away PostgreSQL and Redis servers for a backend's tests:
+//! [`server::PostgresServer`] (`initdb` into a temporary directory, `postgres` on a free port of
+//! 127.0.0.1, superuser `postgres`, `fsync` on unless opted out) and [`server::RedisServer`]
+//! (`redis-server` on a free loopback port, no persistence unless
+//! [`server::RedisOptions::append_only`]). Both wait until the server answers, inject faults
+//! (`kill`, `pause`, `resume`, `stop`, `restart` on the same port and data), and kill the server
+//! and remove its directory when dropped. They never use the ports 5432 and 6379. A missing
+//! binary is an error naming the package to install (`apt-get install postgresql`,
+//! `apt-get install redis-server`).
 #![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -16,6 +28,7 @@ mod engine;
 mod gate;
 mod race;
 pub mod s3;
+pub mod server;
 
 pub use cases::*;
 pub use counting::Counting;
