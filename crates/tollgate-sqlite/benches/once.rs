@@ -21,7 +21,7 @@ use tokio::task::JoinSet;
 use tollgate_sqlite::SqliteStore;
 use tollgate_sqlite::tollgate::once::{
     ClaimOutcome, ClaimRequest, Failure, Fingerprint, Key, MemoryStore, OnExpired, Once, Owner,
-    Settle, Store, Timestamp,
+    Settle, Store,
 };
 
 const RACERS: u64 = 1_000;
@@ -39,25 +39,24 @@ fn fresh_key(counter: &AtomicU64) -> Key {
 }
 
 fn request(key: Key) -> ClaimRequest {
-    let now = Timestamp::system_now();
     ClaimRequest {
         key,
         fingerprint: Fingerprint::new("fp"),
         owner: Owner::random(),
-        lease_until: now.plus(Duration::from_secs(30)),
-        now,
+        lease: Duration::from_secs(30),
         on_expired: OnExpired::TakeOver,
+        waiting_for: None,
     }
 }
 
 async fn claim_complete<S: Store>(store: &S, key: Key) {
-    let until = Timestamp::system_now().plus(Duration::from_secs(3600));
+    let until = Duration::from_secs(3600);
     let ClaimOutcome::Acquired { token, .. } = store.claim(request(key.clone())).await.unwrap()
     else {
         panic!("fresh key not acquired");
     };
     let settled = store.complete(&key, token, b"42".to_vec(), until).await;
-    assert_eq!(settled.unwrap(), Settle::Done);
+    assert_eq!(settled.unwrap(), Settle::Accepted);
 }
 
 async fn race<S: Store>(store: &Arc<S>, key: Key) {

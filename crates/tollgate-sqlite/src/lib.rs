@@ -40,10 +40,13 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod commit;
+pub mod error;
 mod schema;
 mod store;
 mod worker;
 
+pub use commit::InTransaction;
 pub use rusqlite;
-pub use store::SqliteStore;
+pub use store::{Builder, SqliteStore};
 pub use tollgate;

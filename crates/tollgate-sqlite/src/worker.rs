@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 use tokio::sync::oneshot;
-use tollgate::once::StoreError;
+use tollgate::store::{StoreError, StoreErrorKind};
+
+use crate::error::store_error;
 
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 
@@ -47,11 +49,8 @@ impl Worker {
                     job(&mut conn);
                 }
             })
-            .map_err(StoreError::new)?;
-        ready
-            .await
-            .map_err(|_| stopped())?
-            .map_err(StoreError::new)?;
+            .map_err(|e| StoreError::new(StoreErrorKind::Unavailable, e))?;
+        ready.await.map_err(|_| stopped())?.map_err(store_error)?;
         Ok(Worker { jobs })
     }
 
@@ -66,13 +65,13 @@ impl Worker {
             let _ = reply.send(f(conn));
         });
         self.jobs.send(job).map_err(|_| stopped())?;
-        answer
-            .await
-            .map_err(|_| stopped())?
-            .map_err(StoreError::new)
+        answer.await.map_err(|_| stopped())?.map_err(store_error)
     }
 }
 
 fn stopped() -> StoreError {
-    StoreError::msg("the sqlite connection thread stopped")
+    StoreError::msg(
+        StoreErrorKind::Unavailable,
+        "the sqlite connection thread stopped",
+    )
 }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use tollgate_sqlite::SqliteStore;
 use tollgate_sqlite::tollgate::once::{
     ClaimOutcome, ClaimRequest, Failure, Fence, Fingerprint, Key, OnExpired, OnUnknown, Once,
-    Owner, RecordState, Settle, Store, Timestamp, Token,
+    Owner, RecordState, Settle, Store, Token,
 };
 
 const CHILD: &str = "TOLLGATE_ONCE_CHILD";
@@ -60,14 +60,13 @@ fn parse_token(text: &str) -> Token {
 }
 
 async fn claim(store: &SqliteStore, owner: Owner) -> ClaimOutcome {
-    let now = Timestamp::system_now();
     let req = ClaimRequest {
         key: key(),
         fingerprint: Fingerprint::new("letters"),
         owner,
-        lease_until: now.plus(LEASE),
-        now,
+        lease: LEASE,
         on_expired: OnExpired::TakeOver,
+        waiting_for: None,
     };
     store.claim(req).await.unwrap()
 }
@@ -114,11 +113,11 @@ async fn a_killed_holder_is_taken_over_across_processes_and_its_token_fenced() {
     assert_eq!(settle, "Fenced", "the dead holder's completion is rejected");
     assert!(status.success());
 
-    let until = Timestamp::system_now().plus(Duration::from_secs(60));
+    let until = Duration::from_secs(60);
     let done = store
         .complete(&key(), token, b"\"parent\"".to_vec(), until)
         .await;
-    assert_eq!(done.unwrap(), Settle::Done);
+    assert_eq!(done.unwrap(), Settle::Accepted);
     let record = store.read(&key()).await.unwrap().unwrap();
     let completed = RecordState::Completed {
         result: b"\"parent\"".to_vec(),
@@ -138,7 +137,7 @@ async fn child_process() {
         "hold" => hold(store).await,
         "complete" => {
             let token = parse_token(&std::env::var(TOKEN).unwrap());
-            let until = Timestamp::system_now().plus(Duration::from_secs(60));
+            let until = Duration::from_secs(60);
             let settle = store
                 .complete(&key(), token, b"\"late\"".to_vec(), until)
                 .await;

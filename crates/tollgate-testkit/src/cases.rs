@@ -1,55 +1,56 @@
-//! One public function per semantic of a store; [`crate::conformance`] runs them all.
+//! Store-level cases: one public function per semantic of a store, each on a fresh
+//! [`Backend`]. [`conformance!`](crate::conformance) makes one test of each.
 
 use std::time::Duration;
 
 use tollgate::once::{
-    ClaimOutcome, ClaimRequest, Fence, Fingerprint, Key, OnExpired, Owner, RecordState, Settle,
-    Store, Timestamp, Token,
+    ClaimOutcome, ClaimRequest, Fence, Fingerprint, Key, OnExpired, Owner, RecordState, Resolution,
+    Settle, Store, Token,
 };
 
-/// The time the cases start at (milliseconds since the epoch, any value works).
-pub const T0: Timestamp = Timestamp(1_700_000_000_000);
+use crate::backend::Backend;
+
 /// The lease the cases claim with.
 pub const LEASE: Duration = Duration::from_millis(100);
+/// How long the cases keep finished records.
+pub const RETENTION: Duration = Duration::from_secs(10);
+const MS: Duration = Duration::from_millis(1);
 
 /// The key most cases use.
 pub fn key() -> Key {
     Key::new("report", "user-1/2026-11-21")
 }
 
-/// A claim of `key` with fingerprint `fp` by `owner` at `now`, leased for [`LEASE`].
-pub fn request(key: &Key, fp: &str, owner: u128, now: Timestamp, on: OnExpired) -> ClaimRequest {
+/// A claim of `key` with fingerprint `fp` by `owner`, leased for [`LEASE`].
+pub fn request(key: &Key, fp: &str, owner: u128, on: OnExpired) -> ClaimRequest {
     ClaimRequest {
         key: key.clone(),
         fingerprint: Fingerprint::new(fp),
         owner: Owner(owner),
-        lease_until: now.plus(LEASE),
-        now,
+        lease: LEASE,
         on_expired: on,
+        waiting_for: None,
     }
 }
 
-/// Claims [`key`] with fingerprint "a" at `now` and returns the acquired token.
-pub async fn acquire<S: Store>(store: &S, owner: u128, now: Timestamp) -> Token {
-    match store
-        .claim(request(&key(), "a", owner, now, OnExpired::TakeOver))
-        .await
-        .unwrap()
-    {
+/// Claims [`key`] with fingerprint "a" and returns the acquired token.
+pub async fn acquire<S: Store>(store: &S, owner: u128) -> Token {
+    match claim(store, "a", owner).await {
         ClaimOutcome::Acquired { token, .. } => token,
         other => panic!("expected to acquire, got {other:?}"),
     }
 }
 
-fn token(owner: u128, fence: u64) -> Token {
+/// The token of `owner` at `fence`.
+pub fn token(owner: u128, fence: u64) -> Token {
     Token {
         owner: Owner(owner),
         fence: Fence(fence),
     }
 }
 
-async fn claim<S: Store>(store: &S, fp: &str, owner: u128, now: Timestamp) -> ClaimOutcome {
-    let req = request(&key(), fp, owner, now, OnExpired::TakeOver);
+async fn claim<S: Store>(store: &S, fp: &str, owner: u128) -> ClaimOutcome {
+    let req = request(&key(), fp, owner, OnExpired::TakeOver);
     store.claim(req).await.unwrap()
 }
 
@@ -58,124 +59,162 @@ async fn state<S: Store>(store: &S) -> Option<(u64, RecordState)> {
     Some((record.fence.0, record.state))
 }
 
-/// Absent → in progress with fence 1, the claimant as owner and the requested lease.
-pub async fn absent_claim_acquires_fence_one<S: Store>(store: S) {
+async fn lease_until<S: Store>(store: &S) -> tollgate::once::Timestamp {
+    match store.read(&key()).await.unwrap().map(|r| r.state) {
+        Some(RecordState::InProgress { lease_until, .. }) => lease_until,
+        other => panic!("expected a record in progress, got {other:?}"),
+    }
+}
+
+/// Absent → in progress with fence 1, the claimant as owner and no retention yet.
+pub async fn absent_claim_acquires_fence_one<B: Backend>(backend: &B) {
+    let store = backend.connect().await;
     assert_eq!(state(&store).await, None);
-    let outcome = claim(&store, "a", 1, T0).await;
     let acquired = ClaimOutcome::Acquired {
         token: token(1, 1),
         took_over: None,
     };
-    assert_eq!(outcome, acquired);
+    assert_eq!(claim(&store, "a", 1).await, acquired);
     let record = store.read(&key()).await.unwrap().unwrap();
     assert_eq!(record.fingerprint, Fingerprint::new("a"));
     assert_eq!(record.expires_at, None);
-    let lease_until = T0.plus(LEASE);
-    let in_progress = RecordState::InProgress {
-        owner: Owner(1),
-        lease_until,
-    };
-    assert_eq!((record.fence, record.state), (Fence(1), in_progress));
+    assert_eq!(record.fence, Fence(1));
+    assert!(matches!(
+        record.state,
+        RecordState::InProgress {
+            owner: Owner(1),
+            ..
+        }
+    ));
 }
 
 /// A second claimant of a live lease learns who holds it until when, and changes nothing.
-pub async fn live_claim_reports_the_holder<S: Store>(store: S) {
-    acquire(&store, 1, T0).await;
-    let later = Timestamp(T0.0 + 99);
-    let outcome = claim(&store, "a", 2, later).await;
-    let holder = token(1, 1);
-    let lease_until = T0.plus(LEASE);
-    assert_eq!(
-        outcome,
-        ClaimOutcome::InProgress {
-            holder,
-            lease_until
-        }
-    );
-    let in_progress = RecordState::InProgress {
-        owner: Owner(1),
-        lease_until,
+pub async fn live_claim_reports_the_holder<B: Backend>(backend: &B) {
+    let store = backend.connect().await;
+    acquire(&store, 1).await;
+    let until = lease_until(&store).await;
+    backend.advance(LEASE - MS).await;
+    let outcome = claim(&store, "a", 2).await;
+    let live = ClaimOutcome::InProgress {
+        holder: token(1, 1),
+        lease_until: until,
     };
-    assert_eq!(state(&store).await, Some((1, in_progress)));
+    assert_eq!(outcome, live);
+    assert_eq!(
+        lease_until(&store).await,
+        until,
+        "the claim changed nothing"
+    );
+}
+
+/// A lease runs out exactly when the store's clock reaches it: 1 ms before, the holder still
+/// holds the key; at the instant, the next claim takes it over with fence + 1.
+pub async fn lease_expires_exactly_on_the_store_clock<B: Backend>(backend: &B) {
+    let store = backend.connect().await;
+    let old = acquire(&store, 1).await;
+    backend.advance(LEASE - MS).await;
+    assert!(matches!(
+        claim(&store, "a", 2).await,
+        ClaimOutcome::InProgress { .. }
+    ));
+    backend.advance(MS).await;
+    let took_over = ClaimOutcome::Acquired {
+        token: token(3, 2),
+        took_over: Some(old),
+    };
+    assert_eq!(claim(&store, "a", 3).await, took_over);
 }
 
 /// Completing stores the result; every later claim gets it back.
-pub async fn completed_key_replays_its_result<S: Store>(store: S) {
-    let holder = acquire(&store, 1, T0).await;
-    let until = Timestamp(T0.0 + 10_000);
-    let done = store.complete(&key(), holder, b"42".to_vec(), until).await;
-    assert_eq!(done.unwrap(), Settle::Done);
+pub async fn completed_key_replays_its_result<B: Backend>(backend: &B) {
+    let store = backend.connect().await;
+    let holder = acquire(&store, 1).await;
+    let done = store
+        .complete(&key(), holder, b"42".to_vec(), RETENTION)
+        .await;
+    assert_eq!(done.unwrap(), Settle::Accepted);
+    backend.advance(RETENTION - MS).await;
     for owner in [2, 3] {
         let replay = ClaimOutcome::Completed {
             result: b"42".to_vec(),
         };
-        assert_eq!(
-            claim(&store, "a", owner, Timestamp(T0.0 + 500)).await,
-            replay
-        );
+        assert_eq!(claim(&store, "a", owner).await, replay);
     }
     let record = store.read(&key()).await.unwrap().unwrap();
-    assert_eq!(record.expires_at, Some(until));
+    assert!(record.expires_at.is_some());
     let completed = RecordState::Completed {
         result: b"42".to_vec(),
     };
     assert_eq!((record.fence, record.state), (Fence(1), completed));
-    let again = store.complete(&key(), holder, b"43".to_vec(), until).await;
+    let again = store
+        .complete(&key(), holder, b"43".to_vec(), RETENTION)
+        .await;
     assert_eq!(again.unwrap(), Settle::Fenced, "a record completes once");
 }
 
 /// The same key with another fingerprint is a mismatch, in progress and completed alike.
-pub async fn other_fingerprint_is_a_mismatch<S: Store>(store: S) {
-    let holder = acquire(&store, 1, T0).await;
-    assert_eq!(claim(&store, "b", 2, T0).await, ClaimOutcome::Mismatch);
-    let until = Timestamp(T0.0 + 10_000);
-    let done = store.complete(&key(), holder, b"1".to_vec(), until).await;
-    assert_eq!(done.unwrap(), Settle::Done);
-    assert_eq!(claim(&store, "b", 3, T0).await, ClaimOutcome::Mismatch);
+pub async fn other_fingerprint_is_a_mismatch<B: Backend>(backend: &B) {
+    let store = backend.connect().await;
+    let holder = acquire(&store, 1).await;
+    assert_eq!(claim(&store, "b", 2).await, ClaimOutcome::Mismatch);
+    let done = store
+        .complete(&key(), holder, b"1".to_vec(), RETENTION)
+        .await;
+    assert_eq!(done.unwrap(), Settle::Accepted);
+    assert_eq!(claim(&store, "b", 3).await, ClaimOutcome::Mismatch);
 }
 
-/// Renewal moves the lease; a token that does not hold the key cannot renew.
-pub async fn renewal_extends_the_lease_of_the_holder_only<S: Store>(store: S) {
-    let holder = acquire(&store, 1, T0).await;
-    let extended = Timestamp(T0.0 + 300);
-    let renewed = store.renew(&key(), holder, extended).await;
-    assert_eq!(renewed.unwrap(), Settle::Done);
-    let at = Timestamp(T0.0 + 200); // past the first lease, inside the renewed one
-    let outcome = claim(&store, "a", 2, at).await;
-    let in_progress = ClaimOutcome::InProgress {
-        holder,
-        lease_until: extended,
-    };
-    assert_eq!(outcome, in_progress);
+/// Renewal moves the lease to a full lease from the store's now; a token that does not hold
+/// the key cannot renew.
+pub async fn renewal_extends_the_lease_of_the_holder_only<B: Backend>(backend: &B) {
+    let store = backend.connect().await;
+    let holder = acquire(&store, 1).await;
+    backend.advance(LEASE / 2).await;
+    let renewed = store.renew(&key(), holder, LEASE).await;
+    assert_eq!(renewed.unwrap(), Settle::Accepted);
+    backend.advance(LEASE - MS).await; // past the first lease, inside the renewed one
+    assert!(matches!(
+        claim(&store, "a", 2).await,
+        ClaimOutcome::InProgress { holder: h, .. } if h == holder
+    ));
     for stranger in [token(2, 1), token(1, 2)] {
-        let renewed = store.renew(&key(), stranger, Timestamp(T0.0 + 900)).await;
+        let renewed = store.renew(&key(), stranger, LEASE).await;
         assert_eq!(renewed.unwrap(), Settle::Fenced);
     }
+    backend.advance(MS).await;
+    assert!(matches!(
+        claim(&store, "a", 3).await,
+        ClaimOutcome::Acquired { .. }
+    ));
 }
 
 /// An expired lease is taken over with fence + 1, reporting the previous holder; the old
 /// holder's renew, complete and fail are then all fenced.
-pub async fn expired_lease_is_taken_over_and_the_old_holder_fenced<S: Store>(store: S) {
-    let old = acquire(&store, 1, T0).await;
-    let expiry = T0.plus(LEASE);
-    let outcome = claim(&store, "a", 2, expiry).await;
+pub async fn expired_lease_is_taken_over_and_the_old_holder_fenced<B: Backend>(backend: &B) {
+    let store = backend.connect().await;
+    let old = acquire(&store, 1).await;
+    backend.advance(LEASE).await;
     let took_over = ClaimOutcome::Acquired {
         token: token(2, 2),
         took_over: Some(old),
     };
-    assert_eq!(outcome, took_over);
-    let until = Timestamp(T0.0 + 10_000);
-    let renewed = store.renew(&key(), old, until).await.unwrap();
-    let completed = store.complete(&key(), old, b"old".to_vec(), until).await;
-    let failed = store.fail(&key(), old, b"e".to_vec(), true, until).await;
+    assert_eq!(claim(&store, "a", 2).await, took_over);
+    let renewed = store.renew(&key(), old, LEASE).await.unwrap();
+    let completed = store
+        .complete(&key(), old, b"old".to_vec(), RETENTION)
+        .await;
+    let failed = store
+        .fail(&key(), old, b"e".to_vec(), true, RETENTION)
+        .await;
     assert_eq!(
         (renewed, completed.unwrap(), failed.unwrap()),
         (Settle::Fenced, Settle::Fenced, Settle::Fenced)
     );
+    let new = token(2, 2);
     let done = store
-        .complete(&key(), token(2, 2), b"new".to_vec(), until)
+        .complete(&key(), new, b"new".to_vec(), RETENTION)
         .await;
-    assert_eq!(done.unwrap(), Settle::Done);
+    assert_eq!(done.unwrap(), Settle::Accepted);
     let completed = RecordState::Completed {
         result: b"new".to_vec(),
     };
@@ -184,65 +223,148 @@ pub async fn expired_lease_is_taken_over_and_the_old_holder_fenced<S: Store>(sto
 
 /// With [`OnExpired::MarkUnknown`], an expired attempt becomes unknown and stays so for every
 /// such claim; a [`OnExpired::TakeOver`] claim then takes it over with fence + 1.
-pub async fn expired_lease_is_marked_unknown_until_decided<S: Store>(store: S) {
-    let old = acquire(&store, 1, T0).await;
-    let expiry = T0.plus(LEASE);
+pub async fn expired_lease_is_marked_unknown_until_decided<B: Backend>(backend: &B) {
+    let store = backend.connect().await;
+    let old = acquire(&store, 1).await;
+    backend.advance(LEASE).await;
     for owner in [2, 3] {
-        let req = request(&key(), "a", owner, expiry, OnExpired::MarkUnknown);
+        let req = request(&key(), "a", owner, OnExpired::MarkUnknown);
         let unknown = ClaimOutcome::Unknown { previous: old };
         assert_eq!(store.claim(req).await.unwrap(), unknown);
     }
     let unknown = RecordState::Unknown { owner: Owner(1) };
     assert_eq!(state(&store).await, Some((1, unknown)));
-    let outcome = claim(&store, "a", 4, expiry).await;
     let took_over = ClaimOutcome::Acquired {
         token: token(4, 2),
         took_over: Some(old),
     };
-    assert_eq!(outcome, took_over);
-    let late = store.complete(&key(), old, b"x".to_vec(), expiry).await;
+    assert_eq!(claim(&store, "a", 4).await, took_over);
+    let late = store.complete(&key(), old, b"x".to_vec(), RETENTION).await;
     assert_eq!(late.unwrap(), Settle::Fenced);
 }
 
+/// [`OnExpired::TakeOverFrom`] takes over only from the named holder: any other lapsed
+/// holder is marked unknown instead.
+pub async fn take_over_from_takes_over_only_that_holder<B: Backend>(backend: &B) {
+    let store = backend.connect().await;
+    let old = acquire(&store, 1).await;
+    backend.advance(LEASE).await;
+    let someone_else = OnExpired::TakeOverFrom(token(9, 1));
+    let req = request(&key(), "a", 2, someone_else);
+    let unknown = ClaimOutcome::Unknown { previous: old };
+    assert_eq!(store.claim(req).await.unwrap(), unknown);
+    let req = request(&key(), "a", 3, OnExpired::TakeOverFrom(old));
+    let took_over = ClaimOutcome::Acquired {
+        token: token(3, 2),
+        took_over: Some(old),
+    };
+    assert_eq!(store.claim(req).await.unwrap(), took_over);
+}
+
 /// An unknown attempt whose holder turns out alive is settled by its completion.
-pub async fn unknown_attempt_settled_by_its_late_holder<S: Store>(store: S) {
-    let old = acquire(&store, 1, T0).await;
-    let req = request(&key(), "a", 2, T0.plus(LEASE), OnExpired::MarkUnknown);
+pub async fn unknown_attempt_settled_by_its_late_holder<B: Backend>(backend: &B) {
+    let store = backend.connect().await;
+    let old = acquire(&store, 1).await;
+    backend.advance(LEASE).await;
+    let req = request(&key(), "a", 2, OnExpired::MarkUnknown);
     store.claim(req).await.unwrap();
-    let until = Timestamp(T0.0 + 10_000);
-    let done = store.complete(&key(), old, b"paid".to_vec(), until).await;
-    assert_eq!(done.unwrap(), Settle::Done);
+    let done = store
+        .complete(&key(), old, b"paid".to_vec(), RETENTION)
+        .await;
+    assert_eq!(done.unwrap(), Settle::Accepted);
     let replay = ClaimOutcome::Completed {
         result: b"paid".to_vec(),
     };
-    assert_eq!(claim(&store, "a", 3, T0.plus(LEASE)).await, replay);
+    assert_eq!(claim(&store, "a", 3).await, replay);
+}
+
+/// `resolve` settles only an attempt of unknown outcome held by the given token: never a live
+/// holder, never with another token; a lapsed lease not yet marked unknown counts as unknown.
+pub async fn resolve_settles_only_an_unknown_attempt<B: Backend>(backend: &B) {
+    let store = backend.connect().await;
+    let old = acquire(&store, 1).await;
+    let paid = || Resolution::Completed {
+        result: b"paid".to_vec(),
+    };
+    let live = store.resolve(&key(), old, paid(), RETENTION).await;
+    assert_eq!(
+        live.unwrap(),
+        Settle::Fenced,
+        "a live holder is never overwritten"
+    );
+    backend.advance(LEASE).await;
+    let wrong = store.resolve(&key(), token(1, 2), paid(), RETENTION).await;
+    assert_eq!(wrong.unwrap(), Settle::Fenced);
+    let lapsed = store.resolve(&key(), old, paid(), RETENTION).await;
+    assert_eq!(lapsed.unwrap(), Settle::Accepted);
+    let replay = ClaimOutcome::Completed {
+        result: b"paid".to_vec(),
+    };
+    assert_eq!(claim(&store, "a", 2).await, replay);
+    let twice = store.resolve(&key(), old, paid(), RETENTION).await;
+    assert_eq!(
+        twice.unwrap(),
+        Settle::Fenced,
+        "a settled key is settled once"
+    );
 }
 
 /// A retryable failure frees the key: the next claim acquires it with the next fence.
-pub async fn retryable_failure_frees_the_key<S: Store>(store: S) {
-    let holder = acquire(&store, 1, T0).await;
-    let failed = store.fail(&key(), holder, b"503".to_vec(), true, T0).await;
-    assert_eq!(failed.unwrap(), Settle::Done);
-    let outcome = claim(&store, "a", 2, Timestamp(T0.0 + 1)).await;
+pub async fn retryable_failure_frees_the_key<B: Backend>(backend: &B) {
+    let store = backend.connect().await;
+    let holder = acquire(&store, 1).await;
+    let failed = store
+        .fail(&key(), holder, b"503".to_vec(), true, Duration::ZERO)
+        .await;
+    assert_eq!(failed.unwrap(), Settle::Accepted);
     let acquired = ClaimOutcome::Acquired {
         token: token(2, 2),
         took_over: None,
     };
-    assert_eq!(outcome, acquired);
+    assert_eq!(claim(&store, "a", 2).await, acquired);
+}
+
+/// A claimant that waited for an attempt receives that attempt's failure — even a retryable
+/// one, which frees the key for everybody else — instead of running the work itself.
+pub async fn waiter_receives_the_failure_it_waited_for<B: Backend>(backend: &B) {
+    let store = backend.connect().await;
+    let holder = acquire(&store, 1).await;
+    let failed = store
+        .fail(&key(), holder, b"503".to_vec(), true, Duration::ZERO)
+        .await;
+    assert_eq!(failed.unwrap(), Settle::Accepted);
+    let waiter = ClaimRequest {
+        waiting_for: Some(holder.fence),
+        ..request(&key(), "a", 2, OnExpired::TakeOver)
+    };
+    let its_failure = ClaimOutcome::Failed {
+        error: b"503".to_vec(),
+        retryable: true,
+    };
+    assert_eq!(store.claim(waiter.clone()).await.unwrap(), its_failure);
+    let newcomer = request(&key(), "a", 3, OnExpired::TakeOver);
+    let outcome = store.claim(newcomer).await.unwrap();
+    assert!(matches!(outcome, ClaimOutcome::Acquired { token: t, .. } if t == token(3, 2)));
+    let stale = store.claim(waiter).await.unwrap();
+    assert!(
+        matches!(stale, ClaimOutcome::InProgress { .. }),
+        "a later attempt is not the one waited for"
+    );
 }
 
 /// A permanent failure is stored and replayed.
-pub async fn permanent_failure_is_replayed<S: Store>(store: S) {
-    let holder = acquire(&store, 1, T0).await;
-    let until = Timestamp(T0.0 + 10_000);
+pub async fn permanent_failure_is_replayed<B: Backend>(backend: &B) {
+    let store = backend.connect().await;
+    let holder = acquire(&store, 1).await;
     let failed = store
-        .fail(&key(), holder, b"400".to_vec(), false, until)
+        .fail(&key(), holder, b"400".to_vec(), false, RETENTION)
         .await;
-    assert_eq!(failed.unwrap(), Settle::Done);
+    assert_eq!(failed.unwrap(), Settle::Accepted);
     let replay = ClaimOutcome::Failed {
         error: b"400".to_vec(),
+        retryable: false,
     };
-    assert_eq!(claim(&store, "a", 2, Timestamp(T0.0 + 1)).await, replay);
+    assert_eq!(claim(&store, "a", 2).await, replay);
     let failed = RecordState::Failed {
         error: b"400".to_vec(),
         retryable: false,
@@ -250,41 +372,46 @@ pub async fn permanent_failure_is_replayed<S: Store>(store: S) {
     assert_eq!(state(&store).await, Some((1, failed)));
 }
 
-/// Past its retention a finished record no longer answers claims, and purge removes exactly
-/// the finished records past retention (never one in progress or unknown).
-pub async fn retention_expiry_frees_the_key_and_purge_removes_it<S: Store>(store: S) {
-    let holder = acquire(&store, 1, T0).await;
-    let until = Timestamp(T0.0 + 1_000);
-    let done = store.complete(&key(), holder, b"r".to_vec(), until).await;
-    assert_eq!(done.unwrap(), Settle::Done);
+/// Past its retention (on the store's clock) a finished record no longer answers claims, and
+/// purge removes exactly the finished records past retention (never one in progress or
+/// unknown).
+pub async fn retention_expiry_frees_the_key_and_purge_removes_it<B: Backend>(backend: &B) {
+    let store = backend.connect().await;
+    let holder = acquire(&store, 1).await;
+    let done = store
+        .complete(&key(), holder, b"r".to_vec(), RETENTION)
+        .await;
+    assert_eq!(done.unwrap(), Settle::Accepted);
     let running = Key::new("report", "user-2/2026-11-21");
-    let lapsed = request(&running, "a", 7, T0, OnExpired::TakeOver);
-    store.claim(lapsed).await.unwrap();
+    store
+        .claim(request(&running, "a", 7, OnExpired::TakeOver))
+        .await
+        .unwrap();
     let stale = Key::new("report", "user-3/2026-11-21");
-    let req = request(&stale, "a", 8, T0, OnExpired::MarkUnknown);
+    let req = request(&stale, "a", 8, OnExpired::MarkUnknown);
     store.claim(req.clone()).await.unwrap();
-    let marked = ClaimRequest {
-        now: Timestamp(T0.0 + 500),
-        ..req
-    };
-    assert!(matches!(
-        store.claim(marked).await.unwrap(),
-        ClaimOutcome::Unknown { .. }
-    ));
-    assert_eq!(store.purge(Timestamp(until.0 - 1)).await.unwrap(), 0);
-    assert_eq!(store.purge(until).await.unwrap(), 1);
+    backend.advance(LEASE).await;
+    let marked = store.claim(req).await.unwrap();
+    assert!(matches!(marked, ClaimOutcome::Unknown { .. }));
+    backend.advance(RETENTION - LEASE - MS).await;
+    assert_eq!(store.purge().await.unwrap(), 0);
+    backend.advance(MS).await;
+    assert_eq!(store.purge().await.unwrap(), 1);
     assert_eq!(state(&store).await, None);
     assert!(store.read(&running).await.unwrap().is_some());
     assert!(store.read(&stale).await.unwrap().is_some());
     // An expired record that was not purged yet is free as well, with the next fence.
-    let holder = acquire(&store, 2, until).await;
-    let done = store.complete(&key(), holder, b"r".to_vec(), until).await;
-    assert_eq!(done.unwrap(), Settle::Done);
-    let outcome = claim(&store, "b", 3, until).await;
+    let holder = acquire(&store, 2).await;
+    let done = store
+        .complete(&key(), holder, b"r".to_vec(), RETENTION)
+        .await;
+    assert_eq!(done.unwrap(), Settle::Accepted);
+    backend.advance(RETENTION).await;
     let acquired = ClaimOutcome::Acquired {
         token: token(3, 2),
         took_over: None,
     };
+    let outcome = claim(&store, "b", 3).await;
     assert_eq!(
         outcome, acquired,
         "retention over: a new request may use the key"
@@ -292,33 +419,40 @@ pub async fn retention_expiry_frees_the_key_and_purge_removes_it<S: Store>(store
 }
 
 /// After a purge the fence starts again, so the owner check is what rejects an old holder.
-pub async fn purged_then_reclaimed_key_fences_the_old_owner<S: Store>(store: S) {
-    let old = acquire(&store, 1, T0).await;
-    let done = store.fail(&key(), old, Vec::new(), true, T0).await;
-    assert_eq!(done.unwrap(), Settle::Done);
-    assert_eq!(store.purge(T0).await.unwrap(), 1);
-    let new = acquire(&store, 2, T0).await;
+pub async fn purged_then_reclaimed_key_fences_the_old_owner<B: Backend>(backend: &B) {
+    let store = backend.connect().await;
+    let old = acquire(&store, 1).await;
+    let done = store
+        .fail(&key(), old, Vec::new(), true, Duration::ZERO)
+        .await;
+    assert_eq!(done.unwrap(), Settle::Accepted);
+    assert_eq!(store.purge().await.unwrap(), 1);
+    let new = acquire(&store, 2).await;
     assert_eq!(new, token(2, 1));
-    let late = store.complete(&key(), old, b"old".to_vec(), T0).await;
+    let late = store
+        .complete(&key(), old, b"old".to_vec(), RETENTION)
+        .await;
     assert_eq!(late.unwrap(), Settle::Fenced);
 }
 
 /// `("a:b", "c")` and `("a", "b:c")` are two keys; so is one key in two namespaces.
-pub async fn keys_are_namespaced_not_concatenated<S: Store>(store: S) {
+pub async fn keys_are_namespaced_not_concatenated<B: Backend>(backend: &B) {
+    let store = backend.connect().await;
     let keys = [
         Key::new("a:b", "c"),
         Key::new("a", "b:c"),
         Key::new("x", "b:c"),
     ];
     for (owner, key) in (1..).zip(&keys) {
-        let outcome = store
-            .claim(request(key, "a", owner, T0, OnExpired::TakeOver))
-            .await
-            .unwrap();
+        let req = request(key, "a", owner, OnExpired::TakeOver);
         let acquired = ClaimOutcome::Acquired {
             token: token(owner, 1),
             took_over: None,
         };
-        assert_eq!(outcome, acquired, "{key} is its own key");
+        assert_eq!(
+            store.claim(req).await.unwrap(),
+            acquired,
+            "{key} is its own key"
+        );
     }
 }

@@ -1,10 +1,11 @@
 //! [`Counting`]: a store wrapper that counts claims, so a test can wait for a poll.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::watch;
 use tollgate::once::{
-    ClaimOutcome, ClaimRequest, Key, Record, Settle, Store, StoreError, Timestamp, Token,
+    ClaimOutcome, ClaimRequest, Key, Record, Resolution, Settle, Store, StoreError, Token,
 };
 
 /// Wraps a store and counts the claims that went through it.
@@ -41,8 +42,8 @@ impl<S: Store> Store for Counting<S> {
         outcome
     }
 
-    async fn renew(&self, key: &Key, token: Token, until: Timestamp) -> Result<Settle, StoreError> {
-        self.inner.renew(key, token, until).await
+    async fn renew(&self, key: &Key, token: Token, lease: Duration) -> Result<Settle, StoreError> {
+        self.inner.renew(key, token, lease).await
     }
 
     async fn complete(
@@ -50,9 +51,9 @@ impl<S: Store> Store for Counting<S> {
         key: &Key,
         token: Token,
         result: Vec<u8>,
-        expires_at: Timestamp,
+        retention: Duration,
     ) -> Result<Settle, StoreError> {
-        self.inner.complete(key, token, result, expires_at).await
+        self.inner.complete(key, token, result, retention).await
     }
 
     async fn fail(
@@ -61,10 +62,22 @@ impl<S: Store> Store for Counting<S> {
         token: Token,
         error: Vec<u8>,
         retryable: bool,
-        expires_at: Timestamp,
+        retention: Duration,
     ) -> Result<Settle, StoreError> {
         self.inner
-            .fail(key, token, error, retryable, expires_at)
+            .fail(key, token, error, retryable, retention)
+            .await
+    }
+
+    async fn resolve(
+        &self,
+        key: &Key,
+        previous: Token,
+        resolution: Resolution,
+        retention: Duration,
+    ) -> Result<Settle, StoreError> {
+        self.inner
+            .resolve(key, previous, resolution, retention)
             .await
     }
 
@@ -72,7 +85,7 @@ impl<S: Store> Store for Counting<S> {
         self.inner.read(key).await
     }
 
-    async fn purge(&self, now: Timestamp) -> Result<u64, StoreError> {
-        self.inner.purge(now).await
+    async fn purge(&self) -> Result<u64, StoreError> {
+        self.inner.purge().await
     }
 }

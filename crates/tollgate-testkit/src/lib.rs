@@ -1,9 +1,20 @@
 //! The conformance suite every `tollgate` store backend runs unchanged.
 //!
-//! A backend's `tests/conformance.rs` calls [`conformance`] with a function that makes a fresh,
-//! empty store, and [`claim_race`] (and [`claim_race_across`] when several handles reach one database) on a
-//! multi-thread runtime. The scenario helpers ([`s3`])
-//! run the engine over a backend the same way on every backend.
+//! A backend implements [`Backend`] (fresh database, handles onto it, a way to move the
+//! store's clock) and writes one line in its tests:
+//!
+//! ```ignore
+//! async fn backend() -> MyBackend { MyBackend::start().await }
+//! tollgate_testkit::conformance!(backend);
+//! ```
+//!
+//! That makes one test per case, named `conformance::<case>`, so `cargo test --
+//! conformance::` lists every case once per backend and a failure names its case. The cases
+//! are the public functions of this crate ([`absent_claim_acquires_fence_one`], …,
+//! [`clock_skew_of_engines_never_takes_over_a_live_lease`]): store-level transitions,
+//! engine-level behaviour ([`tollgate::once::Once`] over the backend), and claim races of 1,000
+//! tasks. The scenario helpers ([`s3`]) run the engine over a backend the same way on every
+//! backend.
 //!
 //! Every case asserts exact outcomes and panics on the first difference: these are test
 //! helpers, and a panic is their failure report.
@@ -22,44 +33,85 @@
 #![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod backend;
 mod cases;
 mod counting;
 mod engine;
+mod fault;
 mod gate;
 mod race;
 pub mod s3;
 pub mod server;
 
+pub use backend::{Backend, MemoryBackend};
 pub use cases::*;
 pub use counting::Counting;
-pub use engine::{
-    run_replays_rejects_and_stores_failures, wait_mode_polls_a_holder_in_another_engine,
-};
+pub use engine::*;
+pub use fault::Unreachable;
 pub use gate::release_together;
-pub use race::{claim_race, claim_race_across};
+pub use race::claim_race;
 
-use std::future::Future;
+/// Generates the conformance suite for a backend: one `#[tokio::test]` per case in a module
+/// `conformance`, each on a fresh backend made by the async function `$make` (a sibling of
+/// the macro call, returning a [`Backend`]).
+#[macro_export]
+macro_rules! conformance {
+    ($make:ident) => {
+        /// The store conformance suite, one test per case.
+        mod conformance {
+            $crate::__conformance_cases!($make;
+                absent_claim_acquires_fence_one,
+                live_claim_reports_the_holder,
+                lease_expires_exactly_on_the_store_clock,
+                completed_key_replays_its_result,
+                other_fingerprint_is_a_mismatch,
+                renewal_extends_the_lease_of_the_holder_only,
+                expired_lease_is_taken_over_and_the_old_holder_fenced,
+                expired_lease_is_marked_unknown_until_decided,
+                take_over_from_takes_over_only_that_holder,
+                unknown_attempt_settled_by_its_late_holder,
+                resolve_settles_only_an_unknown_attempt,
+                retryable_failure_frees_the_key,
+                waiter_receives_the_failure_it_waited_for,
+                permanent_failure_is_replayed,
+                retention_expiry_frees_the_key_and_purge_removes_it,
+                purged_then_reclaimed_key_fences_the_old_owner,
+                keys_are_namespaced_not_concatenated,
+                run_replays_rejects_and_stores_failures,
+                wait_mode_polls_a_holder_in_another_engine,
+                wait_mode_waiter_receives_the_holders_own_failure,
+                clock_skew_of_engines_never_takes_over_a_live_lease,
+                reconcile_hook_done_settles_the_key_without_rerunning,
+                reconcile_run_again_reruns_exactly_once_under_a_race,
+                settle_by_hand_resolves_only_an_unknown_key,
+            );
 
-use tollgate::once::Store;
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn claim_race_of_1000_tasks_acquires_exactly_once() {
+                let backend = super::$make().await;
+                $crate::claim_race(&backend, 1, 1_000).await;
+            }
 
-/// Runs every sequential case of the suite, each on a fresh, empty store from `make`.
-pub async fn conformance<S, F, Fut>(make: F)
-where
-    S: Store,
-    F: Fn() -> Fut,
-    Fut: Future<Output = S>,
-{
-    absent_claim_acquires_fence_one(make().await).await;
-    live_claim_reports_the_holder(make().await).await;
-    completed_key_replays_its_result(make().await).await;
-    other_fingerprint_is_a_mismatch(make().await).await;
-    renewal_extends_the_lease_of_the_holder_only(make().await).await;
-    expired_lease_is_taken_over_and_the_old_holder_fenced(make().await).await;
-    expired_lease_is_marked_unknown_until_decided(make().await).await;
-    unknown_attempt_settled_by_its_late_holder(make().await).await;
-    retryable_failure_frees_the_key(make().await).await;
-    permanent_failure_is_replayed(make().await).await;
-    retention_expiry_frees_the_key_and_purge_removes_it(make().await).await;
-    purged_then_reclaimed_key_fences_the_old_owner(make().await).await;
-    keys_are_namespaced_not_concatenated(make().await).await;
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn claim_race_of_1000_tasks_over_4_handles_acquires_exactly_once() {
+                let backend = super::$make().await;
+                $crate::claim_race(&backend, 4, 1_000).await;
+            }
+        }
+    };
+}
+
+/// One test per listed case; used by [`conformance!`].
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_cases {
+    ($make:ident; $($case:ident),* $(,)?) => {
+        $(
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $case() {
+                let backend = super::$make().await;
+                $crate::$case(&backend).await;
+            }
+        )*
+    };
 }

@@ -4,24 +4,23 @@ use std::sync::Arc;
 
 use tollgate::once::{ClaimOutcome, OnExpired, Store, Token};
 
-use crate::cases::{T0, key, request};
+use crate::backend::Backend;
+use crate::cases::{key, request};
 use crate::gate::release_together;
 
-/// `racers` tasks claim one key at the same instant (run it on a multi-thread runtime):
-/// exactly one acquires it with fence 1, every other one is told that winner holds it.
-pub async fn claim_race<S: Store>(store: S, racers: usize) {
-    claim_race_across(vec![store], racers).await;
-}
-
-/// [`claim_race`] with the racers spread over several handles to one backend (connections,
-/// processes' worth of clients): task `i` claims through `stores[i % stores.len()]`.
-pub async fn claim_race_across<S: Store>(stores: Vec<S>, racers: usize) {
-    let stores: Vec<Arc<S>> = stores.into_iter().map(Arc::new).collect();
+/// `racers` tasks claim one key at the same instant through `handles` handles of the backend
+/// (connections, processes' worth of clients; run it on a multi-thread runtime): exactly one
+/// acquires it with fence 1, every other one is told that winner holds it.
+pub async fn claim_race<B: Backend>(backend: &B, handles: usize, racers: usize) {
+    let mut stores = Vec::with_capacity(handles);
+    for _ in 0..handles.max(1) {
+        stores.push(Arc::new(backend.connect().await));
+    }
     let store = Arc::clone(&stores[0]);
     let outcomes = release_together(racers, |owner| {
         let store = Arc::clone(&stores[owner % stores.len()]);
         async move {
-            let req = request(&key(), "a", owner as u128, T0, OnExpired::TakeOver);
+            let req = request(&key(), "a", owner as u128, OnExpired::TakeOver);
             store.claim(req).await.unwrap()
         }
     })

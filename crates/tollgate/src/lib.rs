@@ -11,6 +11,7 @@
 //! | [`flight`] | per-key coalescing: concurrent callers of one key share one execution |
 //! | [`keyed`] | per-key resources (at most one creation per key) and per-key mutexes |
 //! | [`once`] | exactly-once execution of a keyed operation, backed by a store |
+//! | [`store`] | the vocabulary every store-backed primitive shares: keys, fences, the store's time, typed store errors, leases |
 //! | [`versioned`] | optimistic compare-and-set with retry (versioned updates) |
 //! | [`clock`] | the time source, injectable so time logic is tested without sleeping |
 #![forbid(unsafe_code)]
@@ -21,6 +22,7 @@ pub mod flight;
 pub mod keyed;
 pub mod once;
 pub mod policy;
+pub mod store;
 mod sync;
 pub mod versioned;
 

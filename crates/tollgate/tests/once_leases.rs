@@ -8,24 +8,25 @@ mod support;
 use std::time::Duration;
 
 use support::{PaidApi, report, spawn_report};
+use tollgate::clock::{Clock, ManualClock};
 use tollgate::once::{
     ClaimOutcome, ClaimRequest, Error, MemoryStore, OnExpired, OnUnknown, Once, Owner, RecordState,
     Store, Token,
 };
+use tollgate_testkit::Unreachable;
 
 const LEASE: Duration = Duration::from_millis(100);
 
 /// A holder that claims the report key and then vanishes (a crashed process).
 async fn crashed_holder<S: Store>(once: &Once<S>) -> Token {
     let (key, fingerprint) = report();
-    let now = once.now();
     let req = ClaimRequest {
         key,
         fingerprint,
         owner: Owner::random(),
-        lease_until: now.plus(LEASE),
-        now,
+        lease: LEASE,
         on_expired: OnExpired::TakeOver,
+        waiting_for: None,
     };
     match once.store().claim(req).await.unwrap() {
         ClaimOutcome::Acquired { token, .. } => token,
@@ -74,30 +75,51 @@ async fn a_crashed_holder_is_taken_over_with_a_higher_fence_and_its_completion_f
     let (fence, state) = record_state(&once).await;
     assert_eq!(fence, crashed.fence.0 + 1);
     assert!(matches!(state, RecordState::Completed { .. }));
-    let (key, until) = (report().0, once.now());
-    let late = once.store().complete(&key, crashed, b"3".to_vec(), until);
+    let key = report().0;
+    let late = once.store().complete(&key, crashed, b"3".to_vec(), LEASE);
     assert_eq!(late.await.unwrap(), tollgate::once::Settle::Fenced);
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_holder_that_loses_its_lease_is_told_fenced_and_its_work_dropped() {
-    let store = MemoryStore::new();
-    // Renewing slower than the lease runs out: the rival takes over in between.
-    let slow = Once::builder(store.clone())
-        .lease(LEASE, LEASE * 3 / 2)
-        .build();
+    // The store's clock jumps past the lease between two renewals (a paused VM, a stalled
+    // holder): the rival takes over, the holder's next renewal is rejected.
+    let store_clock = ManualClock::new();
+    let store = MemoryStore::with_clock(Clock::Manual(store_clock.clone()));
+    let holder = Once::builder(store.clone()).lease(LEASE, LEASE / 4).build();
     let rival = Once::builder(store)
         .lease(LEASE, LEASE / 4)
         .on_unknown(OnUnknown::Rerun)
         .build();
     let stuck = PaidApi::closed(); // never released: only the lost lease ends this call
-    let held = spawn_report(&slow, &stuck, 1_u8);
+    let held = spawn_report(&holder, &stuck, 1_u8);
     stuck.started(1).await;
-    tokio::time::sleep(LEASE).await;
+    store_clock.advance(LEASE);
     let rerun = spawn_report(&rival, &PaidApi::open(), 2_u8).await.unwrap();
     assert_eq!(rerun.unwrap().value, 2);
     assert_eq!(held.await.unwrap(), Err(Error::Fenced));
     assert_eq!(record_state(&rival).await.0, 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_holder_whose_renewals_fail_for_a_whole_lease_stops_and_is_told_fenced() {
+    let store = Unreachable::new(MemoryStore::new());
+    let holder = Once::builder(store.clone()).lease(LEASE, LEASE / 4).build();
+    let stuck = PaidApi::closed();
+    let held = spawn_report(&holder, &stuck, 1_u8);
+    stuck.started(1).await;
+    store.cut();
+    let started = tokio::time::Instant::now();
+    assert_eq!(held.await.unwrap(), Err(Error::Fenced));
+    let stopped_after = started.elapsed();
+    assert_eq!(
+        stopped_after, LEASE,
+        "stopped when the lease ran out unrenewed"
+    );
+    assert!(
+        store.renewals_refused() >= 2,
+        "renewal was retried before giving up"
+    );
 }
 
 #[tokio::test(start_paused = true)]

@@ -42,7 +42,7 @@ fn calls_are_counted_by_outcome_and_takeovers_by_namespace() {
             .build()
             .unwrap();
         rt.block_on(async {
-            let once = Once::builder(MemoryStore::new())
+            let once = Once::builder(MemoryStore::with_clock(Clock::from(clock.clone())))
                 .clock(Clock::from(clock.clone()))
                 .on_unknown(OnUnknown::Rerun)
                 .build();
@@ -54,14 +54,14 @@ fn calls_are_counted_by_outcome_and_takeovers_by_namespace() {
             let other = once.run(key, Fingerprint::new("y"), work).await;
             assert!(other.is_err());
             // A holder that vanished, taken over once its lease has run out.
-            let (now, lease) = (once.now(), Duration::from_millis(100));
+            let lease = Duration::from_millis(100);
             let req = ClaimRequest {
                 key: Key::new("report", "b"),
                 fingerprint: Fingerprint::new("x"),
                 owner: Owner::random(),
-                lease_until: now.plus(lease),
-                now,
+                lease,
                 on_expired: OnExpired::TakeOver,
+                waiting_for: None,
             };
             once.store().claim(req).await.unwrap();
             clock.advance(lease);

@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::Once;
 use super::store::Store;
 use crate::clock::Clock;
+use crate::store::LeaseTiming;
 
 /// What a call does when another call holds the key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,7 +34,9 @@ pub enum OnCompleted {
     Reject,
 }
 
-/// What a call does when a holder vanished after it may have had its effect.
+/// What a call without a reconcile hook does when a holder vanished after it may have had its
+/// effect. A call with a hook ([`Call::reconcile`](super::Call::reconcile)) always asks it
+/// first, whatever this says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OnUnknown {
     /// Take over with a higher fence and run the work again (pays again if the vanished
@@ -41,8 +44,8 @@ pub enum OnUnknown {
     Rerun,
     /// Record the attempt as unknown and return
     /// [`Error::OutcomeUnknown`](super::Error::OutcomeUnknown) to this and every later call,
-    /// until the record is settled by its old holder or the caller decides (a [`Once`] with
-    /// [`OnUnknown::Rerun`] takes it over).
+    /// until the record is settled: by its old holder reporting late, by a call's reconcile
+    /// hook, by hand with [`Once::settle`], or by a [`Once`] with [`OnUnknown::Rerun`].
     Surface,
 }
 
@@ -52,8 +55,7 @@ pub(crate) struct Options {
     pub(crate) on_in_progress: OnInProgress,
     pub(crate) on_completed: OnCompleted,
     pub(crate) on_unknown: OnUnknown,
-    pub(crate) lease: Duration,
-    pub(crate) renew_every: Duration,
+    pub(crate) lease: LeaseTiming,
     pub(crate) retention: Duration,
 }
 
@@ -74,8 +76,7 @@ impl<S: Store> Builder<S> {
                 on_in_progress: OnInProgress::Conflict,
                 on_completed: OnCompleted::Replay,
                 on_unknown: OnUnknown::Surface,
-                lease: Duration::from_secs(30),
-                renew_every: Duration::from_secs(10),
+                lease: LeaseTiming::new(Duration::from_secs(30), Duration::from_secs(10)),
                 retention: Duration::from_secs(24 * 60 * 60),
             },
             clock: Clock::default(),
@@ -101,21 +102,24 @@ impl<S: Store> Builder<S> {
     }
 
     /// How long a claim holds the key without renewal (default 30 s), and how often the
-    /// running work renews it (default 10 s; keep it well under the lease).
+    /// running work renews it (default 10 s; kept at most half the lease, see
+    /// [`LeaseTiming::new`]). The store judges expiry by its own time; the work is stopped
+    /// (the call returns [`Error::Fenced`](super::Error::Fenced)) when its lease is lost.
     pub fn lease(mut self, lease: Duration, renew_every: Duration) -> Self {
-        self.options.lease = lease;
-        self.options.renew_every = renew_every;
+        self.options.lease = LeaseTiming::new(lease, renew_every);
         self
     }
 
-    /// How long finished records are kept before [`Once::purge`] removes them and the key can
-    /// run again (default 24 h). Retryable failures are purgeable at once.
+    /// How long finished records are kept, on the store's clock, before [`Once::purge`]
+    /// removes them and the key can run again (default 24 h). Retryable failures are
+    /// purgeable at once.
     pub fn retention(mut self, retention: Duration) -> Self {
         self.options.retention = retention;
         self
     }
 
-    /// The clock leases and retention are computed from (default: [`Clock::Tokio`]).
+    /// The clock a waiter's deadline is measured on (default: [`Clock::Tokio`]). Leases and
+    /// retention are never judged by it: the store's own time decides them.
     pub fn clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
         self

@@ -3,7 +3,7 @@
 use std::error::Error as StdError;
 use std::fmt;
 
-use super::store::StoreError;
+use crate::store::StoreError;
 
 /// The work's own failure, and whether running it again may succeed.
 ///
@@ -56,14 +56,17 @@ pub enum Error<E> {
     Mismatch,
     /// The key was completed and the engine rejects repeats (HTTP 409 or 200 by policy).
     AlreadyDone,
-    /// This call's attempt was taken over after its lease ran out; its result was not stored.
+    /// This call's attempt lost its lease — it was taken over after the lease ran out, or the
+    /// lease could not be renewed in time — so its result was not stored.
     Fenced,
-    /// An earlier attempt vanished after it may have had its effect; the engine was told not
-    /// to run the work again on its own.
+    /// An earlier attempt vanished after it may have had its effect, and neither the call's
+    /// reconcile hook nor the engine's [`OnUnknown`](super::OnUnknown) policy decided to run
+    /// it again; an operator can settle the key with [`Once::settle`](super::Once::settle).
     OutcomeUnknown,
     /// The key stayed in progress past the wait deadline.
     WaitTimedOut,
-    /// The work failed (now, or permanently before and the failure was stored).
+    /// The work failed: now, permanently before (the stored failure), or — for a waiter in
+    /// [`OnInProgress::Wait`](super::OnInProgress::Wait) — in the attempt it waited for.
     Failed(Failure<E>),
     /// The store failed.
     Store(StoreError),
@@ -73,20 +76,72 @@ pub enum Error<E> {
     Panicked(String),
 }
 
-impl<E> Error<E> {
-    /// A stable lowercase name of the variant, for metrics labels.
-    pub(crate) fn kind(&self) -> &'static str {
+/// Which variant an [`Error`] is, without its payload: for metrics labels, logs and matching
+/// across error types.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// [`Error::Conflict`].
+    Conflict,
+    /// [`Error::Mismatch`].
+    Mismatch,
+    /// [`Error::AlreadyDone`].
+    AlreadyDone,
+    /// [`Error::Fenced`].
+    Fenced,
+    /// [`Error::OutcomeUnknown`].
+    OutcomeUnknown,
+    /// [`Error::WaitTimedOut`].
+    WaitTimedOut,
+    /// [`Error::Failed`].
+    Failed,
+    /// [`Error::Store`].
+    Store,
+    /// [`Error::Codec`].
+    Codec,
+    /// [`Error::Panicked`].
+    Panicked,
+}
+
+impl ErrorKind {
+    /// A stable lowercase name (`conflict`, `outcome_unknown`, …), the `outcome` label of
+    /// `tollgate_once_calls_total`.
+    pub fn as_str(self) -> &'static str {
         match self {
-            Error::Conflict => "conflict",
-            Error::Mismatch => "mismatch",
-            Error::AlreadyDone => "already_done",
-            Error::Fenced => "fenced",
-            Error::OutcomeUnknown => "outcome_unknown",
-            Error::WaitTimedOut => "wait_timed_out",
-            Error::Failed(_) => "failed",
-            Error::Store(_) => "store",
-            Error::Codec(_) => "codec",
-            Error::Panicked(_) => "panicked",
+            ErrorKind::Conflict => "conflict",
+            ErrorKind::Mismatch => "mismatch",
+            ErrorKind::AlreadyDone => "already_done",
+            ErrorKind::Fenced => "fenced",
+            ErrorKind::OutcomeUnknown => "outcome_unknown",
+            ErrorKind::WaitTimedOut => "wait_timed_out",
+            ErrorKind::Failed => "failed",
+            ErrorKind::Store => "store",
+            ErrorKind::Codec => "codec",
+            ErrorKind::Panicked => "panicked",
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl<E> Error<E> {
+    /// Which variant this is.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Conflict => ErrorKind::Conflict,
+            Error::Mismatch => ErrorKind::Mismatch,
+            Error::AlreadyDone => ErrorKind::AlreadyDone,
+            Error::Fenced => ErrorKind::Fenced,
+            Error::OutcomeUnknown => ErrorKind::OutcomeUnknown,
+            Error::WaitTimedOut => ErrorKind::WaitTimedOut,
+            Error::Failed(_) => ErrorKind::Failed,
+            Error::Store(_) => ErrorKind::Store,
+            Error::Codec(_) => ErrorKind::Codec,
+            Error::Panicked(_) => ErrorKind::Panicked,
         }
     }
 
@@ -145,5 +200,79 @@ impl<E: fmt::Debug + fmt::Display> StdError for Error<E> {
             Error::Store(e) => Some(e),
             _ => None,
         }
+    }
+}
+
+/// A value could not be serialized for the store, or a stored one deserialized.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CodecError(pub String);
+
+impl fmt::Display for CodecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "cannot encode or decode a stored value: {}", self.0)
+    }
+}
+
+impl StdError for CodecError {}
+
+impl<E> From<CodecError> for Error<E> {
+    fn from(e: CodecError) -> Self {
+        Error::Codec(e.0)
+    }
+}
+
+/// Serializes a value the way the engine stores it (JSON): for backends whose transactional
+/// commit ([`Commit`](super::Commit)) writes the completion themselves.
+pub fn encode<T: serde::Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CodecError> {
+    serde_json::to_vec(value).map_err(|e| CodecError(e.to_string()))
+}
+
+/// Deserializes a stored value.
+pub fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
+    serde_json::from_slice(bytes).map_err(|e| CodecError(e.to_string()))
+}
+
+/// Why [`Once::settle`](super::Once::settle) did not settle a key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SettleError {
+    /// The key has no record.
+    NotFound,
+    /// The key's record is not of unknown outcome (it is in progress under a live lease, or
+    /// finished): there is nothing to settle.
+    NotUnknown,
+    /// The record changed hands while it was being settled (its late holder reported, or
+    /// another call took it over or settled it); read it again.
+    Changed,
+    /// The store failed.
+    Store(StoreError),
+    /// The settlement could not be serialized.
+    Codec(String),
+}
+
+impl fmt::Display for SettleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SettleError::NotFound => f.write_str("the key has no record"),
+            SettleError::NotUnknown => f.write_str("the key's outcome is not unknown"),
+            SettleError::Changed => f.write_str("the record changed while it was being settled"),
+            SettleError::Store(e) => e.fmt(f),
+            SettleError::Codec(msg) => write!(f, "cannot encode the settlement: {msg}"),
+        }
+    }
+}
+
+impl StdError for SettleError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        match self {
+            SettleError::Store(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<StoreError> for SettleError {
+    fn from(e: StoreError) -> Self {
+        SettleError::Store(e)
     }
 }

@@ -3,27 +3,45 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
-use super::key::{Key, Timestamp, Token};
-use super::record::{ClaimOutcome, ClaimRequest, Record, Settle};
-use super::store::{Store, StoreError};
+use super::record::{ClaimOutcome, ClaimRequest, Record, Resolution};
+use super::store::Store;
 use super::transition;
+use crate::clock::Clock;
+use crate::store::{Key, Settle, StoreError, Timeline, Timestamp, Token};
 
 type Records = HashMap<Key, Record>;
 
 /// A [`Store`] in process memory: no I/O, nothing survives the process.
 ///
 /// Every operation is one [`transition`] applied under a `std` mutex held only for that map
-/// operation (never across an `.await`). Clones share the records.
-#[derive(Clone, Default)]
+/// operation (never across an `.await`). Its time is its own [`Timeline`]: by default tokio's
+/// clock (so `tokio::time::pause` and `advance` move leases in tests), or any clock given to
+/// [`MemoryStore::with_clock`]. Clones share the records and the time.
+#[derive(Clone)]
 pub struct MemoryStore {
     records: Arc<Mutex<Records>>,
+    timeline: Timeline,
 }
 
 impl MemoryStore {
-    /// An empty store.
+    /// An empty store on tokio's clock.
     pub fn new() -> Self {
-        Self::default()
+        Self::with_clock(Clock::Tokio)
+    }
+
+    /// An empty store whose time follows `clock`.
+    pub fn with_clock(clock: Clock) -> Self {
+        MemoryStore {
+            records: Arc::default(),
+            timeline: Timeline::from_clock(clock),
+        }
+    }
+
+    /// The store's current time, as it stamps leases and retention.
+    pub fn now(&self) -> Timestamp {
+        self.timeline.now()
     }
 
     /// Number of records held (any state).
@@ -41,35 +59,40 @@ impl MemoryStore {
         self.records.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn settle(&self, key: &Key, apply: impl FnOnce(Option<&Record>) -> Option<Record>) -> Settle {
+    fn settle(
+        &self,
+        key: &Key,
+        apply: impl FnOnce(Option<&Record>, Timestamp) -> Option<Record>,
+    ) -> Settle {
         let mut records = self.records();
-        match apply(records.get(key)) {
+        match apply(records.get(key), self.now()) {
             Some(record) => {
                 records.insert(key.clone(), record);
-                Settle::Done
+                Settle::Accepted
             }
             None => Settle::Fenced,
         }
     }
 }
 
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Store for MemoryStore {
     async fn claim(&self, req: ClaimRequest) -> Result<ClaimOutcome, StoreError> {
         let mut records = self.records();
-        let step = transition::claim(records.get(&req.key), &req);
+        let step = transition::claim(records.get(&req.key), &req, self.now());
         if let Some(record) = step.write {
             records.insert(req.key, record);
         }
         Ok(step.outcome)
     }
 
-    async fn renew(
-        &self,
-        key: &Key,
-        token: Token,
-        lease_until: Timestamp,
-    ) -> Result<Settle, StoreError> {
-        Ok(self.settle(key, |r| transition::renew(r, token, lease_until)))
+    async fn renew(&self, key: &Key, token: Token, lease: Duration) -> Result<Settle, StoreError> {
+        Ok(self.settle(key, |r, now| transition::renew(r, token, lease, now)))
     }
 
     async fn complete(
@@ -77,9 +100,11 @@ impl Store for MemoryStore {
         key: &Key,
         token: Token,
         result: Vec<u8>,
-        expires_at: Timestamp,
+        retention: Duration,
     ) -> Result<Settle, StoreError> {
-        Ok(self.settle(key, |r| transition::complete(r, token, result, expires_at)))
+        Ok(self.settle(key, |r, now| {
+            transition::complete(r, token, result, retention, now)
+        }))
     }
 
     async fn fail(
@@ -88,10 +113,22 @@ impl Store for MemoryStore {
         token: Token,
         error: Vec<u8>,
         retryable: bool,
-        expires_at: Timestamp,
+        retention: Duration,
     ) -> Result<Settle, StoreError> {
-        Ok(self.settle(key, |r| {
-            transition::fail(r, token, error, retryable, expires_at)
+        Ok(self.settle(key, |r, now| {
+            transition::fail(r, token, error, retryable, retention, now)
+        }))
+    }
+
+    async fn resolve(
+        &self,
+        key: &Key,
+        previous: Token,
+        resolution: Resolution,
+        retention: Duration,
+    ) -> Result<Settle, StoreError> {
+        Ok(self.settle(key, |r, now| {
+            transition::resolve(r, previous, resolution, retention, now)
         }))
     }
 
@@ -99,7 +136,8 @@ impl Store for MemoryStore {
         Ok(self.records().get(key).cloned())
     }
 
-    async fn purge(&self, now: Timestamp) -> Result<u64, StoreError> {
+    async fn purge(&self) -> Result<u64, StoreError> {
+        let now = self.now();
         let mut records = self.records();
         let before = records.len();
         records.retain(|_, record| !transition::is_purgeable(record, now));

@@ -73,11 +73,14 @@
 //! # }
 //! ```
 
+mod call;
+mod commit;
 mod config;
 mod engine;
 mod error;
-mod key;
+mod fingerprint;
 mod memory;
+mod reconcile;
 mod record;
 mod store;
 pub mod transition;
@@ -89,16 +92,21 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+pub use call::Call;
+pub use commit::{Commit, Committed, Completion};
 pub use config::{Builder, OnCompleted, OnInProgress, OnUnknown};
-pub use error::{Error, Failure, Output};
-pub use key::{Fence, Fingerprint, Key, Owner, Timestamp, Token};
+pub use error::{CodecError, Error, ErrorKind, Failure, Output, SettleError, decode, encode};
+pub use fingerprint::Fingerprint;
 pub use memory::MemoryStore;
-pub use record::{ClaimOutcome, ClaimRequest, OnExpired, Record, RecordState, Settle};
-pub use store::{Store, StoreError};
+pub use reconcile::{Reconciled, Settlement};
+pub use record::{ClaimOutcome, ClaimRequest, OnExpired, Record, RecordState, Resolution};
+pub use store::Store;
+// The shared store vocabulary, re-exported where `once` users have always found it.
+pub use crate::store::{Fence, Key, Owner, Settle, StoreError, StoreErrorKind, Timestamp, Token};
 
-use crate::flight::{self, Flight, Role};
+use crate::flight::Flight;
 use crate::keyed;
-use engine::{Done, Engine, Stop, Timeline};
+use engine::{Answer, Engine, Halt};
 
 type FlightKey = (Key, Fingerprint);
 
@@ -106,7 +114,7 @@ type FlightKey = (Key, Fingerprint);
 /// clones share the store and the in-process coalescing.
 pub struct Once<S> {
     engine: Arc<Engine<S>>,
-    flight: Flight<FlightKey, Done, Stop>,
+    flight: Flight<FlightKey, Answer, Halt>,
     admitted: keyed::Mutex<FlightKey>,
 }
 
@@ -127,7 +135,7 @@ impl<S: Store> Once<S> {
             engine: Arc::new(Engine {
                 store: builder.store,
                 options: builder.options,
-                timeline: Timeline::new(builder.clock),
+                clock: builder.clock,
             }),
             flight: Flight::new(),
             admitted: keyed::Mutex::new(),
@@ -135,10 +143,11 @@ impl<S: Store> Once<S> {
     }
 
     /// Runs `work` once for `key`, or answers from the key's record; see the module docs.
+    /// The same as `self.call(key, fingerprint).run(work)`; [`Once::call`] adds a reconcile
+    /// hook or a transactional commit.
     ///
     /// Counts every call in `tollgate_once_calls_total{namespace, outcome}` (`executed`,
-    /// `replayed`, or the error: `conflict`, `mismatch`, `already_done`, `fenced`,
-    /// `outcome_unknown`, `wait_timed_out`, `failed`, `store`, `codec`, `panicked`).
+    /// `replayed`, or the [`ErrorKind`] of the error).
     pub async fn run<T, E, F, Fut>(
         &self,
         key: Key,
@@ -151,81 +160,69 @@ impl<S: Store> Once<S> {
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = Result<T, Failure<E>>> + Send + 'static,
     {
-        let namespace = key.namespace().to_owned();
-        let result = self.call(key, fingerprint, work).await;
-        let outcome = match &result {
-            Ok(output) if output.replayed => "replayed",
-            Ok(_) => "executed",
-            Err(e) => e.kind(),
-        };
-        metrics::counter!("tollgate_once_calls_total", "namespace" => namespace, "outcome" => outcome)
-            .increment(1);
-        result
+        self.call(key, fingerprint).run(work).await
     }
 
-    async fn call<T, E, F, Fut>(
-        &self,
-        key: Key,
-        fingerprint: Fingerprint,
-        work: F,
-    ) -> Result<Output<T>, Error<E>>
+    /// A call of `key` to configure before it runs: [`Call::reconcile`], then [`Call::run`] or
+    /// [`Call::run_committed`].
+    pub fn call<T>(&self, key: Key, fingerprint: Fingerprint) -> Call<'_, S, T>
     where
         T: Serialize + DeserializeOwned + Send + 'static,
-        E: Serialize + DeserializeOwned + Send + 'static,
-        F: FnOnce() -> Fut + Send + 'static,
-        Fut: Future<Output = Result<T, Failure<E>>> + Send + 'static,
     {
-        let call = (key.clone(), fingerprint.clone());
-        // In Conflict mode a second caller in this process is turned away before the store.
-        let admitted = match self.engine.options.on_in_progress {
-            OnInProgress::Conflict => match self.admitted.try_lock(call.clone()) {
-                Some(guard) => Some(guard),
-                None => return Err(Error::Conflict),
-            },
-            OnInProgress::Wait { .. } => None,
+        Call::new(self, key, fingerprint)
+    }
+
+    /// Settles a key whose attempt is of unknown outcome, by hand (an operator who checked
+    /// what the vanished attempt did). Only an attempt recorded as unknown, or in progress
+    /// under a lease that ran out, is settled; a live holder is never overwritten.
+    pub async fn settle<T: Serialize, E: Serialize>(
+        &self,
+        key: &Key,
+        settlement: Settlement<T, E>,
+    ) -> Result<(), SettleError> {
+        let resolution = settlement.encode().map_err(|e| SettleError::Codec(e.0))?;
+        let store = &self.engine.store;
+        let record = store.read(key).await?.ok_or(SettleError::NotFound)?;
+        let holder = match record.state {
+            RecordState::Unknown { .. } | RecordState::InProgress { .. } => record.holder(),
+            _ => None,
+        }
+        .ok_or(SettleError::NotUnknown)?;
+        let retention = match &resolution {
+            Resolution::Failed {
+                retryable: true, ..
+            } => std::time::Duration::ZERO,
+            _ => self.engine.options.retention,
         };
-        let engine = Arc::clone(&self.engine);
-        let outcome = self
-            .flight
-            .run(call, move || async move {
-                let _admitted = admitted;
-                engine.execute(key, fingerprint, work).await
-            })
-            .await;
-        let joined = outcome.role != Role::Leader;
-        match outcome.result {
-            Ok(Done::Fresh(bytes)) => decode(&bytes, joined),
-            Ok(Done::Replayed(bytes)) => decode(&bytes, true),
-            Err(flight::Error::Failed(stop)) => Err(stop_error(stop)),
-            Err(flight::Error::Panicked(msg)) => Err(Error::Panicked(msg)),
-            Err(_) => Err(Error::Panicked("the execution was aborted".to_owned())),
+        match store.resolve(key, holder, resolution, retention).await? {
+            Settle::Accepted => {
+                tracing::info!(%key, fence = holder.fence.0, "once: settled by hand");
+                Ok(())
+            }
+            Settle::Fenced => {
+                // A live holder (it renewed since) is not unknown; anything else changed hands.
+                let live = store
+                    .read(key)
+                    .await?
+                    .filter(|r| matches!(r.state, RecordState::InProgress { .. }));
+                match live.and_then(|r| r.holder()) == Some(holder) {
+                    true => Err(SettleError::NotUnknown),
+                    false => Err(SettleError::Changed),
+                }
+            }
         }
     }
 
-    /// Removes the finished records whose retention has ended; returns how many.
+    /// Removes the finished records whose retention has ended on the store's clock; returns
+    /// how many.
     pub async fn purge(&self) -> Result<u64, StoreError> {
-        self.engine.store.purge(self.now()).await
-    }
-
-    /// The engine's current time, as it stamps leases and retention.
-    pub fn now(&self) -> Timestamp {
-        self.engine.timeline.now()
+        self.engine.store.purge().await
     }
 
     /// The store.
     pub fn store(&self) -> &S {
         &self.engine.store
     }
-}
-
-fn decode<T: DeserializeOwned, E>(bytes: &[u8], replayed: bool) -> Result<Output<T>, Error<E>> {
-    serde_json::from_slice(bytes)
-        .map(|value| Output { value, replayed })
-        .map_err(|e| Error::Codec(e.to_string()))
-}
-
-fn stop_error<E: DeserializeOwned>(stop: Stop) -> Error<E> {
-    stop.decode_failure(|bytes| serde_json::from_slice(&bytes).map_err(|e| e.to_string()))
 }
 
 impl<S> Clone for Once<S> {

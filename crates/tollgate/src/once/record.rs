@@ -1,6 +1,9 @@
 //! Records, and what the store operations ask and answer.
 
-use super::key::{Fence, Fingerprint, Key, Owner, Timestamp, Token};
+use std::time::Duration;
+
+use super::fingerprint::Fingerprint;
+use crate::store::{Fence, Key, Owner, Timestamp, Token};
 
 /// The stored state of one key.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -68,9 +71,12 @@ pub enum OnExpired {
     TakeOver,
     /// Record the attempt as [`RecordState::Unknown`] and report it; nobody runs the work.
     MarkUnknown,
+    /// Take over only from this holder (a reconcile hook decided to run its attempt again);
+    /// any other lapsed holder is marked unknown as with [`OnExpired::MarkUnknown`].
+    TakeOverFrom(Token),
 }
 
-/// One claim of a key.
+/// One claim of a key. The store grants the lease from **its own** time.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClaimRequest {
     /// The key claimed.
@@ -79,12 +85,14 @@ pub struct ClaimRequest {
     pub fingerprint: Fingerprint,
     /// The claimant.
     pub owner: Owner,
-    /// The lease a successful claim gets.
-    pub lease_until: Timestamp,
-    /// The current time, as the claimant sees it.
-    pub now: Timestamp,
+    /// How long a successful claim holds the key without renewal.
+    pub lease: Duration,
     /// What to do with an expired attempt.
     pub on_expired: OnExpired,
+    /// The fence of the attempt this claimant waits for: when that attempt has failed — even
+    /// retryably, which frees the key — the claim answers its failure instead of acquiring,
+    /// so a waiter receives the holder's own failure.
+    pub waiting_for: Option<Fence>,
 }
 
 /// What a claim found, and whether it got the key.
@@ -110,10 +118,13 @@ pub enum ClaimOutcome {
         /// The serialized result.
         result: Vec<u8>,
     },
-    /// The work already failed permanently.
+    /// The work already failed: permanently, or — for a claim
+    /// [`waiting_for`](ClaimRequest::waiting_for) that attempt — retryably.
     Failed {
         /// The serialized error.
         error: Vec<u8>,
+        /// Whether the failure freed the key.
+        retryable: bool,
     },
     /// The key holds a record of a different request.
     Mismatch,
@@ -124,13 +135,19 @@ pub enum ClaimOutcome {
     },
 }
 
-/// The answer to a holder's renew, complete or fail.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[must_use = "a fenced holder must stop acting as the holder"]
-pub enum Settle {
-    /// The record accepted the holder's write.
-    Done,
-    /// The holder no longer holds the key (taken over, finished or purged): its write was
-    /// rejected.
-    Fenced,
+/// How an attempt of unknown outcome is settled by hand or by a reconcile hook.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Resolution {
+    /// The work had its effect; this is its serialized result.
+    Completed {
+        /// The serialized result.
+        result: Vec<u8>,
+    },
+    /// The work failed; a retryable failure frees the key for the next claim.
+    Failed {
+        /// The serialized error.
+        error: Vec<u8>,
+        /// Whether the next claim may run the work again.
+        retryable: bool,
+    },
 }

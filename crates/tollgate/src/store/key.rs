@@ -1,7 +1,6 @@
 //! The identity of a record and of the attempt that holds it.
 
 use std::fmt;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// A record's key: a namespace and a key within it, kept apart (never concatenated).
 ///
@@ -47,23 +46,6 @@ impl fmt::Display for Key {
     }
 }
 
-/// What the request behind a key looked like: the same key with a different fingerprint is a
-/// mismatch, not a replay. Usually a hash of the request body; any bytes will do.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
-pub struct Fingerprint(Vec<u8>);
-
-impl Fingerprint {
-    /// A fingerprint made of these bytes.
-    pub fn new(bytes: impl Into<Vec<u8>>) -> Self {
-        Fingerprint(bytes.into())
-    }
-
-    /// The fingerprint's bytes.
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.0
-    }
-}
-
 /// Identifies one claimant: a random 128-bit value drawn for every claim.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Owner(pub u128);
@@ -91,28 +73,6 @@ pub struct Token {
     pub fence: Fence,
 }
 
-/// A wall-clock instant in milliseconds since the Unix epoch: comparable across processes that
-/// share a store (unlike `Instant`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
-pub struct Timestamp(pub u64);
-
-impl Timestamp {
-    /// The system's current time.
-    pub fn system_now() -> Self {
-        let since = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or(Duration::ZERO);
-        Timestamp(u64::try_from(since.as_millis()).unwrap_or(u64::MAX))
-    }
-
-    /// This instant moved forward by `by` (saturating).
-    #[must_use]
-    pub fn plus(self, by: Duration) -> Self {
-        let millis = u64::try_from(by.as_millis()).unwrap_or(u64::MAX);
-        Timestamp(self.0.saturating_add(millis))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,11 +85,5 @@ mod tests {
         assert_eq!(a.encode(), "3:a:bc");
         assert_eq!(Key::new("", "1:x").encode(), "0:1:x");
         assert_ne!(Key::new("", "1:x").encode(), Key::new("x", "").encode());
-    }
-
-    #[test]
-    fn timestamps_add_saturating() {
-        assert_eq!(Timestamp(5).plus(Duration::from_millis(7)), Timestamp(12));
-        assert_eq!(Timestamp(u64::MAX).plus(Duration::from_secs(1)).0, u64::MAX);
     }
 }
