@@ -20,7 +20,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tollgate::once::StoreError;
+use tollgate::store::{StoreError, StoreErrorKind};
 use tollgate_sqlite::SqliteStore;
 use tollgate_sqlite::rusqlite::{
     self, Connection, ErrorCode, OptionalExtension, TransactionBehavior, params,
@@ -154,15 +154,12 @@ impl DbError {
         }
     }
 
+    /// Classifies a store failure by its kind: busy is a lock error.
     fn from_store(e: &StoreError) -> DbError {
-        let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
-        while let Some(cause) = source {
-            if let Some(sqlite) = cause.downcast_ref::<rusqlite::Error>() {
-                return DbError::from_sqlite(sqlite);
-            }
-            source = cause.source();
+        match e.kind() {
+            StoreErrorKind::Busy => DbError::Locked(e.to_string()),
+            _ => DbError::Other(e.to_string()),
         }
-        DbError::Other(e.to_string())
     }
 }
 
@@ -417,43 +414,8 @@ impl Db {
         answer: AnalyzeResponse,
     ) -> Result<Option<Report>, DbError> {
         let (user, day) = (user.to_owned(), date.to_string());
-        let created_ms = now_ms();
-        self.write(move |tx| {
-            if report_of(tx, &user, &day)?.is_some() {
-                return Ok(None);
-            }
-            tx.execute(
-                "INSERT INTO reports (user_id, day, summary, created_ms) VALUES (?1, ?2, ?3, ?4)",
-                params![user, day, answer.summary, created_ms],
-            )?;
-            let report_id = tx.last_insert_rowid();
-            let mut insert = tx.prepare(
-                "INSERT INTO analyses (report_id, letter_id, mood, summary)
-                 SELECT ?1, id, ?3, ?4 FROM letters WHERE id = ?2 AND user_id = ?5 AND day = ?6",
-            )?;
-            for a in &answer.analyses {
-                if insert.execute(params![
-                    report_id,
-                    a.letter_id,
-                    a.mood,
-                    a.summary,
-                    user,
-                    day
-                ])? != 1
-                {
-                    return Err(rusqlite::Error::ToSqlConversionFailure(
-                        format!(
-                            "the analysis names letter {} which is not one of {user}'s on {day}",
-                            a.letter_id
-                        )
-                        .into(),
-                    ));
-                }
-            }
-            drop(insert);
-            report_of(tx, &user, &day)
-        })
-        .await
+        self.write(move |tx| insert_report(tx, &user, &day, &answer))
+            .await
     }
 
     /// How many reports are stored for one user's day by the guarded path (at most 1) and by
@@ -555,6 +517,43 @@ impl Db {
         })
         .await
     }
+}
+
+/// Inserts the report of one user's day and one analysis per letter; `None` when a report for
+/// that day exists already (nothing is written). Run inside the caller's transaction.
+///
+/// # Errors
+/// A database failure, or an analysis naming a letter that is not one of that day's.
+pub fn insert_report(
+    tx: &rusqlite::Transaction<'_>,
+    user: &str,
+    day: &str,
+    answer: &AnalyzeResponse,
+) -> rusqlite::Result<Option<Report>> {
+    if report_of(tx, user, day)?.is_some() {
+        return Ok(None);
+    }
+    tx.execute(
+        "INSERT INTO reports (user_id, day, summary, created_ms) VALUES (?1, ?2, ?3, ?4)",
+        params![user, day, answer.summary, now_ms()],
+    )?;
+    let report_id = tx.last_insert_rowid();
+    let mut insert = tx.prepare(
+        "INSERT INTO analyses (report_id, letter_id, mood, summary)
+         SELECT ?1, id, ?3, ?4 FROM letters WHERE id = ?2 AND user_id = ?5 AND day = ?6",
+    )?;
+    for a in &answer.analyses {
+        let params = params![report_id, a.letter_id, a.mood, a.summary, user, day];
+        if insert.execute(params)? != 1 {
+            let message = format!(
+                "the analysis names letter {} which is not one of {user}'s on {day}",
+                a.letter_id
+            );
+            return Err(rusqlite::Error::ToSqlConversionFailure(message.into()));
+        }
+    }
+    drop(insert);
+    report_of(tx, user, day)
 }
 
 /// The letters of a day, oldest first.

@@ -33,6 +33,7 @@ pub mod extract;
 pub mod fake_llm;
 pub mod llm;
 pub mod reports;
+pub mod routes;
 pub mod server;
 pub mod validate;
 pub mod wire;

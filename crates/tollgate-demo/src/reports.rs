@@ -7,7 +7,8 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use tollgate::once::{Error as OnceError, Failure, Fingerprint, Key};
+use tollgate::once::{Error as OnceError, Failure, Fingerprint, Key, Reconciled};
+use tollgate_sqlite::InTransaction;
 use tollgate_sqlite::rusqlite::{self, params};
 
 use crate::app::App;
@@ -114,8 +115,10 @@ fn parse_path(user: &str, date: &str) -> Result<(String, Day), ApiError> {
 /// - 404 `no_letters`; 503 `llm_circuit_open` with `Retry-After`; 502/504 when the LLM fails
 ///   (the key is freed: a later call tries again).
 ///
-/// The LLM is called outside any database transaction; the report and its analyses are
-/// written in one transaction afterwards.
+/// The LLM is called outside any database transaction; the report, its analyses and the
+/// completion of the exactly-once claim are written in **one** transaction afterwards, so a
+/// stored report never sits beside an unfinished claim. An attempt whose instance crashed is
+/// reconciled from the report table before anything runs again.
 pub async fn create(
     State(app): State<App>,
     ApiPath((user, date)): ApiPath<(String, String)>,
@@ -126,7 +129,19 @@ pub async fn create(
         let (app, user) = (app.clone(), user.clone());
         move || make_report(app, user, date)
     };
-    match app.once().run(key, Fingerprint::new("v1"), work).await {
+    let reconcile = {
+        let (app, user) = (app.clone(), user.clone());
+        move |_key| reconcile(app, user, date)
+    };
+    let made = app
+        .once()
+        .call(key, Fingerprint::new("v1"))
+        .reconcile(reconcile)
+        .run_committed(work)
+        .await;
+    match made {
+        // Settled by the reconcile hook from a report a vanished attempt had stored.
+        Ok(output) if output.replayed => Err(report_exists()),
         Ok(output) => Ok((StatusCode::CREATED, Json(output.value))),
         Err(OnceError::Conflict) => Err(ApiError::conflict(
             "report_in_progress",
@@ -134,24 +149,23 @@ pub async fn create(
         )),
         Err(OnceError::AlreadyDone) => Err(report_exists()),
         Err(OnceError::Failed(failure)) => Err(failure.error.into()),
-        Err(OnceError::OutcomeUnknown | OnceError::Fenced) => {
-            // An attempt vanished (a crash) or lost its lease: the report may exist.
-            match app.db().report(&user, date).await? {
-                Some(_) => Err(report_exists()),
-                None => Err(ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "outcome_unknown",
-                    "an earlier attempt at this report ended without an answer",
-                )),
-            }
-        }
+        Err(OnceError::OutcomeUnknown | OnceError::Fenced) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "outcome_unknown",
+            "an earlier attempt at this report ended without an answer; retry later",
+        )),
         Err(OnceError::Store(e)) => Err(app.db().classify_store(&e).into()),
         Err(other) => Err(ApiError::internal("report_failed", format!("{other:?}"))),
     }
 }
 
-/// The work run once per (user, day): read, call the LLM outside any transaction, store.
-async fn make_report(app: App, user: String, date: Day) -> Result<Report, Failure<WorkFailure>> {
+/// The work run once per (user, day): read, call the LLM outside any transaction, then hand
+/// the store the report's rows to write in the transaction that completes the claim.
+async fn make_report(
+    app: App,
+    user: String,
+    date: Day,
+) -> Result<InTransaction<impl ReportWrites, Report, WorkFailure>, Failure<WorkFailure>> {
     let letters = app
         .db()
         .letters(&user, date)
@@ -160,14 +174,9 @@ async fn make_report(app: App, user: String, date: Day) -> Result<Report, Failur
     if letters.is_empty() {
         return Err(Failure::retryable(WorkFailure::NoLetters));
     }
-    if app
-        .db()
-        .report(&user, date)
-        .await
-        .map_err(WorkFailure::from_db)?
-        .is_some()
-    {
-        // Made before the exactly-once record was purged.
+    let stored = app.db().report(&user, date).await;
+    if stored.map_err(WorkFailure::from_db)?.is_some() {
+        // Made before the exactly-once record was purged: never pay for it again.
         return Err(Failure::permanent(WorkFailure::Exists));
     }
     let request = analyze_request(&user, date, letters);
@@ -176,10 +185,48 @@ async fn make_report(app: App, user: String, date: Day) -> Result<Report, Failur
         .analyze(&request)
         .await
         .map_err(WorkFailure::from_llm)?;
-    match app.db().store_report(&user, date, answer).await {
-        Ok(Some(report)) => Ok(report),
-        Ok(None) => Err(Failure::permanent(WorkFailure::Exists)),
-        Err(e) => Err(WorkFailure::from_db(e)),
+    let day = date.to_string();
+    Ok(InTransaction::new(move |tx: &rusqlite::Transaction<'_>| {
+        Ok(match db::insert_report(tx, &user, &day, &answer)? {
+            Some(report) => Ok(report),
+            // Made before the exactly-once record was purged.
+            None => Err(Failure::permanent(WorkFailure::Exists)),
+        })
+    }))
+}
+
+/// The report's writes, run by the store in the completing transaction.
+trait ReportWrites:
+    FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<Result<Report, Failure<WorkFailure>>>
+    + Send
+    + 'static
+{
+}
+
+impl<F> ReportWrites for F where
+    F: FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<Result<Report, Failure<WorkFailure>>>
+        + Send
+        + 'static
+{
+}
+
+/// Asked before an attempt of unknown outcome (its instance crashed during the LLM call) is
+/// run again: the report's own table says whether it had its effect. The report and the
+/// completion commit together, so a stored report means done; none means the LLM may have
+/// been paid without a stored result, and the report is made again — counted in
+/// `tollgate_demo_llm_possibly_double_paid_total`.
+async fn reconcile(app: App, user: String, date: Day) -> Reconciled<Report> {
+    match app.db().report(&user, date).await {
+        Ok(Some(report)) => Reconciled::Done(report),
+        Ok(None) => {
+            tracing::warn!(%user, %date, "report: an attempt vanished without a report; making it again");
+            metrics::counter!("tollgate_demo_llm_possibly_double_paid_total").increment(1);
+            Reconciled::RunAgain
+        }
+        Err(e) => {
+            tracing::warn!(%user, %date, error = %e, "report: cannot reconcile, leaving it unknown");
+            Reconciled::LeaveUnknown
+        }
     }
 }
 

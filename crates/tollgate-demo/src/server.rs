@@ -98,7 +98,7 @@ impl Service {
             source,
         })?;
         let (stop, mut stopped) = watch::channel(());
-        let router = app.router();
+        let router = crate::routes::router(&app);
         let task = tokio::spawn(async move {
             axum::serve(listener, router)
                 .with_graceful_shutdown(async move {

@@ -83,8 +83,7 @@ async fn idempotency_inner_service_error_is_returned_and_frees_the_key() {
 #[tokio::test]
 async fn idempotency_panicking_handler_answers_500_then_409_then_outcome_unknown() {
     let clock = ManualClock::new();
-    let once = Once::builder(MemoryStore::new())
-        .clock(Clock::from(clock.clone()))
+    let once = Once::builder(MemoryStore::with_clock(Clock::from(clock.clone())))
         .lease(Duration::from_secs(30), Duration::from_secs(10))
         .build();
     let inner = service_fn(|_req: Request<Full<Bytes>>| async {

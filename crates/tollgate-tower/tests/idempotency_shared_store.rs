@@ -8,8 +8,12 @@ mod support;
 use std::sync::Arc;
 
 use http::StatusCode;
+use std::time::Duration;
 use tokio::sync::{Barrier, mpsc};
+
+use tollgate::once::{OnInProgress, Once};
 use tollgate_sqlite::SqliteStore;
+use tollgate_testkit::Counting;
 use tollgate_tower::idempotency::IdempotencyLayer;
 use tower::{Layer, ServiceExt};
 
@@ -71,4 +75,31 @@ async fn idempotency_200_concurrent_requests_over_two_instances_run_once() {
     assert_eq!(executed.status, StatusCode::CREATED);
     assert!(!executed.replayed());
     assert_eq!(app.calls(), 1);
+}
+
+/// A request waiting (in another instance) for the first request of its key receives that
+/// request's own failure — its 502 — rather than a generic 503, and does not run the handler.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn idempotency_waiter_on_another_instance_gets_the_first_requests_own_5xx() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shared.db");
+    let (app, mut entered) = App::new();
+    let a = IdempotencyLayer::new(SqliteStore::open(&path).await.unwrap()).layer(app.service());
+    let polled = Counting::new(SqliteStore::open(&path).await.unwrap());
+    let wait = OnInProgress::Wait {
+        deadline: Duration::from_secs(30),
+    };
+    let waiting = Once::builder(polled.clone()).on_in_progress(wait).build();
+    let b = IdempotencyLayer::with_once(waiting).layer(app.service());
+
+    let first = tokio::spawn(a.oneshot(post("/held-502", "k", "{}")));
+    entered.recv().await.unwrap();
+    let waiter = tokio::spawn(b.oneshot(post("/held-502", "k", "{}")));
+    polled.answered(1).await; // the waiter found the key in progress
+    app.gate.add_permits(1);
+    let first = Answer::read(first.await.unwrap().unwrap()).await;
+    assert_eq!(first.status, StatusCode::BAD_GATEWAY);
+    let waited = Answer::read(waiter.await.unwrap().unwrap()).await;
+    waited.assert_error(StatusCode::BAD_GATEWAY, "original_failed");
+    assert_eq!(app.calls(), 1, "the waiter did not run the handler");
 }

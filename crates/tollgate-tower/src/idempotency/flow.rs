@@ -162,7 +162,8 @@ where
                 Err(e)
             }
             Ok(Unstored::BodyFailed(rejection)) => Ok(reject(rejection)),
-            Err(_) => Ok(reject(Rejection::OriginalFailed)),
+            // A waiter: the failure is the holder's own, read back from the store.
+            Err(_) => Ok(reject(Rejection::OriginalFailed(failure.error.status))),
         },
         Err(e) => Ok(reject(Rejection::from_once(e))),
     }

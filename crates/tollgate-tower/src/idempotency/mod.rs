@@ -13,7 +13,14 @@
 //! | body over the limit (default 1 MiB) | `413 body_too_large` |
 //! | same key while the first request runs | `409 idempotency_key_in_use` |
 //! | same key, different method, path, query or body (also while the first runs) | `422 idempotency_key_reused` |
+//! | same key, waited for ([`OnInProgress::Wait`](tollgate::once::OnInProgress)) and the first request failed with a `5xx` | that status, `original_failed` |
 //! | same key, first request completed | the stored response, with `Idempotent-Replayed: true` |
+//!
+//! **409 or 422 while the first request runs?** The draft answers 409 for a key "still being
+//! processed" and 422 for a key "reused with a different payload"; a different payload under a
+//! key in flight is both. This layer answers **422**: a 409 tells the client to retry later,
+//! and that retry could only ever get the 422, so the client learns of its bug at once. (The
+//! store compares fingerprints before it looks at the lease.)
 //!
 //! The key may be the draft's structured-field string (`"abc"`) or a bare token (`abc`).
 //! Errors are JSON, `{"error":"<code>","message":"<text>"}` with `content-type:

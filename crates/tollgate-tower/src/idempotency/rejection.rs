@@ -44,9 +44,10 @@ pub enum Rejection {
     WaitTimedOut,
     /// `500 stored_failure`: the key holds a permanent failure (written outside this layer).
     StoredFailure,
-    /// `503 original_failed`: the request that ran under this key failed and was not stored;
-    /// retry it.
-    OriginalFailed,
+    /// `original_failed`: the request that ran under this key failed and was not stored;
+    /// retry it. Answered with the original request's own `5xx` status when it had one
+    /// (a waiter in another process learns it from the store), else `503`.
+    OriginalFailed(Option<u16>),
     /// `502 response_unreadable`: the inner service's response body failed; nothing was
     /// stored.
     ResponseUnreadable(String),
@@ -80,7 +81,11 @@ impl Rejection {
             Rejection::ResponseUnreadable(_) | Rejection::ResponseTooLarge(_) => {
                 StatusCode::BAD_GATEWAY
             }
-            Rejection::OriginalFailed | Rejection::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Rejection::OriginalFailed(status) => status
+                .and_then(|s| StatusCode::from_u16(s).ok())
+                .filter(StatusCode::is_server_error)
+                .unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
+            Rejection::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
             Rejection::OutcomeUnknown
             | Rejection::StoredFailure
             | Rejection::Codec(_)
@@ -104,7 +109,7 @@ impl Rejection {
             Rejection::OutcomeUnknown => "outcome_unknown",
             Rejection::WaitTimedOut => "wait_timed_out",
             Rejection::StoredFailure => "stored_failure",
-            Rejection::OriginalFailed => "original_failed",
+            Rejection::OriginalFailed(_) => "original_failed",
             Rejection::ResponseUnreadable(_) => "response_unreadable",
             Rejection::ResponseTooLarge(_) => "response_too_large",
             Rejection::Store(_) => "store_unavailable",
@@ -151,7 +156,7 @@ impl Rejection {
             once::Error::Fenced => Rejection::Fenced,
             once::Error::OutcomeUnknown => Rejection::OutcomeUnknown,
             once::Error::WaitTimedOut => Rejection::WaitTimedOut,
-            once::Error::Failed(f) if f.retryable => Rejection::OriginalFailed,
+            once::Error::Failed(f) if f.retryable => Rejection::OriginalFailed(None),
             once::Error::Failed(_) => Rejection::StoredFailure,
             once::Error::Store(e) => Rejection::Store(e.to_string()),
             once::Error::Codec(msg) => Rejection::Codec(msg),
@@ -190,7 +195,11 @@ impl fmt::Display for Rejection {
             Rejection::StoredFailure => {
                 f.write_str("the request with this Idempotency-Key failed permanently")
             }
-            Rejection::OriginalFailed => {
+            Rejection::OriginalFailed(Some(status)) => write!(
+                f,
+                "the request with this Idempotency-Key failed with status {status}; retry it"
+            ),
+            Rejection::OriginalFailed(None) => {
                 f.write_str("the request with this Idempotency-Key failed; retry it")
             }
             Rejection::ResponseUnreadable(e) => write!(f, "the response could not be read: {e}"),

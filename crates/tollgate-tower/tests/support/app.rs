@@ -10,7 +10,7 @@ use http_body_util::{BodyExt, Full};
 use tokio::sync::{Semaphore, mpsc};
 use tower::{Service, service_fn};
 
-/// The app: counts its calls; `/held` waits for the gate, `/flaky` fails its first call with a
+/// The app: counts its calls; `/held` waits for the gate (`/held-502` too, then fails), `/flaky` fails its first call with a
 /// 500, `/invalid` answers 400, anything else creates an order (201).
 #[derive(Clone)]
 pub(crate) struct App {
@@ -59,6 +59,11 @@ impl App {
                 self.entered.send(()).unwrap();
                 self.gate.acquire().await.unwrap().forget();
                 (StatusCode::CREATED, "created")
+            }
+            "/held-502" => {
+                self.entered.send(()).unwrap();
+                self.gate.acquire().await.unwrap().forget();
+                (StatusCode::BAD_GATEWAY, "upstream failed")
             }
             "/flaky" if call == 1 => (StatusCode::INTERNAL_SERVER_ERROR, "upstream exploded"),
             "/invalid" => (StatusCode::BAD_REQUEST, "invalid order"),
