@@ -18,14 +18,29 @@
 //! - A completed key replays its stored result ([`Output::replayed`]) or is rejected
 //!   ([`OnCompleted::Reject`]); the same key with another fingerprint is [`Error::Mismatch`]
 //!   (HTTP 422). A retryable [`Failure`] frees the key; a permanent one is replayed.
+//! - **Whether a lease has expired is decided by the store's own clock**: leases and retention
+//!   are passed as durations and the store stamps them with its time (see [`crate::store`]),
+//!   so engines on machines whose clocks disagree never take over each other's live leases
+//!   (conformance case `clock_skew_of_engines_never_takes_over_a_live_lease`).
 //! - **A crashed holder is taken over with a higher fence**, and its late completion is
-//!   rejected: it gets [`Error::Fenced`]. The holder renews its lease while the work runs (a
-//!   renewal loop selected against the work, in the same task); when renewal reports the lease
-//!   lost, the work is dropped and the call returns `Fenced`.
-//! - **A vanished holder is never silently re-run** by default ([`OnUnknown::Surface`]): the
-//!   attempt is recorded as unknown and reported as [`Error::OutcomeUnknown`];
-//!   [`OnUnknown::Rerun`] takes it over instead.
+//!   rejected: it gets [`Error::Fenced`]. The holder keeps its lease with the shared lease
+//!   keeper ([`crate::store::lease`]) while the work runs; when the store rejects a renewal,
+//!   or no renewal succeeded for a whole lease, the work is dropped and the call returns
+//!   `Fenced`.
+//! - **The work's own writes and the completion can commit in one transaction**
+//!   ([`Call::run_committed`] with a backend's [`Commit`], e.g. `tollgate_sqlite::InTransaction`):
+//!   a stored result never sits beside an unfinished claim.
+//! - **An attempt of unknown outcome is never re-run before a reconcile hook has been asked**
+//!   ([`Call::reconcile`]: done with this result / run again / leave unknown); without a hook it
+//!   is reported as [`Error::OutcomeUnknown`] ([`OnUnknown::Surface`], the default) or taken
+//!   over ([`OnUnknown::Rerun`]). An operator settles a key by hand with [`Once::settle`].
+//! - A waiter in [`OnInProgress::Wait`] receives the failure of the attempt it waited for —
+//!   even a retryable one — rather than running the work again.
 //! - Keys are namespaced and never concatenated ([`Key::encode`] is length-prefixed).
+//!
+//! **409 or 422?** A different fingerprint under a key that is still in flight is
+//! [`Error::Mismatch`] (422), not `Conflict` (409): the store compares fingerprints before it
+//! looks at the lease, because a 409 invites a retry that could only ever get the 422.
 //!
 //! # Cancellation
 //! The work runs in a task owned by no caller (see [`crate::flight`]): dropping the call that
@@ -36,8 +51,9 @@
 //!
 //! # Observability
 //! tracing events for every decision (`claimed`, `conflict`, `took over`, `lease lost`,
-//! `fenced`), and the counters `tollgate_once_calls_total{namespace, outcome}` and
-//! `tollgate_once_takeovers_total{namespace}` through the `metrics` facade.
+//! `fenced`, `reconciled`), and the counters `tollgate_once_calls_total{namespace, outcome}`,
+//! `tollgate_once_takeovers_total{namespace}`, `tollgate_once_reconciled_total{namespace,
+//! decision}` and `tollgate_lease_lost_total{reason}` through the `metrics` facade.
 //!
 //! # Example
 //! ```
