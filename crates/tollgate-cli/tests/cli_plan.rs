@@ -100,3 +100,12 @@ fn unreadable_input_exits_2() {
         "{stderr}"
     );
 }
+
+#[test]
+fn s0_plan_check_passes_the_reference_services_shipped_plan() {
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tollgate-demo/src/chat/plan.toml");
+    let out = check(&shipped);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.ends_with(": ok (4 nodes, 3 intents)\n"), "{stdout}");
+}

@@ -43,13 +43,14 @@ struct AppInner {
     llm: LlmClient,
     once: Once<SqliteStore>,
     naive: bool,
+    chat: crate::chat::Chat,
 }
 
 impl App {
     /// The state of a service over `db` calling the LLM through `llm`; `naive` serves the
     /// `/naive/…` routes (demo mode only). Installs the Prometheus recorder (see
     /// [`prometheus`]) unless the process has one already.
-    pub fn new(db: Db, llm: LlmClient, naive: bool) -> App {
+    pub fn new(db: Db, llm: LlmClient, naive: bool, chat: crate::chat::Chat) -> App {
         let _ = prometheus();
         let once = Once::builder(db.store().clone())
             .on_in_progress(OnInProgress::Conflict)
@@ -62,6 +63,7 @@ impl App {
                 llm,
                 once,
                 naive,
+                chat,
             }),
         }
     }
@@ -79,6 +81,11 @@ impl App {
     /// The exactly-once engine of the daily reports.
     pub fn once(&self) -> &Once<SqliteStore> {
         &self.inner.once
+    }
+
+    /// The S0 chat: its plan and fake nodes.
+    pub fn chat(&self) -> &crate::chat::Chat {
+        &self.inner.chat
     }
 
     /// The service's routes.
@@ -101,6 +108,7 @@ impl App {
                         .body_limit(BODY_LIMIT),
                 ),
             )
+            .route("/chat", post(crate::chat::routes::post_chat))
             .route("/healthz", get(healthz))
             .route("/metrics", get(render_metrics));
         if self.inner.naive {
