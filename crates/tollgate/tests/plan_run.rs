@@ -100,10 +100,6 @@ async fn a_complete_answer_has_every_field_and_one_report_per_node() {
             ("news", Status::Success, false)
         ]
     );
-    assert_eq!(
-        names(&answer.node("location").unwrap().fields),
-        ["city", "country"]
-    );
     assert!(answer.missing_required.is_empty() && answer.missing_optional.is_empty());
     assert_eq!((w.get(), l.get(), n.get(), fb.get()), (1, 1, 1, 0));
     assert!(answer.check().is_ok());
@@ -183,7 +179,7 @@ async fn a_field_the_node_did_not_declare_is_an_error_not_a_silent_drop() {
     let location = answer.node("location").unwrap();
     assert_eq!(location.status, Status::Failed);
     assert_eq!(location.undeclared_field.as_deref(), Some("zip"));
-    assert!(location.fields.is_empty(), "the whole output is rejected");
+    assert_eq!(answer.field("city"), None, "the whole output is rejected");
     assert_eq!(answer.status, IntentStatus::Failed);
     assert_eq!(names(&answer.missing_required), ["city"]);
     assert_eq!(

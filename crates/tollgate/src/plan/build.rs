@@ -180,7 +180,7 @@ fn policy(spec: &NodeSpec, breakers: &Registry) -> Policy {
 
 /// For each intent, the nodes that run for it (derived from the fields) and whether each is
 /// required.
-fn intent_plans(contracts: &Contracts) -> HashMap<Arc<str>, IntentPlan> {
+fn intent_plans(contracts: &Contracts) -> Vec<IntentPlan> {
     contracts
         .intents()
         .iter()
@@ -195,14 +195,13 @@ fn intent_plans(contracts: &Contracts) -> HashMap<Arc<str>, IntentPlan> {
                     required: contracts.is_required(&node.name, &intent.name),
                 })
                 .collect();
-            let plan = IntentPlan {
+            IntentPlan {
                 name: intent.name.clone(),
                 nodes,
                 required: intent.required.clone(),
                 optional: intent.optional.clone(),
                 metrics: RunMetrics::new(&intent.name),
-            };
-            (intent.name.clone(), plan)
+            }
         })
         .collect()
 }

@@ -7,24 +7,33 @@ use std::future::{Future, poll_fn};
 use std::pin::Pin;
 use std::task::Poll;
 
+use tokio::time::Instant;
+
 enum Slot<F: Future> {
     Running(Pin<Box<F>>),
-    Done(F::Output),
+    Done(F::Output, Instant),
 }
 
-/// Runs every future to completion, concurrently; the outputs come back in input order. Every
-/// wake polls the futures still running, which is cheap for the handful of nodes of an intent.
-pub(crate) async fn join_all<F: Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+/// Runs every future to completion, concurrently; the outputs come back in input order, each
+/// with when it finished (read once per poll in which futures finished, so that nodes that are
+/// ready together cost one clock read). Every wake polls the futures still running, which is
+/// cheap for the handful of nodes of an intent.
+pub(crate) async fn join_all<F: Future>(
+    futures: impl IntoIterator<Item = F>,
+) -> Vec<(F::Output, Instant)> {
     let mut slots: Vec<Slot<F>> = futures
         .into_iter()
         .map(|f| Slot::Running(Box::pin(f)))
         .collect();
     poll_fn(|cx| {
         let mut running = false;
+        let mut now = None;
         for slot in slots.iter_mut() {
             if let Slot::Running(future) = slot {
                 match future.as_mut().poll(cx) {
-                    Poll::Ready(output) => *slot = Slot::Done(output),
+                    Poll::Ready(output) => {
+                        *slot = Slot::Done(output, *now.get_or_insert_with(Instant::now));
+                    }
                     Poll::Pending => running = true,
                 }
             }
@@ -33,7 +42,7 @@ pub(crate) async fn join_all<F: Future>(futures: impl IntoIterator<Item = F>) ->
             return Poll::Pending;
         }
         let outputs = slots.drain(..).filter_map(|slot| match slot {
-            Slot::Done(output) => Some(output),
+            Slot::Done(output, finished) => Some((output, finished)),
             Slot::Running(_) => None,
         });
         Poll::Ready(outputs.collect())
@@ -56,8 +65,13 @@ mod tests {
             ms
         }))
         .await;
-        assert_eq!(outputs, vec![30, 10, 20]);
-        assert_eq!(started.elapsed(), Duration::from_millis(30));
+        let took: Vec<(u64, Duration)> = outputs
+            .into_iter()
+            .map(|(ms, finished)| (ms, finished - started))
+            .collect();
+        let ms = Duration::from_millis;
+        assert_eq!(took, vec![(30, ms(30)), (10, ms(10)), (20, ms(20))]);
+        assert_eq!(started.elapsed(), ms(30));
     }
 
     #[tokio::test]

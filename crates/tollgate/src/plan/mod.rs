@@ -96,7 +96,6 @@ mod report;
 mod run;
 mod spec;
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -119,7 +118,7 @@ use node::BoundNode;
 pub struct Plan<I, V, E> {
     contracts: Contracts,
     nodes: Vec<BoundNode<I, V, E>>,
-    intents: HashMap<Arc<str>, IntentPlan>,
+    intents: Vec<IntentPlan>,
 }
 
 /// An intent as it runs: the nodes that output its fields (derived), and its fields.
@@ -164,7 +163,7 @@ impl<I, V, E> Plan<I, V, E> {
     /// The names of the nodes that run for `intent`, in declaration order (empty when the
     /// intent is unknown).
     pub fn nodes_of(&self, intent: &str) -> Vec<&str> {
-        let Some(plan) = self.intents.get(intent) else {
+        let Some(plan) = self.intents.iter().find(|plan| &*plan.name == intent) else {
             return Vec::new();
         };
         plan.nodes

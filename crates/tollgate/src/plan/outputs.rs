@@ -1,6 +1,7 @@
 //! What a node returns: named field values, checked against its declared outputs.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// The field values one node returns. Field names are usually `&'static str` (no allocation).
@@ -63,17 +64,22 @@ impl<V> Outputs<V> {
         self.fields.iter().map(|(f, v)| (&**f, v))
     }
 
-    /// The fields, each paired with its declared name from `declared`; `Err` names the first
-    /// field that is not declared.
-    pub(crate) fn admit(self, declared: &[Arc<str>]) -> Result<Vec<(Arc<str>, V)>, String> {
-        let mut admitted = Vec::with_capacity(self.fields.len());
+    /// The first field that is not among `declared`, if any.
+    pub(crate) fn undeclared(&self, declared: &[Arc<str>]) -> Option<&str> {
+        self.fields
+            .iter()
+            .map(|(field, _)| &**field)
+            .find(|field| !declared.iter().any(|d| **d == **field))
+    }
+
+    /// Moves the fields into `merged`, keyed by their declared names (fields not among
+    /// `declared` are left out: check [`undeclared`](Self::undeclared) first).
+    pub(crate) fn merge_into(self, declared: &[Arc<str>], merged: &mut BTreeMap<Arc<str>, V>) {
         for (field, value) in self.fields {
-            match declared.iter().find(|d| ***d == *field) {
-                Some(name) => admitted.push((name.clone(), value)),
-                None => return Err(field.into_owned()),
+            if let Some(name) = declared.iter().find(|d| ***d == *field) {
+                merged.insert(name.clone(), value);
             }
         }
-        Ok(admitted)
     }
 }
 

@@ -58,8 +58,6 @@ pub struct NodeReport<E> {
     /// output is then rejected and its status is `failed`: a contract breach is never dropped
     /// silently.
     pub undeclared_field: Option<String>,
-    /// The fields it contributed to the answer.
-    pub fields: Vec<Arc<str>>,
 }
 
 impl<E: fmt::Display> NodeReport<E> {
