@@ -14,7 +14,7 @@ use http::StatusCode;
 use serde_json::{Value, json};
 use support::Harness;
 use tokio::sync::Barrier;
-use tollgate_demo::chat::{Chat, DEFAULT_PLAN};
+use tollgate_demo::chat::{Chat, DEFAULT_PLAN, FakeNode};
 use tollgate_demo::{Service, ServiceConfig};
 
 async fn chat(h: &Harness, intent: &str, message: &str) -> (StatusCode, Value) {
@@ -43,7 +43,7 @@ fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
         .collect()
 }
 
-fn node<'a>(h: &'a Harness, name: &str) -> &'a tollgate_demo::chat::FakeNode {
+fn node<'a>(h: &'a Harness, name: &str) -> &'a FakeNode {
     h.service.app().chat().nodes().get(name).unwrap()
 }
 
@@ -106,20 +106,38 @@ async fn s0_chat_the_weather_fallback_runs_and_is_reported_fallback_success() {
     assert_eq!(h.service.app().chat().nodes().weather_fallbacks(), 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn s0_chat_a_required_node_failing_is_a_502_naming_the_missing_fields() {
+/// Starts a service, breaks `location` with `fault`, and expects a 502 naming the missing
+/// `city` and the node's `cause`.
+async fn city_is_missing_because(fault: impl FnOnce(&FakeNode), cause: &str) {
     let h = Harness::start().await;
-    node(&h, "location").set_failing(true);
+    fault(node(&h, "location"));
     let (status, reply) = chat(&h, "weather", "umbrella?").await;
     assert_eq!(status, StatusCode::BAD_GATEWAY);
+    let message = format!(
+        "intent \"weather\" is missing required fields \"city\" (node \"location\" failed: {cause})"
+    );
     assert_eq!(
         reply,
-        json!({
-            "error": "missing_required_fields",
-            "message": "intent \"weather\" is missing required fields \"city\" \
-                        (node \"location\" failed: location failed (injected))"
-        })
+        json!({ "error": "missing_required_fields", "message": message })
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s0_chat_a_required_node_failing_is_a_502_naming_the_missing_fields() {
+    city_is_missing_because(|n| n.set_failing(true), "location failed (injected)").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s0_chat_a_slow_required_node_times_out_under_its_policy() {
+    // Its timeout is 1 s.
+    let slow = |n: &FakeNode| n.set_latency(Duration::from_millis(1_500));
+    city_is_missing_because(slow, "call timed out after 1s").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s0_chat_a_node_returning_an_undeclared_field_is_an_error_not_a_silent_drop() {
+    let breach = |n: &FakeNode| n.set_undeclared_field(true);
+    city_is_missing_because(breach, "returned undeclared field \"debug_trace\"").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -139,32 +157,6 @@ async fn s0_chat_an_optional_node_failing_gives_a_degraded_answer() {
         ])
     );
     assert_eq!(reply["fields"]["city"], "Seoul");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn s0_chat_a_slow_required_node_times_out_under_its_policy() {
-    let h = Harness::start().await;
-    node(&h, "location").set_latency(Duration::from_millis(1_500)); // its timeout is 1 s
-    let (status, reply) = chat(&h, "weather", "umbrella?").await;
-    assert_eq!(status, StatusCode::BAD_GATEWAY);
-    assert_eq!(
-        reply["message"],
-        "intent \"weather\" is missing required fields \"city\" \
-         (node \"location\" failed: call timed out after 1s)"
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn s0_chat_a_node_returning_an_undeclared_field_is_an_error_not_a_silent_drop() {
-    let h = Harness::start().await;
-    node(&h, "location").set_undeclared_field(true);
-    let (status, reply) = chat(&h, "weather", "umbrella?").await;
-    assert_eq!(status, StatusCode::BAD_GATEWAY);
-    assert_eq!(
-        reply["message"],
-        "intent \"weather\" is missing required fields \"city\" \
-         (node \"location\" failed: returned undeclared field \"debug_trace\")"
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -18,12 +18,7 @@ const TASKS: usize = 300;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn hundreds_of_concurrent_runs_each_get_their_answer_and_every_fallback_runs() {
-    let (w, l, n, fb) = (
-        Calls::default(),
-        Calls::default(),
-        Calls::default(),
-        Calls::default(),
-    );
+    let (w, l, n, fb) = <(Calls, Calls, Calls, Calls)>::default();
     let fallbacks = fb.clone();
     let plan = Plan::builder(trip())
         .node("weather", fails(&w, "weather"))

@@ -7,29 +7,13 @@ mod support;
 
 use std::time::Duration;
 
-use support::{Calls, Down, answers, fails, names, trip};
+use support::{Calls, Does, Down, answers, fails, names, trip, trip_plan};
 use tokio::time::Instant;
 use tollgate::breaker::{BreakerConfig, Registry, SlidingWindow, State};
 use tollgate::plan::{
     Contracts, IntentSpec, IntentStatus, NodeSpec, OnFailure, Outputs, Plan, RetrySpec,
 };
 use tollgate::policy::{PolicyError, Status};
-
-fn weather_fallback(
-    calls: &Calls,
-) -> impl Fn(
-    tollgate::plan::NodeCall<()>,
-    &PolicyError<Down>,
-) -> std::future::Ready<Result<Outputs<String>, Down>>
-+ Send
-+ Sync
-+ 'static {
-    let calls = calls.clone();
-    move |_, _| {
-        calls.hit();
-        std::future::ready(Ok(Outputs::one("weather", "cached".to_owned())))
-    }
-}
 
 #[tokio::test(start_paused = true)]
 async fn five_nodes_of_100ms_each_finish_together_at_100ms() {
@@ -62,19 +46,12 @@ async fn five_nodes_of_100ms_each_finish_together_at_100ms() {
 
 #[tokio::test]
 async fn a_complete_answer_has_every_field_and_one_report_per_node() {
-    let (w, l, n, fb) = (
-        Calls::default(),
-        Calls::default(),
-        Calls::default(),
-        Calls::default(),
+    let trip = trip_plan(
+        Does::Answer(&["weather"]),
+        Does::Answer(&["city", "country"]),
+        Does::Answer(&["news"]),
     );
-    let plan = Plan::builder(trip())
-        .node("weather", answers(&w, &["weather"]))
-        .fallback("weather", weather_fallback(&fb))
-        .node("location", answers(&l, &["city", "country"]))
-        .node("news", answers(&n, &["news"]))
-        .build_in(&Registry::new())
-        .unwrap();
+    let plan = &trip.plan;
     let answer = plan.run("trip", ()).await.unwrap();
     assert_eq!(answer.status, IntentStatus::Complete);
     let fields: Vec<(&str, &str)> = answer.fields.iter().map(|(k, v)| (&**k, &**v)).collect();
@@ -101,25 +78,19 @@ async fn a_complete_answer_has_every_field_and_one_report_per_node() {
         ]
     );
     assert!(answer.missing_required.is_empty() && answer.missing_optional.is_empty());
-    assert_eq!((w.get(), l.get(), n.get(), fb.get()), (1, 1, 1, 0));
+    let calls = [&trip.weather, &trip.location, &trip.news, &trip.fallbacks].map(Calls::get);
+    assert_eq!(calls, [1, 1, 1, 0]);
     assert!(answer.check().is_ok());
 }
 
 #[tokio::test]
 async fn an_optional_node_failing_degrades_the_answer() {
-    let (w, l, n, fb) = (
-        Calls::default(),
-        Calls::default(),
-        Calls::default(),
-        Calls::default(),
-    );
-    let plan = Plan::builder(trip())
-        .node("weather", answers(&w, &["weather"]))
-        .fallback("weather", weather_fallback(&fb))
-        .node("location", answers(&l, &["city", "country"]))
-        .node("news", fails(&n, "news"))
-        .build_in(&Registry::new())
-        .unwrap();
+    let plan = trip_plan(
+        Does::Answer(&["weather"]),
+        Does::Answer(&["city", "country"]),
+        Does::Fail("news"),
+    )
+    .plan;
     let answer = plan.run("trip", ()).await.unwrap();
     assert_eq!(answer.status, IntentStatus::Degraded);
     assert_eq!(names(&answer.missing_optional), ["news"]);
@@ -133,19 +104,12 @@ async fn an_optional_node_failing_degrades_the_answer() {
 
 #[tokio::test]
 async fn a_required_node_failing_fails_the_answer_naming_the_missing_fields() {
-    let (w, l, n, fb) = (
-        Calls::default(),
-        Calls::default(),
-        Calls::default(),
-        Calls::default(),
-    );
-    let plan = Plan::builder(trip())
-        .node("weather", answers(&w, &["weather"]))
-        .fallback("weather", weather_fallback(&fb))
-        .node("location", fails(&l, "location"))
-        .node("news", answers(&n, &["news"]))
-        .build_in(&Registry::new())
-        .unwrap();
+    let plan = trip_plan(
+        Does::Answer(&["weather"]),
+        Does::Fail("location"),
+        Does::Answer(&["news"]),
+    )
+    .plan;
     let answer = plan.run("trip", ()).await.unwrap();
     assert_eq!(answer.status, IntentStatus::Failed);
     assert_eq!(names(&answer.missing_required), ["city"]);
@@ -161,20 +125,13 @@ async fn a_required_node_failing_fails_the_answer_naming_the_missing_fields() {
 
 #[tokio::test]
 async fn a_field_the_node_did_not_declare_is_an_error_not_a_silent_drop() {
-    let (w, l, n, fb) = (
-        Calls::default(),
-        Calls::default(),
-        Calls::default(),
-        Calls::default(),
-    );
-    let plan = Plan::builder(trip())
-        .node("weather", answers(&w, &["weather"]))
-        .fallback("weather", weather_fallback(&fb))
-        // `location` declares city and country, and returns a zip code too.
-        .node("location", answers(&l, &["city", "zip"]))
-        .node("news", answers(&n, &["news"]))
-        .build_in(&Registry::new())
-        .unwrap();
+    // `location` declares city and country, and returns a zip code too.
+    let plan = trip_plan(
+        Does::Answer(&["weather"]),
+        Does::Answer(&["city", "zip"]),
+        Does::Answer(&["news"]),
+    )
+    .plan;
     let answer = plan.run("trip", ()).await.unwrap();
     let location = answer.node("location").unwrap();
     assert_eq!(location.status, Status::Failed);
@@ -190,7 +147,7 @@ async fn a_field_the_node_did_not_declare_is_an_error_not_a_silent_drop() {
 
 #[tokio::test]
 async fn a_fallback_returning_an_undeclared_field_is_rejected_too() {
-    let (w, l, n) = (Calls::default(), Calls::default(), Calls::default());
+    let (w, l, n) = <(Calls, Calls, Calls)>::default();
     let plan = Plan::builder(trip())
         .node("weather", fails(&w, "weather"))
         .fallback("weather", |_, _| async {

@@ -8,11 +8,9 @@ mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use support::{Calls, Down, answers, fails, names};
+use support::{Calls, Does, Down, answers, fails, names, trip, trip_plan};
 use tollgate::breaker::Registry;
-use tollgate::plan::{
-    Contracts, IntentSpec, IntentStatus, NodeSpec, OnFailure, Outputs, Plan, Problem,
-};
+use tollgate::plan::{Contracts, IntentSpec, IntentStatus, NodeSpec, Outputs, Plan, Problem};
 use tollgate::policy::{PolicyError, Status};
 
 /// The nodes' own code: which fields each really outputs.
@@ -146,26 +144,6 @@ async fn s0_plan_contract_drift_passes_the_naive_checks_and_is_caught_when_the_p
     assert_eq!(calls.get(), 0);
 }
 
-fn outing() -> Contracts {
-    Contracts::new()
-        .node(
-            NodeSpec::new("weather")
-                .outputs(["weather"])
-                .on_failure(OnFailure::Fallback),
-        )
-        .node(NodeSpec::new("location").outputs(["city"]))
-        .node(
-            NodeSpec::new("character")
-                .outputs(["character_context"])
-                .on_failure(OnFailure::Skip),
-        )
-        .intent(
-            IntentSpec::new("outing")
-                .required(["weather", "city"])
-                .optional(["character_context"]),
-        )
-}
-
 /// The naive executor: on failure in FAIL_FALLBACK mode it records that a fallback "was
 /// triggered" and returns — the async fallback is never awaited.
 async fn naive_execute(
@@ -204,14 +182,9 @@ async fn s0_plan_fallback_naive_only_sets_a_flag_the_plan_runs_it_and_reports_fa
         Some("true")
     );
 
-    let (w, l, c, fb) = (
-        Calls::default(),
-        Calls::default(),
-        Calls::default(),
-        Calls::default(),
-    );
+    let (w, l, c, fb) = <(Calls, Calls, Calls, Calls)>::default();
     let fallbacks = fb.clone();
-    let plan = Plan::builder(outing())
+    let plan = Plan::builder(trip())
         .node("weather", fails(&w, "weather"))
         .fallback("weather", move |_, error: &PolicyError<Down>| {
             assert_eq!(error, &PolicyError::Inner(Down("weather")));
@@ -222,11 +195,11 @@ async fn s0_plan_fallback_naive_only_sets_a_flag_the_plan_runs_it_and_reports_fa
                 Ok(Outputs::one("weather", "cloudy (cached)".to_owned()))
             }
         })
-        .node("location", answers(&l, &["city"]))
-        .node("character", answers(&c, &["character_context"]))
+        .node("location", answers(&l, &["city", "country"]))
+        .node("news", answers(&c, &["news"]))
         .build_in(&Registry::new())
         .unwrap();
-    let answer = plan.run("outing", ()).await.unwrap();
+    let answer = plan.run("trip", ()).await.unwrap();
     assert_eq!(fb.get(), 1);
     let weather = answer.node("weather").unwrap();
     assert_eq!(weather.status, Status::FallbackSuccess);
@@ -241,57 +214,49 @@ async fn s0_plan_fallback_naive_only_sets_a_flag_the_plan_runs_it_and_reports_fa
 
 #[tokio::test]
 async fn s0_plan_a_fallback_that_fails_too_keeps_both_errors_and_names_the_missing_field() {
-    let (w, l, c) = (Calls::default(), Calls::default(), Calls::default());
-    let plan = Plan::builder(outing())
+    let (w, l, c) = <(Calls, Calls, Calls)>::default();
+    let plan = Plan::builder(trip())
         .node("weather", fails(&w, "weather"))
         .fallback("weather", |_, _| async { Err(Down("weather cache")) })
-        .node("location", answers(&l, &["city"]))
-        .node("character", answers(&c, &["character_context"]))
+        .node("location", answers(&l, &["city", "country"]))
+        .node("news", answers(&c, &["news"]))
         .build_in(&Registry::new())
         .unwrap();
-    let answer = plan.run("outing", ()).await.unwrap();
+    let answer = plan.run("trip", ()).await.unwrap();
     let weather = answer.node("weather").unwrap();
     assert_eq!(weather.status, Status::Failed);
     assert_eq!(weather.error, Some(PolicyError::Inner(Down("weather"))));
     assert_eq!(weather.fallback_error, Some(Down("weather cache")));
     assert_eq!(
         answer.check().unwrap_err().to_string(),
-        "intent \"outing\" is missing required fields \"weather\" (node \"weather\" failed: \
+        "intent \"trip\" is missing required fields \"weather\" (node \"weather\" failed: \
          weather is down; fallback: weather cache is down)"
     );
 }
 
 #[tokio::test]
 async fn s0_plan_a_required_node_failing_fails_with_its_fields_an_optional_one_degrades() {
-    let fallback = |_, _: &PolicyError<Down>| async { Ok(Outputs::one("weather", "x".to_owned())) };
-    let (w, l, c) = (Calls::default(), Calls::default(), Calls::default());
-    let required_down = Plan::builder(outing())
-        .node("weather", answers(&w, &["weather"]))
-        .fallback("weather", fallback)
-        .node("location", fails(&l, "location"))
-        .node("character", answers(&c, &["character_context"]))
-        .build_in(&Registry::new())
-        .unwrap();
-    let answer = required_down.run("outing", ()).await.unwrap();
+    let weather = Does::Answer(&["weather"]);
+    let required_down = trip_plan(weather, Does::Fail("location"), Does::Answer(&["news"]));
+    let answer = required_down.plan.run("trip", ()).await.unwrap();
     assert_eq!(answer.status, IntentStatus::Failed);
     assert_eq!(names(&answer.missing_required), ["city"]);
     assert_eq!(
         answer.check().unwrap_err().to_string(),
-        "intent \"outing\" is missing required fields \"city\" (node \"location\" failed: location is down)"
+        "intent \"trip\" is missing required fields \"city\" (node \"location\" failed: location is down)"
     );
 
-    let optional_down = Plan::builder(outing())
-        .node("weather", answers(&w, &["weather"]))
-        .fallback("weather", fallback)
-        .node("location", answers(&l, &["city"]))
-        .node("character", fails(&c, "character"))
-        .build_in(&Registry::new())
-        .unwrap();
-    let answer = optional_down.run("outing", ()).await.unwrap();
+    let optional_down = trip_plan(
+        weather,
+        Does::Answer(&["city", "country"]),
+        Does::Fail("news"),
+    );
+    let answer = optional_down.plan.run("trip", ()).await.unwrap();
     assert_eq!(answer.status, IntentStatus::Degraded);
-    assert_eq!(names(&answer.missing_optional), ["character_context"]);
-    assert_eq!(answer.node("character").unwrap().status, Status::Skipped);
+    assert_eq!(names(&answer.missing_optional), ["news"]);
+    assert_eq!(answer.node("news").unwrap().status, Status::Skipped);
     let fields: Vec<&str> = answer.fields.keys().map(|f| &**f).collect();
-    assert_eq!(fields, ["city", "weather"]);
+    assert_eq!(fields, ["city", "country", "weather"]);
     assert!(answer.check().is_ok());
+    assert_eq!(optional_down.fallbacks.get(), 0);
 }

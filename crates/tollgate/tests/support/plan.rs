@@ -1,11 +1,12 @@
 //! Helpers for the plan and S0 plan tests, included with `#[path]`: the S0 trip contracts and
 //! nodes that succeed, fail or count their calls.
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use tollgate::plan::{Contracts, IntentSpec, NodeCall, NodeSpec, OnFailure, Outputs};
+use tollgate::breaker::Registry;
+use tollgate::plan::{Contracts, IntentSpec, NodeCall, NodeSpec, OnFailure, Outputs, Plan};
 
 /// A node's error.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -54,18 +55,38 @@ impl Calls {
     }
 }
 
-/// A node answering `fields` (each with the value `"<field>-value"`), counting its calls.
-pub fn answers<I>(
+/// What a fake node does when called.
+#[derive(Clone, Copy, Debug)]
+pub enum Does {
+    /// Answers these fields, each with the value `"<field>-value"`.
+    Answer(&'static [&'static str]),
+    /// Fails with `Down(name)`.
+    Fail(&'static str),
+}
+
+/// A node doing `does`, counting its calls.
+pub fn node<I>(
     calls: &Calls,
-    fields: &'static [&'static str],
+    does: Does,
 ) -> impl Fn(NodeCall<I>) -> std::future::Ready<Result<Outputs<String>, Down>> + Send + Sync + 'static
 {
     let calls = calls.clone();
     move |_| {
         calls.hit();
-        let outputs = fields.iter().map(|f| (*f, format!("{f}-value"))).collect();
-        std::future::ready(Ok(outputs))
+        std::future::ready(match does {
+            Does::Answer(fields) => Ok(fields.iter().map(|f| (*f, format!("{f}-value"))).collect()),
+            Does::Fail(name) => Err(Down(name)),
+        })
     }
+}
+
+/// A node answering `fields`, counting its calls.
+pub fn answers<I>(
+    calls: &Calls,
+    fields: &'static [&'static str],
+) -> impl Fn(NodeCall<I>) -> std::future::Ready<Result<Outputs<String>, Down>> + Send + Sync + 'static
+{
+    node(calls, Does::Answer(fields))
 }
 
 /// A node that always fails, counting its calls.
@@ -74,10 +95,39 @@ pub fn fails<I>(
     name: &'static str,
 ) -> impl Fn(NodeCall<I>) -> std::future::Ready<Result<Outputs<String>, Down>> + Send + Sync + 'static
 {
-    let calls = calls.clone();
-    move |_| {
-        calls.hit();
-        std::future::ready(Err(Down(name)))
+    node(calls, Does::Fail(name))
+}
+
+/// The trip plan over nodes that do what they are told, with every call counted.
+pub struct Trip {
+    pub plan: Plan<(), String, Down>,
+    pub weather: Calls,
+    pub location: Calls,
+    pub news: Calls,
+    /// Runs of the weather fallback (which answers `"cached"`).
+    pub fallbacks: Calls,
+}
+
+/// [`trip`]'s contracts bound to nodes doing `weather`, `location` and `news`.
+pub fn trip_plan(weather: Does, location: Does, news: Does) -> Trip {
+    let (w, l, n, fb) = <(Calls, Calls, Calls, Calls)>::default();
+    let fallbacks = fb.clone();
+    let plan = Plan::builder(trip())
+        .node("weather", node(&w, weather))
+        .fallback("weather", move |_, _| {
+            fallbacks.hit();
+            std::future::ready(Ok(Outputs::one("weather", "cached".to_owned())))
+        })
+        .node("location", node(&l, location))
+        .node("news", node(&n, news))
+        .build_in(&Registry::new())
+        .unwrap();
+    Trip {
+        plan,
+        weather: w,
+        location: l,
+        news: n,
+        fallbacks: fb,
     }
 }
 
