@@ -109,3 +109,48 @@ fn s0_plan_check_passes_the_reference_services_shipped_plan() {
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(stdout.ends_with(": ok (4 nodes, 3 intents)\n"), "{stdout}");
 }
+
+#[test]
+fn s0_serve_refuses_to_start_with_a_drifted_chat_plan_naming_the_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = dir.path().join("chat.toml");
+    std::fs::write(
+        &plan,
+        "[nodes.weather]\noutputs = [\"weather\"]\n[intents.weather]\nrequired = [\"weather\", \"city\"]\n",
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args(["serve", "--fake-llm", "--listen", "127.0.0.1:0", "--db"])
+        .arg(dir.path().join("service.db"))
+        .arg("--chat-plan")
+        .arg(&plan)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A deadline, not a synchronisation: the refusal is immediate; a started service is killed.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("the service started with a drifted plan");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    // The contract problem, and the service's nodes that the file no longer declares.
+    assert!(
+        stderr.contains(
+            "error: chat plan: invalid plan (5 problems): intent \"weather\" requires field \
+             \"city\" but no node produces it; an implementation was given for node \"location\", \
+             which is not declared"
+        ),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("service.db").exists());
+}
