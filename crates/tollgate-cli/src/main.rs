@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 mod demo;
 mod duration;
+mod plan;
 mod print;
 mod race;
 mod serve;
@@ -28,6 +29,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Fire N requests released at the same instant and check invariants on the responses.
     Race(race::RaceArgs),
+    /// Check a fan-out plan's contracts file (`tollgate plan check FILE`).
+    Plan(plan::PlanArgs),
 }
 
 /// Exit status for usage errors and unreachable targets (clap uses it for its own errors too).
@@ -52,6 +55,7 @@ fn main() -> ExitCode {
             runtime.block_on(serve::main(args))
         }
         Command::Race(args) => runtime.block_on(race::main(args)),
+        Command::Plan(args) => plan::main(args),
     }
 }
 

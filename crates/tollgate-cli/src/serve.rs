@@ -42,6 +42,10 @@ pub(crate) struct ServeArgs {
     /// Also serve the naive `/naive/…` routes (the S3 bug, for demonstrations).
     #[arg(long)]
     naive: bool,
+    /// The chat's contracts file (TOML, as `tollgate plan check` reads it), validated at start;
+    /// default: the plan shipped with the service.
+    #[arg(long, value_name = "PATH")]
+    chat_plan: Option<PathBuf>,
 }
 
 pub(crate) async fn main(args: ServeArgs) -> ExitCode {
@@ -68,6 +72,12 @@ pub(crate) async fn main(args: ServeArgs) -> ExitCode {
     let mut config = ServiceConfig::new(args.listen, args.db, llm_url);
     config.pool_size = args.pool.max(1);
     config.naive = args.naive;
+    if let Some(path) = &args.chat_plan {
+        match std::fs::read_to_string(path) {
+            Ok(text) => config.chat_plan = text,
+            Err(e) => return fail(&format!("cannot read {}: {e}", path.display())),
+        }
+    }
     config.llm = LlmSettings {
         timeout: args.llm_timeout,
         attempts: args.llm_attempts.max(1),

@@ -30,13 +30,14 @@ struct AppInner {
     llm: LlmClient,
     once: Once<SqliteStore>,
     naive: bool,
+    chat: crate::chat::Chat,
 }
 
 impl App {
     /// The state of a service over `db` calling the LLM through `llm`; `naive` serves the
     /// `/naive/…` routes (demo mode only). Installs the Prometheus recorder (see
     /// [`prometheus`]) unless the process has one already.
-    pub fn new(db: Db, llm: LlmClient, naive: bool) -> App {
+    pub fn new(db: Db, llm: LlmClient, naive: bool, chat: crate::chat::Chat) -> App {
         let _ = prometheus();
         let once = Once::builder(db.store().clone())
             .on_in_progress(OnInProgress::Conflict)
@@ -49,6 +50,7 @@ impl App {
                 llm,
                 once,
                 naive,
+                chat,
             }),
         }
     }
@@ -71,6 +73,11 @@ impl App {
     /// The exactly-once engine of the daily reports.
     pub fn once(&self) -> &Once<SqliteStore> {
         &self.inner.once
+    }
+
+    /// The S0 chat: its plan and fake nodes.
+    pub fn chat(&self) -> &crate::chat::Chat {
+        &self.inner.chat
     }
 }
 

@@ -15,6 +15,7 @@
 //! | `PUT /wallets/{id}` | `{"balance": n}` → 201 created / 200 updated |
 //! | `GET /wallets/{id}` | the wallet |
 //! | `POST /wallets/{id}/purchases` | S2: `{"item", "price"}` → 201, or 409 `insufficient_funds` |
+//! | `POST /chat` | S0: `{"intent", "message"}` fanned out to the intent's nodes under a checked plan → 200 with the merged fields and per-node statuses (`complete` / `degraded`); a required field missing → 502 `missing_required_fields` naming it |
 //! | `POST /naive/users/{user}/daily-reports/{date}` | the original S3 code, bug included (demo mode only) |
 //! | `GET /metrics`, `GET /healthz` | Prometheus text; health |
 //!
@@ -25,6 +26,7 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod chat;
 pub mod client;
 pub mod db;
 pub mod demo;

@@ -40,6 +40,7 @@ pub fn router(app: &App) -> Router {
                     .body_limit(BODY_LIMIT),
             ),
         )
+        .route("/chat", post(crate::chat::routes::post_chat))
         .route("/healthz", get(healthz))
         .route("/metrics", get(render_metrics));
     if app.naive() {

@@ -27,6 +27,8 @@ pub struct ServiceConfig {
     pub pool_size: usize,
     /// Serve the naive `/naive/…` routes (demo mode).
     pub naive: bool,
+    /// The chat's contracts (TOML); validated at start. Default: [`crate::chat::DEFAULT_PLAN`].
+    pub chat_plan: String,
 }
 
 impl ServiceConfig {
@@ -43,6 +45,7 @@ impl ServiceConfig {
             llm: LlmSettings::default(),
             pool_size: 20,
             naive: false,
+            chat_plan: crate::chat::DEFAULT_PLAN.to_owned(),
         }
     }
 }
@@ -50,6 +53,9 @@ impl ServiceConfig {
 /// Why the service did not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    /// The chat's plan is invalid (the message names every problem).
+    #[error(transparent)]
+    ChatPlan(#[from] crate::chat::ChatPlanError),
     /// The database could not be opened.
     #[error("cannot open the database: {0}")]
     Db(#[from] DbError),
@@ -83,9 +89,10 @@ impl Service {
     /// # Errors
     /// [`StartError`].
     pub async fn start(config: ServiceConfig) -> Result<Service, StartError> {
+        let chat = crate::chat::Chat::new(&config.chat_plan)?;
         let db = Db::open(&config.db_path, config.pool_size).await?;
         let llm = LlmClient::new(&config.llm_url, config.llm.clone())?;
-        let app = App::new(db, llm, config.naive);
+        let app = App::new(db, llm, config.naive, chat);
         let listener =
             TcpListener::bind(config.listen)
                 .await

@@ -8,6 +8,7 @@
 //! |---|---|
 //! | [`breaker`] | circuit breaker with typed outcome classification, and a race-free registry |
 //! | [`policy`] | timeout, retry (backoff, jitter, budget), bulkhead, fallback and fail modes |
+//! | [`plan`] | fan-out to nodes under policies, with field contracts checked before anything runs |
 //! | [`flight`] | per-key coalescing: concurrent callers of one key share one execution |
 //! | [`keyed`] | per-key resources (at most one creation per key) and per-key mutexes |
 //! | [`once`] | exactly-once execution of a keyed operation, backed by a store |
@@ -21,6 +22,7 @@ pub mod clock;
 pub mod flight;
 pub mod keyed;
 pub mod once;
+pub mod plan;
 pub mod policy;
 pub mod store;
 mod sync;
