@@ -10,7 +10,7 @@ use std::time::Duration;
 use tollgate_sqlite::rusqlite::params;
 use tollgate_sqlite::tollgate::clock::{Clock, ManualClock};
 use tollgate_sqlite::tollgate::once::{
-    Error, Failure, Fingerprint, Key, OnUnknown, Once, RecordState, Store,
+    Commit, Error, Failure, Fingerprint, Key, OnUnknown, Once, RecordState, Store,
 };
 use tollgate_sqlite::tollgate::store::{StoreErrorKind, Timeline};
 use tollgate_sqlite::{InTransaction, SqliteStore};
@@ -54,17 +54,7 @@ async fn state(store: &SqliteStore) -> RecordState {
 }
 
 /// The report's writes, returning its summary as the call's value.
-fn write_report(
-    summary: &str,
-) -> InTransaction<
-    impl FnOnce(
-        &tollgate_sqlite::rusqlite::Transaction<'_>,
-    ) -> tollgate_sqlite::rusqlite::Result<Result<String, Failure<String>>>
-    + Send
-    + 'static,
-    String,
-    String,
-> {
+fn write_report(summary: &str) -> impl Commit<SqliteStore, Value = String, Error = String> {
     let summary = summary.to_owned();
     InTransaction::new(move |tx| {
         tx.execute(
