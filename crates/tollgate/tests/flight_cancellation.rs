@@ -70,14 +70,17 @@ async fn leader_dropped_mid_flight_joiners_are_served_by_the_one_execution() {
 async fn work_nobody_waits_for_still_completes_by_default() {
     let flight = Shared::new();
     let (done_tx, done_rx) = oneshot::channel();
+    // The work cannot finish before its caller is gone: it waits for this gate.
+    let (open, gate) = oneshot::channel::<()>();
     {
         let mut run = pin!(flight.run("k", || async move {
-            tokio::task::yield_now().await;
+            let _ = gate.await;
             let _ = done_tx.send(());
             Ok(1)
         }));
         assert!(poll_once(run.as_mut()).await.is_pending());
     } // the only caller is dropped here
+    let _ = open.send(());
     done_rx
         .await
         .expect("the work was cancelled with its caller");
