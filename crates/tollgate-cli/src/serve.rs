@@ -39,6 +39,10 @@ pub(crate) struct ServeArgs {
     /// Pooled database connections.
     #[arg(long, value_name = "N", default_value_t = 20)]
     pool: usize,
+    /// How long an instance holds a report's exactly-once claim without renewing it; after an
+    /// instance crashes mid-report, the others wait this long, then reconcile the day.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = crate::duration::parse)]
+    lease: Duration,
     /// Also serve the naive `/naive/…` routes (the S3 bug, for demonstrations).
     #[arg(long)]
     naive: bool,
@@ -72,6 +76,7 @@ pub(crate) async fn main(args: ServeArgs) -> ExitCode {
     let mut config = ServiceConfig::new(args.listen, args.db, llm_url);
     config.pool_size = args.pool.max(1);
     config.naive = args.naive;
+    config.lease = args.lease;
     if let Some(path) = &args.chat_plan {
         match std::fs::read_to_string(path) {
             Ok(text) => config.chat_plan = text,

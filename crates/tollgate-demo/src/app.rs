@@ -37,12 +37,18 @@ impl App {
     /// The state of a service over `db` calling the LLM through `llm`; `naive` serves the
     /// `/naive/…` routes (demo mode only). Installs the Prometheus recorder (see
     /// [`prometheus`]) unless the process has one already.
-    pub fn new(db: Db, llm: LlmClient, naive: bool, chat: crate::chat::Chat) -> App {
+    pub fn new(
+        db: Db,
+        llm: LlmClient,
+        naive: bool,
+        chat: crate::chat::Chat,
+        lease: Duration,
+    ) -> App {
         let _ = prometheus();
         let once = Once::builder(db.store().clone())
             .on_in_progress(OnInProgress::Conflict)
             .on_completed(OnCompleted::Reject)
-            .lease(Duration::from_secs(60), Duration::from_secs(20))
+            .lease(lease, lease / 3)
             .build();
         App {
             inner: Arc::new(AppInner {

@@ -27,6 +27,10 @@ pub struct ServiceConfig {
     pub pool_size: usize,
     /// Serve the naive `/naive/…` routes (demo mode).
     pub naive: bool,
+    /// How long an instance holds a daily report's exactly-once claim without renewing it:
+    /// after an instance crashes mid-report, the others answer 409 this long, then reconcile
+    /// the day from the report table (default 60 s).
+    pub lease: Duration,
     /// The chat's contracts (TOML); validated at start. Default: [`crate::chat::DEFAULT_PLAN`].
     pub chat_plan: String,
 }
@@ -45,6 +49,7 @@ impl ServiceConfig {
             llm: LlmSettings::default(),
             pool_size: 20,
             naive: false,
+            lease: Duration::from_secs(60),
             chat_plan: crate::chat::DEFAULT_PLAN.to_owned(),
         }
     }
@@ -92,7 +97,7 @@ impl Service {
         let chat = crate::chat::Chat::new(&config.chat_plan)?;
         let db = Db::open(&config.db_path, config.pool_size).await?;
         let llm = LlmClient::new(&config.llm_url, config.llm.clone())?;
-        let app = App::new(db, llm, config.naive, chat);
+        let app = App::new(db, llm, config.naive, chat, config.lease);
         let listener =
             TcpListener::bind(config.listen)
                 .await
