@@ -310,11 +310,13 @@ async fn s3_http_llm_timeout_is_504_and_frees_the_day() {
 /// request's status).
 async fn probe_during_llm_call(h: &Arc<Harness>, path: &str) -> (bool, i64, StatusCode) {
     h.llm.hold();
+    // Calls arrive in order and are counted on arrival: this request's is the next one.
+    let this_call = h.llm.stats().calls + 1;
     let request = {
         let (h, path) = (Arc::clone(h), path.to_owned());
         tokio::spawn(async move { h.post(&path, serde_json::Value::Null).await })
     };
-    h.llm.arrived(1).await;
+    h.llm.arrived(this_call).await;
     let db = h.service.app().db().path().to_path_buf();
     let (wrote, busy) = tokio::task::spawn_blocking(move || {
         use tollgate_sqlite::rusqlite::Connection;
