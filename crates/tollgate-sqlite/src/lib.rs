@@ -42,11 +42,13 @@
 
 mod commit;
 pub mod error;
+mod outbox;
 mod schema;
 mod store;
 mod worker;
 
 pub use commit::InTransaction;
+pub use outbox::SqliteOutbox;
 pub use rusqlite;
 pub use store::{Builder, SqliteStore};
 pub use tollgate;

@@ -7,11 +7,13 @@
 //! | module | what it gives you |
 //! |---|---|
 //! | [`breaker`] | circuit breaker with typed outcome classification, and a race-free registry |
+//! | [`outbox`] | a durable outbox: effects applied by leased, fenced workers with retries and dead letters |
 //! | [`policy`] | timeout, retry (backoff, jitter, budget), bulkhead, fallback and fail modes |
 //! | [`plan`] | fan-out to nodes under policies, with field contracts checked before anything runs |
 //! | [`flight`] | per-key coalescing: concurrent callers of one key share one execution |
 //! | [`keyed`] | per-key resources (at most one creation per key) and per-key mutexes |
 //! | [`once`] | exactly-once execution of a keyed operation, backed by a store |
+//! | [`side`] | side tasks whose errors and panics never reach the caller; bounded, drained at shutdown |
 //! | [`store`] | the vocabulary every store-backed primitive shares: keys, fences, the store's time, typed store errors, leases |
 //! | [`versioned`] | optimistic compare-and-set with retry (versioned updates) |
 //! | [`clock`] | the time source, injectable so time logic is tested without sleeping |
@@ -22,8 +24,10 @@ pub mod clock;
 pub mod flight;
 pub mod keyed;
 pub mod once;
+pub mod outbox;
 pub mod plan;
 pub mod policy;
+pub mod side;
 pub mod store;
 mod sync;
 pub mod versioned;

@@ -1,0 +1,286 @@
+//! [`Worker`]: claims effects, applies them under a kept lease, and settles them fenced.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use super::effect::Claimed;
+use super::handler::{Handler, HandlerError};
+use super::store::Outbox;
+use crate::policy::Backoff;
+use crate::store::{LeaseTiming, Owner, Settle, StoreError, lease};
+
+/// What one batch did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Batch {
+    /// Effects claimed.
+    pub claimed: usize,
+    /// Applied and completed.
+    pub done: usize,
+    /// Failed and put back for a retry.
+    pub retried: usize,
+    /// Failed their last attempt (or permanently) and dead-lettered.
+    pub dead_lettered: usize,
+    /// Rejected by the fence: another worker took them over (this worker had stalled).
+    pub fenced: usize,
+}
+
+/// Claims and applies effects from an [`Outbox`]; cheap to clone (clones share handlers).
+///
+/// Each claimed effect is applied by its kind's [`Handler`] in its own task, while the shared
+/// lease keeper ([`crate::store::lease`]) renews its lease (the heartbeat), so a long effect is
+/// not taken over while it runs; when the lease is lost the attempt is dropped. The outcome is
+/// written fenced by the claim's token: done (with the handler's receipt), retried after an
+/// exponential backoff with jitter — or the handler's `Retry-After` when it gives one — or
+/// dead-lettered after `max_attempts` (or at once for a permanent failure, an unknown kind or
+/// a panicking handler). Counts `tollgate_outbox_effects_total{kind, outcome}`.
+pub struct Worker<S> {
+    outbox: Arc<S>,
+    handlers: Arc<HashMap<String, Arc<dyn Handler>>>,
+    owner: Owner,
+    options: WorkerOptions,
+}
+
+/// How a [`Worker`] claims and retries.
+#[derive(Clone, Debug)]
+pub struct WorkerOptions {
+    /// Effects claimed and applied at once (default 16).
+    pub batch: usize,
+    /// The lease of a claimed effect and how often it is renewed (default 30 s / 10 s).
+    pub lease: LeaseTiming,
+    /// How long an idle worker waits before it looks again (default 100 ms).
+    pub poll_every: Duration,
+    /// Attempts before an effect is dead-lettered (default 5).
+    pub max_attempts: u32,
+    /// The delay before retry `n` (default exponential from 100 ms to 1 min, full jitter).
+    pub backoff: Backoff,
+}
+
+impl Default for WorkerOptions {
+    fn default() -> Self {
+        WorkerOptions {
+            batch: 16,
+            lease: LeaseTiming::new(Duration::from_secs(30), Duration::from_secs(10)),
+            poll_every: Duration::from_millis(100),
+            max_attempts: 5,
+            backoff: Backoff::exponential(Duration::from_millis(100), Duration::from_secs(60)),
+        }
+    }
+}
+
+impl<S: Outbox> Worker<S> {
+    /// A worker over `outbox` with no handlers yet.
+    pub fn new(outbox: S, options: WorkerOptions) -> Self {
+        Worker {
+            outbox: Arc::new(outbox),
+            handlers: Arc::default(),
+            owner: Owner::random(),
+            options,
+        }
+    }
+
+    /// Registers the handler of effects of `kind` (replacing any before).
+    #[must_use]
+    pub fn handler(mut self, kind: impl Into<String>, handler: impl Handler) -> Self {
+        Arc::make_mut(&mut self.handlers).insert(kind.into(), Arc::new(handler));
+        self
+    }
+
+    /// The outbox.
+    pub fn outbox(&self) -> &S {
+        &self.outbox
+    }
+
+    /// Claims one batch and applies it; returns what happened once every claimed effect is
+    /// settled.
+    pub async fn run_batch(&self) -> Result<Batch, StoreError> {
+        let lease = self.options.lease.lease();
+        let granted_at = Instant::now();
+        let claimed = self
+            .outbox
+            .claim(self.owner, lease, self.options.batch.max(1))
+            .await?;
+        let mut batch = Batch {
+            claimed: claimed.len(),
+            ..Batch::default()
+        };
+        let mut attempts = JoinSet::new();
+        for effect in claimed {
+            let worker = self.clone();
+            attempts.spawn(async move { worker.attempt(effect, granted_at).await });
+        }
+        while let Some(outcome) = attempts.join_next().await {
+            match outcome {
+                Ok(Ok(Outcome::Done)) => batch.done += 1,
+                Ok(Ok(Outcome::Retried)) => batch.retried += 1,
+                Ok(Ok(Outcome::Dead)) => batch.dead_lettered += 1,
+                Ok(Ok(Outcome::Fenced)) => batch.fenced += 1,
+                Ok(Err(e)) => tracing::warn!(error = %e, "outbox: settling an effect failed"),
+                Err(e) => tracing::error!(error = %e, "outbox: an attempt task failed"),
+            }
+        }
+        Ok(batch)
+    }
+
+    /// Runs batches until `shutdown` completes, waiting [`WorkerOptions::poll_every`] when
+    /// there is nothing to do; a batch in progress finishes first.
+    pub async fn run(&self, shutdown: impl Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        loop {
+            let idle = match self.run_batch().await {
+                Ok(batch) => batch.claimed == 0,
+                Err(e) => {
+                    tracing::warn!(error = %e, "outbox: claiming failed");
+                    true
+                }
+            };
+            if idle {
+                tokio::select! {
+                    () = &mut shutdown => return,
+                    () = tokio::time::sleep(self.options.poll_every) => {}
+                }
+            } else if futures_ready(&mut shutdown).await {
+                return;
+            }
+        }
+    }
+
+    /// Applies one claimed effect under its kept lease and settles it.
+    async fn attempt(&self, claimed: Claimed, granted_at: Instant) -> Result<Outcome, StoreError> {
+        let Claimed {
+            id,
+            token,
+            effect,
+            attempt,
+        } = claimed;
+        let kind = effect.kind.clone();
+        let Some(handler) = self.handlers.get(&kind).cloned() else {
+            let error = format!("no handler for effects of kind {kind:?}");
+            return self
+                .settle_failure(id, token, &kind, attempt, HandlerError::permanent(error))
+                .await;
+        };
+        let (outbox, lease) = (Arc::clone(&self.outbox), self.options.lease.lease());
+        let (keeper, _lost) = lease::keep(
+            format!("effect {}", id.0),
+            self.options.lease,
+            granted_at,
+            move || {
+                let outbox = Arc::clone(&outbox);
+                async move { outbox.heartbeat(id, token, lease).await }
+            },
+        );
+        let applied = tokio::spawn(handler.apply(effect, attempt));
+        let abort = applied.abort_handle();
+        let result = tokio::select! {
+            biased;
+            result = applied => result,
+            reason = keeper => {
+                abort.abort();
+                tracing::warn!(effect = id.0, %reason, "outbox: lease lost, attempt dropped");
+                count(&kind, "lost");
+                return Ok(Outcome::Fenced);
+            }
+        };
+        match result {
+            Ok(Ok(receipt)) => match self.outbox.complete(id, token, receipt).await? {
+                Settle::Accepted => {
+                    count(&kind, "done");
+                    Ok(Outcome::Done)
+                }
+                Settle::Fenced => Ok(self.fenced(id, &kind)),
+            },
+            Ok(Err(error)) => self.settle_failure(id, token, &kind, attempt, error).await,
+            Err(join) => {
+                let error = HandlerError::permanent(format!("the handler panicked: {join}"));
+                self.settle_failure(id, token, &kind, attempt, error).await
+            }
+        }
+    }
+
+    async fn settle_failure(
+        &self,
+        id: super::effect::EffectId,
+        token: crate::store::Token,
+        kind: &str,
+        attempt: u32,
+        error: HandlerError,
+    ) -> Result<Outcome, StoreError> {
+        let last = error.permanent || attempt >= self.options.max_attempts;
+        let message = error.message.clone();
+        let settled = if last {
+            self.outbox.dead_letter(id, token, message).await?
+        } else {
+            let backoff = self.options.backoff.delay(attempt);
+            let after = error.retry_after.unwrap_or(backoff);
+            self.outbox.retry(id, token, message, after).await?
+        };
+        if settled == Settle::Fenced {
+            return Ok(self.fenced(id, kind));
+        }
+        tracing::warn!(effect = id.0, kind, attempt, error = %error, dead = last, "outbox: attempt failed");
+        count(kind, if last { "dead_lettered" } else { "retried" });
+        Ok(if last {
+            Outcome::Dead
+        } else {
+            Outcome::Retried
+        })
+    }
+
+    fn fenced(&self, id: super::effect::EffectId, kind: &str) -> Outcome {
+        tracing::warn!(
+            effect = id.0,
+            kind,
+            "outbox: fenced, another worker took the effect over"
+        );
+        count(kind, "fenced");
+        Outcome::Fenced
+    }
+}
+
+enum Outcome {
+    Done,
+    Retried,
+    Dead,
+    Fenced,
+}
+
+fn count(kind: &str, outcome: &'static str) {
+    metrics::counter!("tollgate_outbox_effects_total", "kind" => kind.to_owned(), "outcome" => outcome)
+        .increment(1);
+}
+
+/// Whether `shutdown` has completed, without waiting for it.
+async fn futures_ready(shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>) -> bool {
+    tokio::select! {
+        biased;
+        () = shutdown.as_mut() => true,
+        () = std::future::ready(()) => false,
+    }
+}
+
+impl<S> Clone for Worker<S> {
+    fn clone(&self) -> Self {
+        Worker {
+            outbox: Arc::clone(&self.outbox),
+            handlers: Arc::clone(&self.handlers),
+            owner: self.owner,
+            options: self.options.clone(),
+        }
+    }
+}
+
+impl<S: fmt::Debug> fmt::Debug for Worker<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Worker")
+            .field("outbox", &self.outbox)
+            .field("kinds", &self.handlers.keys().collect::<Vec<_>>())
+            .field("options", &self.options)
+            .finish()
+    }
+}

@@ -1,0 +1,297 @@
+//! S4 at library level: a side job never breaks the main job, and a side effect is never
+//! silently lost — it is retried from the outbox, dead-lettered with its error after its last
+//! attempt, applied once by its idempotency key even when a stalled worker wakes up, and
+//! drained (or handed to the outbox) at shutdown.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use tollgate::clock::{Clock, ManualClock};
+use tollgate::once::{Failure, Fingerprint, MemoryStore, Once};
+use tollgate::outbox::{
+    Effect, EffectState, HandlerError, MemoryOutbox, Outbox, Worker, WorkerOptions,
+};
+use tollgate::side::{SideOptions, SideTasks, Spawned};
+use tollgate::store::{Key, LeaseTiming};
+
+/// The "database" the save writes to: questions per user, applied once per effect key.
+#[derive(Clone)]
+struct Saved {
+    rows: Arc<Mutex<HashMap<String, Vec<String>>>>,
+    applied: Arc<AtomicUsize>,
+    failures_left: Arc<AtomicUsize>,
+    once: Arc<Once<MemoryStore>>,
+}
+
+impl Saved {
+    fn failing(times: usize) -> Self {
+        let saved = Saved {
+            rows: Arc::default(),
+            applied: Arc::default(),
+            failures_left: Arc::default(),
+            once: Arc::new(Once::new(MemoryStore::new())),
+        };
+        saved.failures_left.store(times, Ordering::SeqCst);
+        saved
+    }
+
+    /// The handler: fails while failures are left, then saves — exactly once per effect key.
+    fn handler(&self) -> impl Fn(Effect, u32) -> tollgate::outbox::Applied + Send + Sync + 'static {
+        let saved = self.clone();
+        move |effect: Effect, _attempt| {
+            let saved = saved.clone();
+            Box::pin(async move { saved.save(effect).await })
+        }
+    }
+
+    async fn save(&self, effect: Effect) -> Result<Vec<u8>, HandlerError> {
+        let left = self.failures_left.load(Ordering::SeqCst);
+        if left > 0 {
+            self.failures_left.store(left - 1, Ordering::SeqCst);
+            return Err(HandlerError::retryable("database is locked"));
+        }
+        let (user, questions): (String, Vec<String>) = effect.payload().unwrap();
+        let (rows, applied) = (Arc::clone(&self.rows), Arc::clone(&self.applied));
+        let write = move || async move {
+            applied.fetch_add(1, Ordering::SeqCst);
+            rows.lock().unwrap().insert(user, questions);
+            Ok::<_, Failure<String>>("saved".to_string())
+        };
+        let done = self
+            .once
+            .run(effect.key.clone(), Fingerprint::new("v1"), write)
+            .await;
+        done.map(|o| o.value.into_bytes())
+            .map_err(|e| HandlerError::retryable(e.to_string()))
+    }
+
+    fn count(&self) -> usize {
+        self.applied.load(Ordering::SeqCst)
+    }
+}
+
+fn questions(user: &str, n: usize) -> Effect {
+    let payload = (user.to_owned(), vec!["why this role?".to_owned(); n]);
+    Effect::new("save-questions", Key::new("questions", user), &payload).unwrap()
+}
+
+fn options(max_attempts: u32) -> WorkerOptions {
+    WorkerOptions {
+        max_attempts,
+        ..WorkerOptions::default()
+    }
+}
+
+/// Runs batches (sleeping on tokio's paused clock through backoffs) until nothing is pending.
+async fn drain<S: Outbox>(worker: &Worker<S>) -> (usize, usize, usize) {
+    let (mut done, mut retried, mut dead) = (0, 0, 0);
+    loop {
+        let batch = worker.run_batch().await.unwrap();
+        (done, retried, dead) = (
+            done + batch.done,
+            retried + batch.retried,
+            dead + batch.dead_lettered,
+        );
+        let stats = worker.outbox().stats().await.unwrap();
+        if stats.pending + stats.in_flight == 0 {
+            return (done, retried, dead);
+        }
+        if batch.claimed == 0 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn s4_save_failing_three_times_is_retried_and_saved_exactly_once() {
+    let outbox = MemoryOutbox::new();
+    let saved = Saved::failing(3);
+    let id = outbox.enqueue(questions("ann", 5)).await.unwrap();
+    let worker = Worker::new(outbox.clone(), options(5)).handler("save-questions", saved.handler());
+    let (done, retried, dead) = drain(&worker).await;
+    assert_eq!((done, retried, dead), (1, 3, 0));
+    assert_eq!(saved.count(), 1, "saved exactly once");
+    assert_eq!(saved.rows.lock().unwrap()["ann"].len(), 5);
+    let record = outbox.read(id).await.unwrap().unwrap();
+    assert_eq!(record.attempts, 4);
+    assert!(matches!(record.state, EffectState::Done { ref receipt } if receipt == b"saved"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn s4_save_always_failing_is_dead_lettered_then_requeued_and_saved_once() {
+    let outbox = MemoryOutbox::new();
+    let saved = Saved::failing(usize::MAX);
+    let id = outbox.enqueue(questions("bob", 3)).await.unwrap();
+    let worker = Worker::new(outbox.clone(), options(4)).handler("save-questions", saved.handler());
+    assert_eq!(drain(&worker).await, (0, 3, 1));
+    let dead = outbox.dead_letters(10).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!((dead[0].id, dead[0].attempts), (id, 4));
+    assert_eq!(dead[0].last_error.as_deref(), Some("database is locked"));
+    assert_eq!(saved.count(), 0);
+
+    saved.failures_left.store(0, Ordering::SeqCst); // the fault is fixed
+    assert!(outbox.requeue(id).await.unwrap());
+    assert!(
+        !outbox.requeue(id).await.unwrap(),
+        "only a dead letter is re-queued"
+    );
+    assert_eq!(drain(&worker).await, (1, 0, 0));
+    assert_eq!(saved.count(), 1);
+    assert!(outbox.dead_letters(10).await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s4_a_worker_stalled_past_its_lease_is_fenced_and_the_save_applied_once() {
+    let store_clock = ManualClock::new();
+    let outbox = MemoryOutbox::with_clock(Clock::Manual(store_clock.clone()));
+    let id = outbox.enqueue(questions("cid", 2)).await.unwrap();
+    let saved = Saved::failing(0);
+    let lease = LeaseTiming::new(Duration::from_secs(10), Duration::from_secs(5));
+    let opts = WorkerOptions {
+        lease,
+        ..options(5)
+    };
+    // Worker A stalls inside its handler until the gate opens.
+    let gate = Arc::new(Semaphore::new(0));
+    let entered = Arc::new(Semaphore::new(0));
+    let stalled = {
+        let (saved, gate, entered) = (saved.clone(), Arc::clone(&gate), Arc::clone(&entered));
+        move |effect: Effect, _attempt: u32| {
+            let (saved, gate, entered) = (saved.clone(), Arc::clone(&gate), Arc::clone(&entered));
+            async move {
+                entered.add_permits(1);
+                gate.acquire().await.unwrap().forget();
+                saved.save(effect).await
+            }
+        }
+    };
+    let a = Worker::new(outbox.clone(), opts.clone()).handler("save-questions", stalled);
+    let b = Worker::new(outbox.clone(), opts).handler("save-questions", saved.handler());
+    let a_batch = tokio::spawn(async move { a.run_batch().await.unwrap() });
+    entered.acquire().await.unwrap().forget();
+    store_clock.advance(Duration::from_secs(10)); // A's lease runs out on the store's clock
+    let b_batch = b.run_batch().await.unwrap();
+    assert_eq!(
+        (b_batch.claimed, b_batch.done),
+        (1, 1),
+        "B took the effect over"
+    );
+    gate.add_permits(1); // A wakes up and reports "done"
+    let a_batch = a_batch.await.unwrap();
+    assert_eq!((a_batch.claimed, a_batch.done, a_batch.fenced), (1, 0, 1));
+    assert_eq!(
+        saved.count(),
+        1,
+        "applied once: A's attempt replayed B's by the key"
+    );
+    let record = outbox.read(id).await.unwrap().unwrap();
+    assert_eq!((record.attempts, record.fence.0), (2, 2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn s4_shutdown_with_100_effects_in_flight_loses_none() {
+    let outbox = MemoryOutbox::new();
+    let side = SideTasks::with_outbox(SideOptions::default(), outbox.clone());
+    let finished = Arc::new(AtomicUsize::new(0));
+    let gate = Arc::new(Semaphore::new(0));
+    for i in 0..100 {
+        let (finished, gate) = (Arc::clone(&finished), Arc::clone(&gate));
+        let spawned = side.spawn_effect(
+            "save-questions",
+            questions(&format!("u{i}"), 1),
+            move |_| async move {
+                // Half of them finish before the deadline; the other half never do.
+                if i % 2 == 0 {
+                    finished.fetch_add(1, Ordering::SeqCst);
+                    return Ok::<(), String>(());
+                }
+                gate.acquire().await.map_err(|e| e.to_string())?.forget();
+                Ok(())
+            },
+        );
+        assert_eq!(spawned, Spawned::Accepted);
+    }
+    let drained = side.shutdown(Duration::from_millis(200)).await;
+    assert_eq!(
+        (drained.ok, drained.to_outbox, drained.aborted),
+        (50, 50, 0)
+    );
+    assert_eq!(finished.load(Ordering::SeqCst), 50);
+    let stats = outbox.stats().await.unwrap();
+    assert_eq!(
+        stats.pending, 50,
+        "every unfinished effect is in the outbox"
+    );
+    let refused = side.spawn("late", "x", async { Ok::<(), String>(()) });
+    assert_eq!(refused, Spawned::Refused, "no task is taken after shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn s4_failing_and_panicking_side_tasks_never_reach_the_caller_and_are_counted() {
+    // Room for all 300 at once: they start together behind one gate.
+    let opts = SideOptions {
+        max_in_flight: 300,
+        max_queued: 0,
+    };
+    let side = SideTasks::new(opts);
+    let gate = Arc::new(tokio::sync::Barrier::new(301));
+    for i in 0..300 {
+        let gate = Arc::clone(&gate);
+        let spawned = side.spawn("save-questions", i, async move {
+            gate.wait().await;
+            match i % 3 {
+                0 => Ok(()),
+                1 => Err(format!("save {i} failed")),
+                _ => panic!("side job bug {i}"),
+            }
+        });
+        assert_eq!(spawned, Spawned::Accepted);
+    }
+    // The main job goes on while the side tasks run.
+    gate.wait().await;
+    let drained = side.shutdown(Duration::from_secs(10)).await;
+    assert_eq!(
+        (drained.ok, drained.failed, drained.panicked),
+        (100, 100, 100)
+    );
+    assert_eq!(side.in_flight(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s4_a_full_supervisor_queues_then_sends_effects_to_the_outbox() {
+    let outbox = MemoryOutbox::new();
+    let opts = SideOptions {
+        max_in_flight: 2,
+        max_queued: 3,
+    };
+    let side = SideTasks::with_outbox(opts, outbox.clone());
+    let gate = Arc::new(Semaphore::new(0));
+    let mut spawned = Vec::new();
+    for i in 0..8 {
+        let gate = Arc::clone(&gate);
+        spawned.push(side.spawn_effect(
+            "save-questions",
+            questions(&format!("q{i}"), 1),
+            move |_| async move {
+                gate.acquire().await.map_err(|e| e.to_string())?.forget();
+                Ok::<(), String>(())
+            },
+        ));
+    }
+    let accepted = spawned.iter().filter(|s| **s == Spawned::Accepted).count();
+    let to_outbox = spawned.iter().filter(|s| **s == Spawned::ToOutbox).count();
+    assert_eq!(
+        (accepted, to_outbox),
+        (5, 3),
+        "2 running + 3 queued, the rest to the outbox"
+    );
+    gate.add_permits(5);
+    let drained = side.shutdown(Duration::from_secs(10)).await;
+    assert_eq!((drained.ok, drained.to_outbox), (5, 3));
+    assert_eq!(outbox.stats().await.unwrap().pending, 3);
+}
