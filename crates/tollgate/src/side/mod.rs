@@ -22,8 +22,13 @@
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() {
 //! let side = SideTasks::new(SideOptions::default());
-//! side.spawn("save-questions", "ann", async { Err::<(), _>("the database is down") });
-//! side.spawn("notify", "ann", async { panic!("a bug in the side job") });
+//! let _ = side.spawn("save-questions", "ann", async { Err::<(), _>("the database is down") });
+//! let _ = side.spawn("notify", "ann", async {
+//!     if true {
+//!         panic!("a bug in the side job");
+//!     }
+//!     Ok::<(), String>(())
+//! });
 //! // The caller's job went on; neither failure reached it.
 //! let drained = side.shutdown(Duration::from_secs(1)).await;
 //! assert_eq!((drained.failed, drained.panicked), (1, 1));
