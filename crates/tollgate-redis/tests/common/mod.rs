@@ -3,6 +3,8 @@
 //! drives.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod cluster;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
