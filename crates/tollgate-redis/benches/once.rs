@@ -98,7 +98,10 @@ async fn race<S: Store>(store: &Arc<S>, key: Key) -> (Vec<Duration>, usize) {
             gate.wait().await;
             let started = Instant::now();
             let outcome = store.claim(request(key)).await.unwrap();
-            (started.elapsed(), matches!(outcome, ClaimOutcome::Acquired { .. }))
+            (
+                started.elapsed(),
+                matches!(outcome, ClaimOutcome::Acquired { .. }),
+            )
         });
     }
     let (mut latencies, mut acquired) = (Vec::with_capacity(RACERS), 0);
@@ -114,7 +117,8 @@ fn bench_store<S: Store>(c: &mut Criterion, rt: &Runtime, name: &str, store: Arc
     let keys = AtomicU64::new(0);
     c.benchmark_group("claim_complete")
         .bench_function(BenchmarkId::from_parameter(name), |b| {
-            b.to_async(rt).iter(|| claim_complete(&*store, fresh_key(&keys)));
+            b.to_async(rt)
+                .iter(|| claim_complete(&*store, fresh_key(&keys)));
         });
     let mut group = c.benchmark_group("race_1000");
     group.sample_size(20);
@@ -152,7 +156,11 @@ fn race_latency<S: Store>(rt: &Runtime, name: &str, store: Arc<S>) {
         executions += acquired;
     }
     all.sort();
-    let (one, p50, p99) = (percentile(&single, 0.5), percentile(&all, 0.5), percentile(&all, 0.99));
+    let (one, p50, p99) = (
+        percentile(&single, 0.5),
+        percentile(&all, 0.5),
+        percentile(&all, 0.99),
+    );
     println!(
         "race_latency/{name}: uncontended claim p50 {one:?}; 1,000 racers p50 {p50:?} p99 {p99:?} \
          (p99 = {:.1}x uncontended); executions {executions} in 30 races",
@@ -175,14 +183,19 @@ fn benches(c: &mut Criterion) {
         ConnectionManager::new(client).await.unwrap()
     });
     let keys = AtomicU64::new(1 << 50);
-    c.benchmark_group("claim_complete")
-        .bench_function(BenchmarkId::from_parameter("raw_set_nx_px_then_set"), |b| {
+    c.benchmark_group("claim_complete").bench_function(
+        BenchmarkId::from_parameter("raw_set_nx_px_then_set"),
+        |b| {
             b.to_async(&rt).iter(|| raw_pair(&raw, fresh_key(&keys)));
-        });
+        },
+    );
     let redis = Arc::new(redis);
     bench_store(c, &rt, "redis", Arc::clone(&redis));
     let dir = tempfile::tempdir().unwrap();
-    let sqlite = Arc::new(rt.block_on(SqliteStore::open(dir.path().join("bench.db"))).unwrap());
+    let sqlite = Arc::new(
+        rt.block_on(SqliteStore::open(dir.path().join("bench.db")))
+            .unwrap(),
+    );
     bench_store(c, &rt, "sqlite", Arc::clone(&sqlite));
     let memory = Arc::new(MemoryStore::new());
     bench_store(c, &rt, "memory", Arc::clone(&memory));

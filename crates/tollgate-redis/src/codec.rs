@@ -24,9 +24,12 @@ fn text(b: &[u8]) -> Result<&str, StoreError> {
 }
 
 fn number<T: std::str::FromStr>(b: &[u8], what: &str) -> Result<T, StoreError> {
-    text(b)?
-        .parse()
-        .map_err(|_| corrupt(format_args!("{what} is not a number: {:?}", String::from_utf8_lossy(b))))
+    text(b)?.parse().map_err(|_| {
+        corrupt(format_args!(
+            "{what} is not a number: {:?}",
+            String::from_utf8_lossy(b)
+        ))
+    })
 }
 
 fn token(owner: &[u8], fence: &[u8]) -> Result<Token, StoreError> {
@@ -39,7 +42,10 @@ fn token(owner: &[u8], fence: &[u8]) -> Result<Token, StoreError> {
 /// The answer of the claim script.
 /// `owner` is the claimant's: an acquired token is `owner` with the granted fence.
 pub(crate) fn claim_outcome(reply: Vec<Value>, owner: Owner) -> Result<ClaimOutcome, StoreError> {
-    let fields = reply.into_iter().map(bytes).collect::<Result<Vec<_>, _>>()?;
+    let fields = reply
+        .into_iter()
+        .map(bytes)
+        .collect::<Result<Vec<_>, _>>()?;
     let Some((tag, rest)) = fields.split_first() else {
         return Err(corrupt("empty claim reply"));
     };

@@ -73,7 +73,9 @@ impl Conn {
                     .build()
                     .map_err(store_error)?;
                 let connect = client.get_async_connection();
-                bounded(timeout, "connect", connect).await.map(Conn::Cluster)
+                bounded(timeout, "connect", connect)
+                    .await
+                    .map(Conn::Cluster)
             }
         }
     }
@@ -119,8 +121,8 @@ impl Conn {
             Conn::Cluster(mut c) => {
                 let all = RoutingInfo::MultiNode((MultipleNodeRoutingInfo::AllMasters, None));
                 let reply = bounded(timeout, what, c.route_command(cmd.clone(), all)).await?;
-                let map: Vec<(String, Value)> = FromRedisValue::from_redis_value(reply)
-                    .map_err(|e| store_error(e.into()))?;
+                let map: Vec<(String, Value)> =
+                    FromRedisValue::from_redis_value(reply).map_err(|e| store_error(e.into()))?;
                 Ok(map)
             }
         }

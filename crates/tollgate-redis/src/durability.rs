@@ -69,7 +69,9 @@ impl Durability {
             })?;
         for (node, reply) in replies {
             let settings: HashMap<String, String> = redis::FromRedisValue::from_redis_value(reply)
-                .map_err(|e| StoreError::new(StoreErrorKind::Corrupt, redis::RedisError::from(e)))?;
+                .map_err(|e| {
+                    StoreError::new(StoreErrorKind::Corrupt, redis::RedisError::from(e))
+                })?;
             let setting = |name: &str| settings.get(name).cloned().unwrap_or_default();
             let (appendonly, appendfsync) = (setting("appendonly"), setting("appendfsync"));
             if !self.accepts(&appendonly, &appendfsync) {
@@ -86,7 +88,6 @@ impl Durability {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,8 +101,12 @@ mod tests {
             ("no", "always", [false, false, true]),
         ];
         for (appendonly, appendfsync, accepted) in cases {
-            let got = [Durability::Fsync, Durability::EverySecond, Durability::Unchecked]
-                .map(|d| d.accepts(appendonly, appendfsync));
+            let got = [
+                Durability::Fsync,
+                Durability::EverySecond,
+                Durability::Unchecked,
+            ]
+            .map(|d| d.accepts(appendonly, appendfsync));
             assert_eq!(got, accepted, "{appendonly}/{appendfsync}");
         }
     }

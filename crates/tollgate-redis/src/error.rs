@@ -120,7 +120,10 @@ mod tests {
             kind(&io(std::io::ErrorKind::TimedOut)),
             StoreErrorKind::TimedOut
         );
-        assert_eq!(timed_out("claim", Duration::from_secs(1)).kind(), StoreErrorKind::TimedOut);
+        assert_eq!(
+            timed_out("claim", Duration::from_secs(1)).kind(),
+            StoreErrorKind::TimedOut
+        );
         assert_eq!(corrupt("x").kind(), StoreErrorKind::Corrupt);
     }
 }

@@ -59,7 +59,10 @@ mod tests {
     fn records_are_hash_tagged_and_unambiguous() {
         let p = Prefix::new("t:").unwrap();
         assert_eq!(p.record(&Key::new("a:b", "c")), "t:{3:a:bc}");
-        assert_ne!(p.record(&Key::new("a:b", "c")), p.record(&Key::new("a", "b:c")));
+        assert_ne!(
+            p.record(&Key::new("a:b", "c")),
+            p.record(&Key::new("a", "b:c"))
+        );
         assert_eq!(Prefix::new("x*[").unwrap().pattern(), "x\\*\\[{*");
         assert!(Prefix::new("a{b").is_err());
     }

@@ -70,7 +70,11 @@ impl RedisStore {
     pub async fn server_run_ids(&self) -> Result<Vec<(String, String)>, StoreError> {
         let mut cmd = redis::cmd("INFO");
         cmd.arg("server");
-        let replies = self.inner.conn.on_primaries(&cmd, self.inner.timeout, "INFO").await?;
+        let replies = self
+            .inner
+            .conn
+            .on_primaries(&cmd, self.inner.timeout, "INFO")
+            .await?;
         replies
             .into_iter()
             .map(|(node, reply)| {
@@ -97,7 +101,10 @@ impl RedisStore {
         invocation: &ScriptInvocation<'_>,
         what: &str,
     ) -> Result<T, StoreError> {
-        self.inner.conn.script(invocation, self.inner.timeout, what).await
+        self.inner
+            .conn
+            .script(invocation, self.inner.timeout, what)
+            .await
     }
 
     async fn settled(&self, accepted: i64) -> Result<Settle, StoreError> {
@@ -142,7 +149,11 @@ impl RedisStore {
         let (mut cursor, mut purged) = (0_u64, 0_u64);
         loop {
             let mut scan = redis::cmd("SCAN");
-            scan.arg(cursor).arg("MATCH").arg(&pattern).arg("COUNT").arg(SCAN_COUNT);
+            scan.arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(SCAN_COUNT);
             let (next, keys): (u64, Vec<Vec<u8>>) =
                 conn.on_node(node, &scan, timeout, "SCAN").await?;
             for key in keys {
@@ -235,8 +246,11 @@ impl Store for RedisStore {
     async fn read(&self, key: &Key) -> Result<Option<Record>, StoreError> {
         let mut cmd = redis::cmd("HGETALL");
         cmd.arg(self.inner.prefix.record(key));
-        let hash: HashMap<String, Vec<u8>> =
-            self.inner.conn.command(&cmd, self.inner.timeout, "read").await?;
+        let hash: HashMap<String, Vec<u8>> = self
+            .inner
+            .conn
+            .command(&cmd, self.inner.timeout, "read")
+            .await?;
         codec::record(hash)
     }
 

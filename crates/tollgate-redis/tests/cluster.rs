@@ -26,4 +26,3 @@ async fn cluster() -> RedisBackend {
 }
 
 tollgate_testkit::conformance!(cluster);
-

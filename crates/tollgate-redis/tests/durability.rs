@@ -102,9 +102,16 @@ async fn without_persistence_a_sigkill_loses_the_records_and_the_run_id_tells() 
     let record = until_reachable(|| store.read(&key)).await;
     assert_eq!(record, None, "the completed record is lost");
     let after = store.server_run_ids().await.unwrap();
-    assert_ne!(before, after, "a new run_id tells that the server restarted empty");
+    assert_ne!(
+        before, after,
+        "a new run_id tells that the server restarted empty"
+    );
     assert_eq!(run_all(&once, &runs).await, 0, "nothing replays");
-    assert_eq!(runs.load(Ordering::SeqCst), 2 * KEYS, "every work ran again");
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        2 * KEYS,
+        "every work ran again"
+    );
     drop(server);
 }
 
@@ -120,7 +127,10 @@ async fn a_server_that_does_not_fsync_every_write_is_refused_when_fsync_is_asked
     let volatile = start(RedisOptions::new()).await;
     let e = RedisStore::connect(volatile.url()).await.unwrap_err();
     let refused = refusal(&e);
-    assert_eq!((refused.appendonly.as_str(), refused.asked), ("no", Durability::Fsync));
+    assert_eq!(
+        (refused.appendonly.as_str(), refused.asked),
+        ("no", Durability::Fsync)
+    );
     assert!(e.to_string().contains("appendfsync always"), "{e}");
 
     let everysec = start(RedisOptions::new().append_only(AppendFsync::EverySec)).await;

@@ -80,12 +80,17 @@ async fn ten_thousand_keys_completed_and_past_retention_leave_zero_keys() {
         tasks.spawn(async move {
             let _permit = permit;
             let key = Key::new("expiry", i.to_string());
-            let ClaimOutcome::Acquired { token, .. } =
-                store.claim(request(key.clone(), OnExpired::TakeOver)).await.unwrap()
+            let ClaimOutcome::Acquired { token, .. } = store
+                .claim(request(key.clone(), OnExpired::TakeOver))
+                .await
+                .unwrap()
             else {
                 panic!("a fresh key is acquired");
             };
-            store.complete(&key, token, b"done".to_vec(), RETENTION).await.unwrap()
+            store
+                .complete(&key, token, b"done".to_vec(), RETENTION)
+                .await
+                .unwrap()
         });
     }
     let mut accepted = 0;
@@ -106,19 +111,32 @@ async fn ten_thousand_keys_completed_and_past_retention_leave_zero_keys() {
 async fn abandoned_and_unknown_attempts_expire_after_the_lapsed_retention() {
     let server = server().await;
     let store = store(&server).await;
-    let keys: Vec<Key> = (0..100).map(|i| Key::new("lapsed", i.to_string())).collect();
+    let keys: Vec<Key> = (0..100)
+        .map(|i| Key::new("lapsed", i.to_string()))
+        .collect();
     for key in &keys {
         let outcome = store.claim(request(key.clone(), OnExpired::TakeOver)).await;
         assert!(matches!(outcome.unwrap(), ClaimOutcome::Acquired { .. }));
     }
     let client = redis::Client::open(server.url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let keys_now: Vec<String> = redis::cmd("KEYS").arg("*").query_async(&mut conn).await.unwrap();
+    let keys_now: Vec<String> = redis::cmd("KEYS")
+        .arg("*")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
     assert_eq!(keys_now.len(), 100);
     for k in &keys_now {
-        let ttl: i64 = redis::cmd("PTTL").arg(k).query_async(&mut conn).await.unwrap();
+        let ttl: i64 = redis::cmd("PTTL")
+            .arg(k)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
         let most = i64::try_from((LEASE + LAPSED).as_millis()).unwrap();
-        assert!(ttl > 0 && ttl <= most, "{k} expires within lease + lapsed: {ttl} ms");
+        assert!(
+            ttl > 0 && ttl <= most,
+            "{k} expires within lease + lapsed: {ttl} ms"
+        );
     }
     // Half of them, once their lease ran out, are marked unknown (a new expiry) by a claim.
     let deadline = Instant::now() + Duration::from_secs(5);

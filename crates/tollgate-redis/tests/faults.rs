@@ -64,7 +64,11 @@ async fn fails_in_time<T: std::fmt::Debug>(
 ) -> StoreError {
     let started = Instant::now();
     let e = op.await.expect_err("the call should fail");
-    assert!(started.elapsed() < TIMEOUT + SLACK, "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < TIMEOUT + SLACK,
+        "took {:?}",
+        started.elapsed()
+    );
     assert!(kinds.contains(&e.kind()), "unexpected kind: {e}");
     e
 }
@@ -150,8 +154,11 @@ async fn a_server_killed_during_a_claim_fails_the_claim_in_time() {
     .await;
     let either = [StoreErrorKind::Unavailable, StoreErrorKind::TimedOut];
     fails_in_time(&either, async { claim.await.unwrap() }).await;
-    fails_in_time(&[StoreErrorKind::Unavailable, StoreErrorKind::TimedOut], store.read(&key()))
-        .await;
+    fails_in_time(
+        &[StoreErrorKind::Unavailable, StoreErrorKind::TimedOut],
+        store.read(&key()),
+    )
+    .await;
     drop(server);
 }
 
@@ -181,9 +188,18 @@ async fn a_server_killed_during_the_work_fails_the_completion_then_accepts_it_af
     })
     .await;
     let settled = until_ok(|| store.complete(&k, token, b"paid".to_vec(), retention)).await;
-    assert_eq!(settled, Settle::Accepted, "the claim survived the crash (fsync always)");
+    assert_eq!(
+        settled,
+        Settle::Accepted,
+        "the claim survived the crash (fsync always)"
+    );
     let replay = store.claim(request(Duration::from_secs(30))).await.unwrap();
-    assert_eq!(replay, ClaimOutcome::Completed { result: b"paid".to_vec() });
+    assert_eq!(
+        replay,
+        ClaimOutcome::Completed {
+            result: b"paid".to_vec()
+        }
+    );
     drop(server);
 }
 
@@ -225,10 +241,17 @@ async fn a_holder_process_killed_is_taken_over_with_the_next_fence() {
             other => panic!("unexpected {other:?}"),
         }
     };
-    assert_eq!((token.fence, took_over), (Fence(dead.fence.0 + 1), Some(dead)));
+    assert_eq!(
+        (token.fence, took_over),
+        (Fence(dead.fence.0 + 1), Some(dead))
+    );
     let k = key();
     let late = store.complete(&k, dead, b"late".to_vec(), Duration::from_secs(60));
-    assert_eq!(late.await.unwrap(), Settle::Fenced, "the dead holder's token is fenced");
+    assert_eq!(
+        late.await.unwrap(),
+        Settle::Fenced,
+        "the dead holder's token is fenced"
+    );
 }
 
 /// The holder process: claims the key on `HOLDER_URL`, prints its token, and waits to be

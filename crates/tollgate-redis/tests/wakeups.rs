@@ -18,7 +18,9 @@ async fn a_waiter_is_woken_when_the_holder_completes_not_by_its_backstop() {
     let (holder_store, waiter_store) = (backend.connect().await, backend.connect().await);
     let holder = acquire(&holder_store, 1).await;
     // Subscribe first (a waiter that starts after the holder settled finds out by claiming).
-    waiter_store.wait_settled(&key(), holder, Duration::from_millis(1)).await;
+    waiter_store
+        .wait_settled(&key(), holder, Duration::from_millis(1))
+        .await;
     // `join!` polls the waiter first: it subscribes and parks before the holder completes.
     let waiter = async {
         let started = Instant::now();
@@ -31,5 +33,10 @@ async fn a_waiter_is_woken_when_the_holder_completes_not_by_its_backstop() {
     let ((waited, outcome), done) = tokio::join!(waiter, completion);
     assert_eq!(done.unwrap(), Settle::Accepted);
     assert!(waited < Duration::from_secs(2), "woken after {waited:?}");
-    assert_eq!(outcome, ClaimOutcome::Completed { result: b"42".to_vec() });
+    assert_eq!(
+        outcome,
+        ClaimOutcome::Completed {
+            result: b"42".to_vec()
+        }
+    );
 }

@@ -30,9 +30,12 @@ fn cli(port: u16, args: &[&str]) -> Vec<String> {
 }
 
 fn redis_cli(args: &[String]) -> String {
-    let out = Command::new("redis-cli").args(args).output().unwrap_or_else(|e| {
-        panic!("cannot run redis-cli ({e}): apt-get install redis-server (it ships redis-cli)")
-    });
+    let out = Command::new("redis-cli")
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run redis-cli ({e}): apt-get install redis-server (it ships redis-cli)")
+        });
     assert!(
         out.status.success(),
         "redis-cli {args:?} failed: {}{}",
@@ -79,7 +82,10 @@ impl RedisCluster {
                 if text.contains("cluster_state:ok") && text.contains("cluster_known_nodes:3") {
                     break;
                 }
-                assert!(Instant::now() < deadline, "the cluster never became ok: {text}");
+                assert!(
+                    Instant::now() < deadline,
+                    "the cluster never became ok: {text}"
+                );
                 std::thread::sleep(Duration::from_millis(20));
             }
         }
@@ -126,7 +132,9 @@ impl RedisCluster {
             pids = pids.join(" "),
             dirs = dirs.join(" "),
         );
-        Command::new("sh")
+        // Outlives this process on purpose: it is what cleans up after it.
+        #[allow(clippy::zombie_processes)]
+        let _watchdog = Command::new("sh")
             .args(["-c", &script])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
