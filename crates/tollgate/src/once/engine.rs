@@ -95,7 +95,8 @@ impl<S: Store> Engine<S> {
                     if waited >= deadline {
                         return Err(Error::WaitTimedOut);
                     }
-                    tokio::time::sleep(pause.min(deadline - waited)).await;
+                    let at_most = pause.min(deadline - waited);
+                    self.store.wait_settled(&key, holder, at_most).await;
                     pause = (pause * 2).min(POLL_MAX);
                 }
                 ClaimOutcome::Completed { result } => {

@@ -70,6 +70,23 @@ pub trait Store: Send + Sync + 'static {
     /// Removes every finished record whose retention ended by the store's now; returns how
     /// many. Attempts in progress or of unknown outcome are never purged.
     fn purge(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// Waits until the attempt of `holder` on `key` may have settled, or `at_most` passed:
+    /// what a waiting caller does between two claims of a key held elsewhere.
+    ///
+    /// The default sleeps `at_most` (polling). A store that is told when a holder settles
+    /// (Redis pub/sub, PostgreSQL `LISTEN/NOTIFY`) returns as soon as it is, and keeps the
+    /// sleep as the backstop. Returning early is always allowed: the caller claims again and
+    /// finds out.
+    fn wait_settled(
+        &self,
+        key: &Key,
+        holder: Token,
+        at_most: Duration,
+    ) -> impl Future<Output = ()> + Send {
+        let _ = (key, holder);
+        tokio::time::sleep(at_most)
+    }
 }
 
 /// A shared store is a store: engines in one process (or tests) can share one by `Arc`.
@@ -127,5 +144,14 @@ impl<S: Store> Store for Arc<S> {
 
     fn purge(&self) -> impl Future<Output = Result<u64, StoreError>> + Send {
         (**self).purge()
+    }
+
+    fn wait_settled(
+        &self,
+        key: &Key,
+        holder: Token,
+        at_most: Duration,
+    ) -> impl Future<Output = ()> + Send {
+        (**self).wait_settled(key, holder, at_most)
     }
 }

@@ -1,0 +1,157 @@
+//! Every key the store writes expires on the server's own clock: finished records at their
+//! retention (plus the grace), attempts in progress after their lease plus the lapsed
+//! retention, unknown ones after the lapsed retention. There is no fence counter key to leak
+//! (Redisson #6510): a record is exactly one key.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tollgate_redis::tollgate::once::{
+    ClaimOutcome, ClaimRequest, Fingerprint, Key, OnExpired, Owner, Settle, Store,
+};
+use tollgate_redis::{Durability, RedisStore};
+use tollgate_testkit::server::RedisServer;
+
+const KEYS: usize = 10_000;
+const RETENTION: Duration = Duration::from_millis(300);
+const GRACE: Duration = Duration::from_millis(100);
+const LEASE: Duration = Duration::from_millis(100);
+const LAPSED: Duration = Duration::from_millis(200);
+
+async fn server() -> RedisServer {
+    tokio::task::spawn_blocking(|| RedisServer::start().unwrap_or_else(|e| panic!("{e}")))
+        .await
+        .unwrap()
+}
+
+async fn store(server: &RedisServer) -> RedisStore {
+    RedisStore::builder(server.url())
+        .durability(Durability::Unchecked)
+        .expiry_grace(GRACE)
+        .lapsed_retention(LAPSED)
+        .timeout(Duration::from_secs(10))
+        .connect()
+        .await
+        .unwrap()
+}
+
+fn request(key: Key, on_expired: OnExpired) -> ClaimRequest {
+    ClaimRequest {
+        key,
+        fingerprint: Fingerprint::new("fp"),
+        owner: Owner::random(),
+        lease: LEASE,
+        on_expired,
+        waiting_for: None,
+    }
+}
+
+/// Polls the server's key count until it is 0, for at most `within`.
+async fn wait_until_empty(url: &str, within: Duration) -> u64 {
+    let client = redis::Client::open(url).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let deadline = Instant::now() + within;
+    loop {
+        let left: u64 = redis::cmd("DBSIZE").query_async(&mut conn).await.unwrap();
+        if left == 0 || Instant::now() >= deadline {
+            return left;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn key_count(url: &str) -> u64 {
+    let client = redis::Client::open(url).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    redis::cmd("DBSIZE").query_async(&mut conn).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_keys_completed_and_past_retention_leave_zero_keys() {
+    let server = server().await;
+    let store = store(&server).await;
+    let in_flight = Arc::new(Semaphore::new(64));
+    let mut tasks = JoinSet::new();
+    for i in 0..KEYS {
+        let (store, permit) = (store.clone(), Arc::clone(&in_flight).acquire_owned().await);
+        tasks.spawn(async move {
+            let _permit = permit;
+            let key = Key::new("expiry", i.to_string());
+            let ClaimOutcome::Acquired { token, .. } = store
+                .claim(request(key.clone(), OnExpired::TakeOver))
+                .await
+                .unwrap()
+            else {
+                panic!("a fresh key is acquired");
+            };
+            store
+                .complete(&key, token, b"done".to_vec(), RETENTION)
+                .await
+                .unwrap()
+        });
+    }
+    let mut accepted = 0;
+    while let Some(done) = tasks.join_next().await {
+        accepted += usize::from(done.unwrap() == Settle::Accepted);
+    }
+    assert_eq!(accepted, KEYS);
+    let written = key_count(&server.url()).await;
+    assert!(
+        written <= KEYS as u64,
+        "one key per record, no fence counters: {written} keys for {KEYS} records"
+    );
+    let left = wait_until_empty(&server.url(), Duration::from_secs(20)).await;
+    assert_eq!(left, 0, "keys left after retention");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abandoned_and_unknown_attempts_expire_after_the_lapsed_retention() {
+    let server = server().await;
+    let store = store(&server).await;
+    let keys: Vec<Key> = (0..100)
+        .map(|i| Key::new("lapsed", i.to_string()))
+        .collect();
+    for key in &keys {
+        let outcome = store.claim(request(key.clone(), OnExpired::TakeOver)).await;
+        assert!(matches!(outcome.unwrap(), ClaimOutcome::Acquired { .. }));
+    }
+    let client = redis::Client::open(server.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let keys_now: Vec<String> = redis::cmd("KEYS")
+        .arg("*")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(keys_now.len(), 100);
+    for k in &keys_now {
+        let ttl: i64 = redis::cmd("PTTL")
+            .arg(k)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let most = i64::try_from((LEASE + LAPSED).as_millis()).unwrap();
+        assert!(
+            ttl > 0 && ttl <= most,
+            "{k} expires within lease + lapsed: {ttl} ms"
+        );
+    }
+    // Half of them, once their lease ran out, are marked unknown (a new expiry) by a claim.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    for key in &keys[..50] {
+        loop {
+            let req = request(key.clone(), OnExpired::MarkUnknown);
+            match store.claim(req).await.unwrap() {
+                ClaimOutcome::Unknown { .. } => break,
+                ClaimOutcome::InProgress { .. } if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                other => panic!("expected the lapsed attempt marked unknown, got {other:?}"),
+            }
+        }
+    }
+    let left = wait_until_empty(&server.url(), Duration::from_secs(10)).await;
+    assert_eq!(left, 0, "keys left after lease + lapsed retention");
+}
