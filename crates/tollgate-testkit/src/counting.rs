@@ -88,4 +88,8 @@ impl<S: Store> Store for Counting<S> {
     async fn purge(&self) -> Result<u64, StoreError> {
         self.inner.purge().await
     }
+
+    async fn wait_settled(&self, key: &Key, holder: Token, at_most: Duration) {
+        self.inner.wait_settled(key, holder, at_most).await;
+    }
 }

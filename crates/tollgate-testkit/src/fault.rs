@@ -118,4 +118,8 @@ impl<S: Store> Store for Unreachable<S> {
         self.check()?;
         self.inner.purge().await
     }
+
+    async fn wait_settled(&self, key: &Key, holder: Token, at_most: Duration) {
+        self.inner.wait_settled(key, holder, at_most).await;
+    }
 }
