@@ -43,6 +43,13 @@ pub(crate) struct ServeArgs {
     /// instance crashes mid-report, the others wait this long, then reconcile the day.
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = crate::duration::parse)]
     lease: Duration,
+    /// Outbox workers applying side effects (saved interview questions); 0 leaves them in the
+    /// outbox for another instance.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    outbox_workers: usize,
+    /// Attempts of a side effect before it is dead-lettered.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    save_attempts: u32,
     /// Also serve the naive `/naive/…` routes (the S3 bug, for demonstrations).
     #[arg(long)]
     naive: bool,
@@ -77,6 +84,8 @@ pub(crate) async fn main(args: ServeArgs) -> ExitCode {
     config.pool_size = args.pool.max(1);
     config.naive = args.naive;
     config.lease = args.lease;
+    config.outbox_workers = args.outbox_workers;
+    config.save_attempts = args.save_attempts.max(1);
     if let Some(path) = &args.chat_plan {
         match std::fs::read_to_string(path) {
             Ok(text) => config.chat_plan = text,

@@ -5,8 +5,6 @@
 //! of answering `outcome_unknown` forever.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use http::{Method, StatusCode};
@@ -16,52 +14,14 @@ use tollgate_demo::{FakeLlm, FakeLlmConfig};
 const DATE: &str = "2026-11-21";
 const LEASE: &str = "2s";
 
-/// A `tollgate serve` process and the address it listens on.
-struct Instance {
-    child: Child,
-    url: String,
-}
+mod support;
 
-impl Instance {
-    fn start(db: &std::path::Path, llm: &str) -> Instance {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tollgate"))
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--lease",
-                LEASE,
-                "--llm-attempts",
-                "1",
-            ])
-            .args(["--llm-url", llm, "--db"])
-            .arg(db)
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stderr = BufReader::new(child.stderr.take().unwrap());
-        let url = loop {
-            let mut line = String::new();
-            assert_ne!(
-                stderr.read_line(&mut line).unwrap(),
-                0,
-                "serve exited early"
-            );
-            if let Some(addr) = line.trim().strip_prefix("tollgate service listening on ") {
-                break addr.to_owned();
-            }
-        };
-        // Keep draining its logs so the process never blocks on a full pipe.
-        std::thread::spawn(move || for _ in stderr.lines() {});
-        Instance { child, url }
-    }
-}
+use support::Instance;
 
-impl Drop for Instance {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+fn serve_args(llm: &str) -> Vec<String> {
+    ["--lease", LEASE, "--llm-attempts", "1", "--llm-url", llm]
+        .map(str::to_owned)
+        .to_vec()
 }
 
 async fn post(client: &HttpClient, url: &str, body: serde_json::Value) -> Answer {
@@ -92,8 +52,8 @@ async fn s3_instance_killed_mid_call_is_reconciled_by_another_instance_and_paid_
     .await
     .unwrap();
     let (a, b) = (
-        Instance::start(&db, &llm.url()),
-        Instance::start(&db, &llm.url()),
+        Instance::start(&db, &serve_args(&llm.url())),
+        Instance::start(&db, &serve_args(&llm.url())),
     );
     let client = HttpClient::new();
     for i in 0..2 {

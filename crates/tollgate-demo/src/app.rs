@@ -30,6 +30,7 @@ struct AppInner {
     llm: LlmClient,
     once: Once<SqliteStore>,
     naive: bool,
+    save_faults: crate::questions::SaveFaults,
     chat: crate::chat::Chat,
 }
 
@@ -56,6 +57,7 @@ impl App {
                 llm,
                 once,
                 naive,
+                save_faults: crate::questions::SaveFaults::default(),
                 chat,
             }),
         }
@@ -69,6 +71,11 @@ impl App {
     /// The LLM client.
     pub fn llm(&self) -> &LlmClient {
         &self.inner.llm
+    }
+
+    /// Injected save failures of S4's interview questions (tests, demonstrations).
+    pub fn save_faults(&self) -> &crate::questions::SaveFaults {
+        &self.inner.save_faults
     }
 
     /// Whether the naive `/naive/…` routes are served (demo mode).

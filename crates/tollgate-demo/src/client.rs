@@ -69,10 +69,27 @@ impl HttpClient {
         url: &str,
         body: impl Into<Bytes>,
     ) -> Result<Answer, ClientError> {
+        self.send_with(method, url, &[], body).await
+    }
+
+    /// Like [`send`](Self::send), with extra request headers.
+    ///
+    /// # Errors
+    /// As [`send`](Self::send).
+    pub async fn send_with(
+        &self,
+        method: Method,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Bytes>,
+    ) -> Result<Answer, ClientError> {
         let body = body.into();
         let mut request = http::Request::builder().method(method).uri(url);
         if !body.is_empty() {
             request = request.header(http::header::CONTENT_TYPE, "application/json");
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
         }
         let request = request
             .body(Full::new(body))

@@ -18,7 +18,9 @@ use axum::routing::{get, post};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::wire::{AnalyzeRequest, AnalyzeResponse, LetterAnalysis, LlmStats};
+use crate::wire::{
+    AnalyzeRequest, AnalyzeResponse, LetterAnalysis, LlmStats, QuestionsRequest, QuestionsResponse,
+};
 
 /// How the fake LLM behaves; changeable while it runs through [`FakeLlm`].
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -91,6 +93,7 @@ impl FakeLlm {
         let (stop, mut stopped) = watch::channel(());
         let app = Router::new()
             .route("/v1/analyze", post(analyze))
+            .route("/v1/interview-questions", post(questions))
             .route("/stats", get(stats))
             .with_state(Arc::clone(&shared));
         tokio::spawn(async move {
@@ -173,17 +176,13 @@ async fn stats(State(shared): State<Arc<Shared>>) -> Json<LlmStats> {
     Json(shared.stats())
 }
 
-async fn analyze(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+/// What every paid call goes through: counted on arrival, held while held, the simulated
+/// latency, then an injected failure or `None` to answer.
+async fn paid_call(shared: &Shared) -> Option<Response> {
     shared.calls.fetch_add(1, Ordering::SeqCst);
     shared.arrivals.send_modify(|n| *n += 1);
     let mut held = shared.held.subscribe();
     let _ = held.wait_for(|&held| !held).await;
-    let request: AnalyzeRequest = match serde_json::from_slice(&body) {
-        Ok(request) => request,
-        Err(e) => {
-            return (StatusCode::BAD_REQUEST, format!("bad analyze request: {e}")).into_response();
-        }
-    };
     let latency = Duration::from_micros(shared.latency_us.load(Ordering::Relaxed));
     if !latency.is_zero() {
         // The simulated model's thinking time.
@@ -196,12 +195,50 @@ async fn analyze(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
     let ppm = shared.failure_ppm.load(Ordering::Relaxed);
     if forced || (ppm > 0 && fastrand::u64(0..1_000_000) < ppm) {
         shared.failures.fetch_add(1, Ordering::SeqCst);
-        return (StatusCode::SERVICE_UNAVAILABLE, "injected failure").into_response();
+        return Some((StatusCode::SERVICE_UNAVAILABLE, "injected failure").into_response());
     }
+    None
+}
+
+async fn analyze(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+    if let Some(failed) = paid_call(&shared).await {
+        return failed;
+    }
+    let request: AnalyzeRequest = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(e) => {
+            return (StatusCode::BAD_REQUEST, format!("bad analyze request: {e}")).into_response();
+        }
+    };
     shared
         .letters
         .fetch_add(request.letters.len() as u64, Ordering::SeqCst);
     Json(answer(&request)).into_response()
+}
+
+async fn questions(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+    if let Some(failed) = paid_call(&shared).await {
+        return failed;
+    }
+    let request: QuestionsRequest = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(e) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                format!("bad questions request: {e}"),
+            )
+                .into_response();
+        }
+    };
+    let questions = (1..=request.count.min(20))
+        .map(|i| {
+            format!(
+                "question {i} for a {}: what would you do first?",
+                request.role
+            )
+        })
+        .collect();
+    Json(QuestionsResponse { questions }).into_response()
 }
 
 /// A deterministic "analysis": the mood is picked from the letter's text.

@@ -34,6 +34,7 @@ pub mod error;
 pub mod extract;
 pub mod fake_llm;
 pub mod llm;
+pub mod questions;
 pub mod reports;
 pub mod routes;
 pub mod server;

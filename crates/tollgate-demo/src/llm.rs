@@ -17,7 +17,10 @@ use hyper_util::rt::TokioExecutor;
 use tollgate::breaker::{Breaker, BreakerConfig, ConfigError, Outcome, SlidingWindow};
 use tollgate::policy::{Backoff, Jitter, Policy, PolicyError, Retry, RetryDecision};
 
-use crate::wire::{AnalyzeRequest, AnalyzeResponse};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::wire::{AnalyzeRequest, AnalyzeResponse, QuestionsRequest, QuestionsResponse};
 
 /// The largest LLM answer read (an answer is a few hundred bytes per letter).
 const MAX_ANSWER: usize = 4 << 20;
@@ -96,6 +99,7 @@ impl LlmError {
 #[derive(Clone, Debug)]
 pub struct LlmClient {
     endpoint: http::Uri,
+    questions: http::Uri,
     client: Client<HttpConnector, Full<Bytes>>,
     policy: Arc<Policy>,
     breaker: Arc<Breaker>,
@@ -118,6 +122,9 @@ impl LlmClient {
                 "{base_url:?}: expected http://host[:port]"
             )));
         }
+        let questions: http::Uri = format!("{base}/v1/interview-questions")
+            .parse()
+            .map_err(|e| LlmConfigError::Url(format!("{base_url:?}: {e}")))?;
         let breaker =
             Arc::new(Breaker::new("llm", settings.breaker).map_err(LlmConfigError::Breaker)?);
         let backoff =
@@ -134,6 +141,7 @@ impl LlmClient {
             .build(connector);
         Ok(LlmClient {
             endpoint,
+            questions,
             client,
             policy: Arc::new(policy),
             breaker,
@@ -151,14 +159,33 @@ impl LlmClient {
     /// # Errors
     /// [`LlmError`] from the last attempt, or `CircuitOpen` without any attempt.
     pub async fn analyze(&self, request: &AnalyzeRequest) -> Result<AnalyzeResponse, LlmError> {
+        self.call(&self.endpoint, request).await
+    }
+
+    /// Interview questions for a role, in one call (retried and guarded by the same policy).
+    ///
+    /// # Errors
+    /// [`LlmError`] from the last attempt, or `CircuitOpen` without any attempt.
+    pub async fn questions(
+        &self,
+        request: &QuestionsRequest,
+    ) -> Result<QuestionsResponse, LlmError> {
+        self.call(&self.questions, request).await
+    }
+
+    async fn call<Req: Serialize, Res: DeserializeOwned>(
+        &self,
+        endpoint: &http::Uri,
+        request: &Req,
+    ) -> Result<Res, LlmError> {
         let body = Bytes::from(
             serde_json::to_vec(request).map_err(|e| LlmError::BadAnswer(e.to_string()))?,
         );
         let resolution = self
             .policy
-            .call(|| self.attempt(body.clone()))
+            .call(|| self.attempt(endpoint, body.clone()))
             .retry_if(|e: &LlmError| e.retry_decision())
-            .classify(|result: &Result<AnalyzeResponse, LlmError>| match result {
+            .classify(|result: &Result<Res, LlmError>| match result {
                 Ok(_) => Outcome::Success,
                 Err(e) => e.breaker_outcome(),
             })
@@ -186,8 +213,12 @@ impl LlmClient {
         outcome
     }
 
-    async fn attempt(&self, body: Bytes) -> Result<AnalyzeResponse, LlmError> {
-        let request = http::Request::post(self.endpoint.clone())
+    async fn attempt<Res: DeserializeOwned>(
+        &self,
+        endpoint: &http::Uri,
+        body: Bytes,
+    ) -> Result<Res, LlmError> {
+        let request = http::Request::post(endpoint.clone())
             .header(http::header::CONTENT_TYPE, "application/json")
             .body(Full::new(body))
             .map_err(|e| LlmError::Transport(e.to_string()))?;

@@ -17,8 +17,8 @@ use crate::app::{App, BODY_LIMIT, MAX_AMOUNT, MAX_LETTER, prometheus};
 use crate::db::{Letter, Purchase, PurchaseRefused, Wallet};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath};
-use crate::reports;
 use crate::validate::{self, Day};
+use crate::{questions, reports};
 
 /// The service's routes over `app`.
 pub fn router(app: &App) -> Router {
@@ -41,12 +41,22 @@ pub fn router(app: &App) -> Router {
             ),
         )
         .route("/chat", post(crate::chat::routes::post_chat))
+        .route(
+            "/users/{user}/interview-questions",
+            post(questions::create).get(questions::list),
+        )
+        .route("/admin/dead-letters", get(questions::dead_letters))
+        .route("/admin/dead-letters/{id}/requeue", post(questions::requeue))
         .route("/healthz", get(healthz))
         .route("/metrics", get(render_metrics));
     if app.naive() {
         router = router.route(
             "/naive/users/{user}/daily-reports/{date}",
             post(reports::create_naive),
+        );
+        router = router.route(
+            "/naive/users/{user}/interview-questions",
+            post(questions::create_naive),
         );
     }
     router
@@ -97,7 +107,8 @@ async fn healthz(State(app): State<App>) -> Result<Json<serde_json::Value>, ApiE
     })))
 }
 
-async fn render_metrics() -> Response {
+async fn render_metrics(State(app): State<App>) -> Response {
+    questions::observe_outbox(&app).await;
     match prometheus() {
         Some(handle) => {
             handle.run_upkeep();

@@ -31,6 +31,11 @@ pub struct ServiceConfig {
     /// after an instance crashes mid-report, the others answer 409 this long, then reconcile
     /// the day from the report table (default 60 s).
     pub lease: Duration,
+    /// Outbox workers applying side effects (S4's saves); 0 runs none, so effects wait in the
+    /// outbox for an instance that does (default 1).
+    pub outbox_workers: usize,
+    /// Attempts of a side effect before it is dead-lettered (default 5).
+    pub save_attempts: u32,
     /// The chat's contracts (TOML); validated at start. Default: [`crate::chat::DEFAULT_PLAN`].
     pub chat_plan: String,
 }
@@ -50,6 +55,8 @@ impl ServiceConfig {
             pool_size: 20,
             naive: false,
             lease: Duration::from_secs(60),
+            outbox_workers: 1,
+            save_attempts: 5,
             chat_plan: crate::chat::DEFAULT_PLAN.to_owned(),
         }
     }
@@ -86,6 +93,7 @@ pub struct Service {
     stop: watch::Sender<()>,
     task: JoinHandle<std::io::Result<()>>,
     purger: JoinHandle<()>,
+    workers: Vec<JoinHandle<()>>,
 }
 
 impl Service {
@@ -119,6 +127,19 @@ impl Service {
                 .await
         });
         let purger = tokio::spawn(purge_finished_records(app.clone(), stop.subscribe()));
+        let workers = (0..config.outbox_workers)
+            .map(|_| {
+                let worker = crate::questions::worker(&app, config.save_attempts);
+                let mut stopped = stop.subscribe();
+                tokio::spawn(async move {
+                    worker
+                        .run(async move {
+                            let _ = stopped.changed().await;
+                        })
+                        .await;
+                })
+            })
+            .collect();
         tracing::info!(%addr, db = %config.db_path.display(), llm = %config.llm_url, naive = config.naive, "tollgate service listening");
         Ok(Service {
             addr,
@@ -126,6 +147,7 @@ impl Service {
             stop,
             task,
             purger,
+            workers,
         })
     }
 
@@ -151,6 +173,9 @@ impl Service {
     pub async fn shutdown(self) -> std::io::Result<()> {
         let _ = self.stop.send(());
         let _ = self.purger.await;
+        for worker in self.workers {
+            let _ = worker.await;
+        }
         match self.task.await {
             Ok(result) => result,
             Err(e) => Err(std::io::Error::other(e)),

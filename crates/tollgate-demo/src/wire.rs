@@ -43,10 +43,26 @@ pub struct AnalyzeResponse {
     pub analyses: Vec<LetterAnalysis>,
 }
 
+/// `POST /v1/interview-questions`: interview questions for a role, in one (paid) call.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuestionsRequest {
+    /// The role interviewed for.
+    pub role: String,
+    /// How many questions.
+    pub count: u32,
+}
+
+/// The answer to a [`QuestionsRequest`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuestionsResponse {
+    /// The questions.
+    pub questions: Vec<String>,
+}
+
 /// `GET /stats` of the fake LLM: what it was asked, by its own count.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LlmStats {
-    /// Analysis requests received (each one is a paid call).
+    /// Requests received, analyses and interview questions alike (each one is a paid call).
     pub calls: u64,
     /// Of those, answered with an injected failure.
     pub failures: u64,

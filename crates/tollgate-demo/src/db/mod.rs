@@ -18,6 +18,7 @@
 mod error;
 mod letters;
 mod pool;
+mod questions;
 mod reports;
 mod schema;
 mod wallets;
@@ -27,12 +28,13 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tollgate::store::StoreError;
-use tollgate_sqlite::SqliteStore;
 use tollgate_sqlite::rusqlite::{self, Connection, TransactionBehavior};
+use tollgate_sqlite::{SqliteOutbox, SqliteStore};
 
 pub use error::{CodePath, DbError, LockErrors};
 pub use letters::{Letter, letters_of};
 pub use pool::{Pool, PooledConn};
+pub use questions::{SavedQuestions, save_questions};
 pub use reports::{Report, StoredAnalysis, insert_report};
 pub use wallets::{Purchase, PurchaseRefused, Wallet};
 
@@ -46,6 +48,7 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct Db {
     path: PathBuf,
     store: SqliteStore,
+    outbox: SqliteOutbox,
     pool: Pool,
     lock_errors: Arc<LockErrors>,
 }
@@ -65,10 +68,14 @@ impl Db {
             .call(|conn| conn.execute_batch(SCHEMA))
             .await
             .map_err(|e| DbError::from_store(&e))?;
+        let outbox = SqliteOutbox::new(store.clone())
+            .await
+            .map_err(|e| DbError::from_store(&e))?;
         Ok(Db {
             pool: Pool::new(path.clone(), pool_size.max(1)),
             path,
             store,
+            outbox,
             lock_errors: Arc::new(LockErrors::default()),
         })
     }
@@ -81,6 +88,11 @@ impl Db {
     /// The exactly-once store sharing this database.
     pub fn store(&self) -> &SqliteStore {
         &self.store
+    }
+
+    /// The durable outbox of side effects, in this database.
+    pub fn outbox(&self) -> &SqliteOutbox {
+        &self.outbox
     }
 
     /// The pool (the naive path uses it directly).

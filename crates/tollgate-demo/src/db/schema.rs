@@ -52,4 +52,12 @@ CREATE TABLE IF NOT EXISTS purchases (
     price      INTEGER NOT NULL,
     created_ms INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS interview_questions (
+    effect_key TEXT PRIMARY KEY,
+    user_id    TEXT NOT NULL,
+    role       TEXT NOT NULL,
+    questions  TEXT NOT NULL,
+    created_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS interview_questions_by_user ON interview_questions (user_id, created_ms);
 ";
