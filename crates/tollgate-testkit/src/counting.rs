@@ -88,4 +88,12 @@ impl<S: Store> Store for Counting<S> {
     async fn purge(&self) -> Result<u64, StoreError> {
         self.inner.purge().await
     }
+
+    fn wakes_waiters(&self) -> bool {
+        self.inner.wakes_waiters()
+    }
+
+    async fn await_change(&self, key: &Key, since: tokio::time::Instant, within: Duration) {
+        self.inner.await_change(key, since, within).await
+    }
 }

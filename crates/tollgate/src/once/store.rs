@@ -4,6 +4,8 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use super::record::{ClaimOutcome, ClaimRequest, Record, Resolution};
 use crate::store::{Key, Settle, StoreError, Token};
 
@@ -70,6 +72,27 @@ pub trait Store: Send + Sync + 'static {
     /// Removes every finished record whose retention ended by the store's now; returns how
     /// many. Attempts in progress or of unknown outcome are never purged.
     fn purge(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// Whether [`await_change`](Store::await_change) is woken by the backend when a holder
+    /// settles (PostgreSQL `LISTEN/NOTIFY`), so a waiter needs to poll only as a backstop
+    /// against a lost notification. `false` by default: waiters poll with backoff.
+    fn wakes_waiters(&self) -> bool {
+        false
+    }
+
+    /// A waiter's pause between two claims of `key`, which a claim sent at `since` found in
+    /// progress: resolves when the holder may have settled, and after `within` at the latest.
+    /// The default sleeps `within`; a backend that announces settled keys resolves as soon as
+    /// `key` was announced after `since`.
+    fn await_change(
+        &self,
+        key: &Key,
+        since: Instant,
+        within: Duration,
+    ) -> impl Future<Output = ()> + Send {
+        let _ = (key, since);
+        tokio::time::sleep(within)
+    }
 }
 
 /// A shared store is a store: engines in one process (or tests) can share one by `Arc`.
@@ -127,5 +150,18 @@ impl<S: Store> Store for Arc<S> {
 
     fn purge(&self) -> impl Future<Output = Result<u64, StoreError>> + Send {
         (**self).purge()
+    }
+
+    fn wakes_waiters(&self) -> bool {
+        (**self).wakes_waiters()
+    }
+
+    fn await_change(
+        &self,
+        key: &Key,
+        since: Instant,
+        within: Duration,
+    ) -> impl Future<Output = ()> + Send {
+        (**self).await_change(key, since, within)
     }
 }
