@@ -1,6 +1,7 @@
 //! PostgreSQL backend for [`tollgate`]'s exactly-once records. (Crate docs: see below.)
 #![forbid(unsafe_code)]
 
+mod commit;
 pub mod error;
 mod notify;
 pub mod schema;
@@ -8,6 +9,7 @@ mod sql;
 mod store;
 mod time;
 
+pub use commit::{InTransaction, Writes};
 pub use deadpool_postgres;
 pub use store::{Builder, PostgresStore, pool};
 pub use time::PinnedTime;
