@@ -8,6 +8,7 @@ pub mod schema;
 mod sql;
 mod store;
 mod time;
+pub mod versioned;
 
 pub use commit::{InTransaction, Writes};
 pub use deadpool_postgres;
