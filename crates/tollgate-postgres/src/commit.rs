@@ -14,7 +14,7 @@ use tollgate::once::{Commit, Committed, Completion, Failure, encode};
 use tollgate::store::{Settle, StoreError};
 
 use crate::error::db;
-use crate::store::{Params, PostgresStore, fence, owner_bytes};
+use crate::store::{Fenced, PostgresStore};
 use crate::time::ms;
 
 /// The result of the work's writes: the call's value, or its failure — or a driver error,
@@ -155,16 +155,10 @@ impl PostgresStore {
         tx: &Transaction<'_>,
         completion: &Completion,
     ) -> Result<bool, StoreError> {
-        let Completion { key, token, .. } = completion;
-        let owner = owner_bytes(token.owner);
-        let params: &Params<'_> = &[
-            &key.namespace(),
-            &key.key(),
-            &owner.as_slice(),
-            &fence(token.fence),
-        ];
+        let held = Fenced::new(self, &completion.key, completion.token);
+        let params = held.params(&[]);
         let rows = tx
-            .query(&self.inner().sql.lock_held, params)
+            .query(&self.inner().sql.lock_held, &params[..4])
             .await
             .map_err(db)?;
         Ok(!rows.is_empty())
@@ -176,29 +170,14 @@ impl PostgresStore {
         completion: &Completion,
         result: Vec<u8>,
     ) -> Result<Committed, StoreError> {
-        let Completion {
-            key,
-            token,
-            retention,
-        } = completion;
-        let (owner, encoded) = (owner_bytes(token.owner), key.encode());
-        let params: &Params<'_> = &[
-            &key.namespace(),
-            &key.key(),
-            &owner.as_slice(),
-            &fence(token.fence),
-            &self.pinned(),
-            &result.as_slice(),
-            &encoded,
-            &ms(*retention),
-        ];
-        let rows = tx
-            .query(&self.inner().sql.complete, params)
-            .await
-            .map_err(db)?;
-        Ok(match rows.is_empty() {
-            true => Committed::Fenced,
-            false => Committed::Completed { result },
+        let held = Fenced::new(self, &completion.key, completion.token);
+        let millis = ms(completion.retention);
+        let params = held.params(&[&result, &held.encoded, &millis]);
+        let sql = &self.inner().sql.complete;
+        let written = !tx.query(sql, &params).await.map_err(db)?.is_empty();
+        Ok(match written {
+            true => Committed::Completed { result },
+            false => Committed::Fenced,
         })
     }
 
@@ -217,23 +196,17 @@ impl PostgresStore {
             true => std::time::Duration::ZERO,
             false => completion.retention,
         };
-        let Completion { key, token, .. } = completion;
-        let (owner, encoded) = (owner_bytes(token.owner), key.encode());
-        let params: &Params<'_> = &[
-            &key.namespace(),
-            &key.key(),
-            &owner.as_slice(),
-            &fence(token.fence),
-            &self.pinned(),
-            &error.as_slice(),
-            &encoded,
-            &ms(kept),
-            &retryable,
-        ];
-        let rows = tx.query(&self.inner().sql.fail, params).await.map_err(db)?;
-        Ok(match rows.is_empty() {
-            true => Committed::Fenced,
-            false => Committed::Failed { error, retryable },
+        let held = Fenced::new(self, &completion.key, completion.token);
+        let millis = ms(kept);
+        let params = held.params(&[&error, &held.encoded, &millis, &retryable]);
+        let written = !tx
+            .query(&self.inner().sql.fail, &params)
+            .await
+            .map_err(db)?
+            .is_empty();
+        Ok(match written {
+            true => Committed::Failed { error, retryable },
+            false => Committed::Fenced,
         })
     }
 }

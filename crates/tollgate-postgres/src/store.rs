@@ -23,6 +23,47 @@ use crate::time::{PinnedTime, ms, pinned};
 /// Parameters of one statement.
 pub(crate) type Params<'a> = [&'a (dyn ToSql + Sync)];
 
+/// The parameters every fenced statement starts with — `$1`–`$4` the holder's key, owner and
+/// fence, `$5` the pinned time — and the encoded key its `pg_notify` announces.
+pub(crate) struct Fenced<'k> {
+    namespace: &'k str,
+    key: &'k str,
+    owner: Vec<u8>,
+    fence: i64,
+    pinned: Option<i64>,
+    pub(crate) encoded: String,
+}
+
+impl<'k> Fenced<'k> {
+    /// The holder `token` of `key` on `store`.
+    pub(crate) fn new(store: &PostgresStore, key: &'k Key, token: Token) -> Self {
+        Fenced {
+            namespace: key.namespace(),
+            key: key.key(),
+            owner: owner_bytes(token.owner).to_vec(),
+            fence: fence(token.fence),
+            pinned: store.pinned(),
+            encoded: key.encode(),
+        }
+    }
+
+    /// `$1`–`$5`, then `rest` from `$6` on.
+    pub(crate) fn params<'a>(
+        &'a self,
+        rest: &[&'a (dyn ToSql + Sync)],
+    ) -> Vec<&'a (dyn ToSql + Sync)> {
+        let mut params: Vec<&'a (dyn ToSql + Sync)> = vec![
+            &self.namespace,
+            &self.key,
+            &self.owner,
+            &self.fence,
+            &self.pinned,
+        ];
+        params.extend_from_slice(rest);
+        params
+    }
+}
+
 /// A [`Store`] in PostgreSQL: every instance of a service pointed at one database shares its
 /// records; see the [crate](crate) docs for the guarantees. Clones share the pool.
 #[derive(Clone)]
@@ -281,16 +322,10 @@ impl Store for PostgresStore {
     }
 
     async fn renew(&self, key: &Key, token: Token, lease: Duration) -> Result<Settle, StoreError> {
-        let owner = owner_bytes(token.owner);
-        let params: &Params<'_> = &[
-            &key.namespace(),
-            &key.key(),
-            &owner.as_slice(),
-            &fence(token.fence),
-            &self.pinned(),
-            &ms(lease),
-        ];
-        self.settle("a renewal", &self.inner.sql.renew, params)
+        let held = Fenced::new(self, key, token);
+        let millis = ms(lease);
+        let params = held.params(&[&millis]);
+        self.settle("a renewal", &self.inner.sql.renew, &params)
             .await
     }
 
@@ -301,18 +336,10 @@ impl Store for PostgresStore {
         result: Vec<u8>,
         retention: Duration,
     ) -> Result<Settle, StoreError> {
-        let (owner, encoded) = (owner_bytes(token.owner), key.encode());
-        let params: &Params<'_> = &[
-            &key.namespace(),
-            &key.key(),
-            &owner.as_slice(),
-            &fence(token.fence),
-            &self.pinned(),
-            &result.as_slice(),
-            &encoded,
-            &ms(retention),
-        ];
-        self.settle("a completion", &self.inner.sql.complete, params)
+        let held = Fenced::new(self, key, token);
+        let millis = ms(retention);
+        let params = held.params(&[&result, &held.encoded, &millis]);
+        self.settle("a completion", &self.inner.sql.complete, &params)
             .await
     }
 
@@ -324,19 +351,11 @@ impl Store for PostgresStore {
         retryable: bool,
         retention: Duration,
     ) -> Result<Settle, StoreError> {
-        let (owner, encoded) = (owner_bytes(token.owner), key.encode());
-        let params: &Params<'_> = &[
-            &key.namespace(),
-            &key.key(),
-            &owner.as_slice(),
-            &fence(token.fence),
-            &self.pinned(),
-            &error.as_slice(),
-            &encoded,
-            &ms(retention),
-            &retryable,
-        ];
-        self.settle("a failure", &self.inner.sql.fail, params).await
+        let held = Fenced::new(self, key, token);
+        let millis = ms(retention);
+        let params = held.params(&[&error, &held.encoded, &millis, &retryable]);
+        self.settle("a failure", &self.inner.sql.fail, &params)
+            .await
     }
 
     async fn resolve(
@@ -350,19 +369,10 @@ impl Store for PostgresStore {
             Resolution::Completed { result } => (result, None),
             Resolution::Failed { error, retryable } => (error, Some(retryable)),
         };
-        let (owner, encoded) = (owner_bytes(previous.owner), key.encode());
-        let params: &Params<'_> = &[
-            &key.namespace(),
-            &key.key(),
-            &owner.as_slice(),
-            &fence(previous.fence),
-            &self.pinned(),
-            &payload.as_slice(),
-            &encoded,
-            &ms(retention),
-            &retryable,
-        ];
-        self.settle("a resolution", &self.inner.sql.resolve, params)
+        let held = Fenced::new(self, key, previous);
+        let millis = ms(retention);
+        let params = held.params(&[&payload, &held.encoded, &millis, &retryable]);
+        self.settle("a resolution", &self.inner.sql.resolve, &params)
             .await
     }
 

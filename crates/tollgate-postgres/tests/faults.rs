@@ -23,10 +23,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tollgate_postgres::tollgate::once::{
-    ClaimOutcome, ClaimRequest, Error, Failure, Fence, Fingerprint, Key, OnExpired, Once, Owner,
-    RecordState, Settle, Store, StoreError, Token,
+    ClaimOutcome, ClaimRequest, Error, Failure, Fence, Fingerprint, Key, OnExpired, Once, Output,
+    Owner, RecordState, Settle, Store, StoreError, Token,
 };
 use tollgate_postgres::tollgate::store::StoreErrorKind;
 use tollgate_postgres::{InTransaction, PostgresStore};
@@ -124,6 +125,30 @@ async fn after_restart_nothing_reruns(server: &mut PostgresServer, ran: &Arc<Ato
     assert_eq!(ran.load(Ordering::SeqCst), 1, "the work ran once");
 }
 
+/// A call of [`key`] whose work counts its runs and waits, once started, until told to finish;
+/// returns once the work has started.
+async fn held_call(
+    once: &Once<PostgresStore>,
+) -> (
+    JoinHandle<Result<Output<String>, Error<String>>>,
+    Arc<AtomicUsize>,
+    oneshot::Sender<()>,
+) {
+    let ran = Arc::new(AtomicUsize::new(0));
+    let (entered, has_entered) = oneshot::channel();
+    let (finish, finished) = oneshot::channel::<()>();
+    let (once, counted) = (once.clone(), Arc::clone(&ran));
+    let work = move || async move {
+        counted.fetch_add(1, Ordering::SeqCst);
+        let _ = entered.send(());
+        let _ = finished.await;
+        Ok::<_, Failure<String>>("paid".to_string())
+    };
+    let call = tokio::spawn(async move { once.run(key(), Fingerprint::new("a"), work).await });
+    has_entered.await.unwrap();
+    (call, ran, finish)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_killed_during_a_claim_answers_unavailable_and_nothing_is_claimed() {
     let mut server = own_server().await;
@@ -155,23 +180,7 @@ async fn server_killed_during_a_claim_answers_unavailable_and_nothing_is_claimed
 async fn server_killed_during_the_work_fails_the_call_and_the_key_is_not_rerun() {
     let mut server = own_server().await;
     let once = Once::new(store(&server, 2).await);
-    let ran = Arc::new(AtomicUsize::new(0));
-    let (entered, has_entered) = oneshot::channel();
-    let (finish, finished) = oneshot::channel::<()>();
-    let call = tokio::spawn({
-        let ran = Arc::clone(&ran);
-        let once = once.clone();
-        async move {
-            let work = move || async move {
-                ran.fetch_add(1, Ordering::SeqCst);
-                let _ = entered.send(());
-                let _ = finished.await;
-                Ok::<_, Failure<String>>("paid".to_string())
-            };
-            once.run(key(), Fingerprint::new("a"), work).await
-        }
-    });
-    has_entered.await.unwrap();
+    let (call, ran, finish) = held_call(&once).await;
     inject(|| server.kill()).unwrap();
     let started = Instant::now();
     finish.send(()).unwrap();
@@ -186,22 +195,7 @@ async fn server_killed_during_the_completion_fails_the_call_and_the_key_is_not_r
     let mut server = own_server().await;
     let store = store(&server, 1).await;
     let once = Once::new(store.clone());
-    let ran = Arc::new(AtomicUsize::new(0));
-    let (entered, has_entered) = oneshot::channel();
-    let (finish, finished) = oneshot::channel::<()>();
-    let call = tokio::spawn({
-        let ran = Arc::clone(&ran);
-        async move {
-            let work = move || async move {
-                ran.fetch_add(1, Ordering::SeqCst);
-                let _ = entered.send(());
-                let _ = finished.await;
-                Ok::<_, Failure<String>>("paid".to_string())
-            };
-            once.run(key(), Fingerprint::new("a"), work).await
-        }
-    });
-    has_entered.await.unwrap();
+    let (call, ran, finish) = held_call(&once).await;
     inject(|| server.pause()).unwrap();
     finish.send(()).unwrap();
     on_the_wire(&store).await; // the completion holds the only connection: it is sent
