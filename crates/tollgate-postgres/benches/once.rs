@@ -73,29 +73,39 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[at.min(sorted.len() - 1)]
 }
 
-/// Each racer's latency from the common release to its answer, sorted.
+/// Each racer's latency from its release (all are released together) to its answer, sorted.
 async fn racers<F, Fut>(claim: F) -> Vec<Duration>
 where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = bool> + Send + 'static,
 {
-    let released = Instant::now();
     let timed = release_together(RACERS, |_| {
         let claimed = claim();
         async move {
+            let released = Instant::now();
             let acquired = claimed.await;
-            (acquired, Instant::now())
+            (acquired, released.elapsed())
         }
     })
     .await;
     let executions = timed.iter().filter(|(acquired, _)| *acquired).count();
     assert_eq!(executions, 1, "exactly one execution");
-    let mut latencies: Vec<_> = timed
-        .into_iter()
-        .map(|(_, at)| at.saturating_duration_since(released))
-        .collect();
+    let mut latencies: Vec<_> = timed.into_iter().map(|(_, latency)| latency).collect();
     latencies.sort_unstable();
     latencies
+}
+
+/// The statistics once every backend has flushed `calls` or more `once_claim` calls
+/// (backends flush their statistics lazily, up to seconds later).
+async fn flushed(admin: &tollgate_postgres::tokio_postgres::Client, calls: i64) -> (i64, i64) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let now = counters(admin).await;
+        if now.1 >= calls || Instant::now() > deadline {
+            return now;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }
 
 async fn counters(admin: &tollgate_postgres::tokio_postgres::Client) -> (i64, i64) {
@@ -117,11 +127,12 @@ async fn report(store: &Arc<PostgresStore>, url: &str) {
             .unwrap();
     tokio::spawn(connection);
     let keys = AtomicU64::new(1_000_000);
-    for _ in 0..200 {
+    let warm_up = 200;
+    for _ in 0..warm_up {
         store.claim(request(fresh_key(&keys))).await.unwrap(); // warm the statement caches
     }
     let claims = 1_000;
-    let before = counters(&admin).await;
+    let before = flushed(&admin, warm_up).await;
     let mut latencies = Vec::with_capacity(claims);
     for _ in 0..claims {
         let started = Instant::now();
@@ -129,14 +140,7 @@ async fn report(store: &Arc<PostgresStore>, url: &str) {
         latencies.push(started.elapsed());
     }
     latencies.sort_unstable();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let after = loop {
-        let now = counters(&admin).await; // backends flush their statistics lazily
-        if now.1 - before.1 >= claims as i64 || Instant::now() > deadline {
-            break now;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    };
+    let after = flushed(&admin, before.1 + claims as i64).await;
     let one = percentile(&latencies, 0.5);
     println!(
         "postgres claim: {:.2} server transactions and {:.2} once_claim calls per claim \

@@ -18,6 +18,14 @@
 //! call is one transaction. The conformance races (1,000 claimants over 1 and 4 handles)
 //! prove exactly one acquisition.
 //!
+//! Before the `INSERT`, the function reads the row without a lock: when nobody may take it
+//! (not past retention, not freed) and the answer writes nothing — a live lease, a finished
+//! attempt, a mismatch — it answers from that read. Racers losing to a live holder then
+//! neither queue on the row lock nor commit a row lock (each lock takes a transaction id, and
+//! its commit a WAL flush). This is not a check-then-insert: the read never decides an
+//! acquisition, every write still goes through the one `INSERT … ON CONFLICT`, and a read
+//! that finds nothing or a takeable row falls through to it.
+//!
 //! Renew, complete, fail and resolve are one conditional `UPDATE` each, fenced by owner and
 //! fence (`WHERE owner = $ AND fence = $ AND state IN (in progress, unknown)`); complete, fail
 //! and resolve announce the key with `pg_notify` in the same statement, delivered when it
