@@ -101,7 +101,9 @@ impl Builder {
 
     /// The bound on every call, waiting for a pooled connection included (default 5 s): past
     /// it the call fails with [`StoreErrorKind::TimedOut`] (or [`StoreErrorKind::Busy`] when
-    /// every connection of the pool was in use), never hangs.
+    /// every connection of the pool was in use), never hangs. A pool handed in should have a
+    /// `wait_timeout` shorter than this (as [`pool`] sets it) for an exhausted pool to be
+    /// reported as such rather than as a call that timed out.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self

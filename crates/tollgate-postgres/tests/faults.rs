@@ -423,3 +423,31 @@ async fn child_process() {
     }
     std::future::pending::<()>().await;
 }
+
+/// Waits, with a deadline, until `store`'s listener is (or is not) connected.
+async fn listening_is(store: &PostgresStore, up: bool) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while store.wakes_waiters() != up {
+        assert!(Instant::now() < deadline, "the listener never became {up}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_listener_falls_back_to_polling_while_the_server_is_down_and_reconnects() {
+    let mut server = own_server().await;
+    let pool = tollgate_postgres::pool(support::config(&server), 2, TIMEOUT).unwrap();
+    let store = PostgresStore::builder(pool)
+        .timeout(TIMEOUT)
+        .listen(support::config(&server))
+        .open()
+        .await
+        .unwrap();
+    listening_is(&store, true).await;
+    inject(|| server.kill()).unwrap();
+    listening_is(&store, false).await; // waiters poll with backoff meanwhile
+    inject(|| server.restart()).unwrap();
+    listening_is(&store, true).await;
+    let claimed = store.claim(request(key(), Owner(1), LEASE)).await.unwrap();
+    assert!(matches!(claimed, ClaimOutcome::Acquired { .. }));
+}
