@@ -20,7 +20,7 @@
 //!   scans every primary (the conformance suite runs unchanged on a 3-primary cluster,
 //!   `tests/cluster.rs`).
 //! - **Waiters are woken by pub/sub**: settling publishes the record's key on
-//!   `<prefix>settled`; [`Store::wait_settled`](tollgate::once::Store::wait_settled) returns
+//!   `<prefix>settled`; [`Store::await_change`](tollgate::once::Store::await_change) returns
 //!   as soon as it arrives, polling with the engine's backoff only as a backstop (test
 //!   `a_waiter_is_woken_when_the_holder_completes_not_by_its_backstop`).
 //! - **Every call is bounded** by [`Builder::timeout`] (default 3 s) and fails with a typed

@@ -267,8 +267,12 @@ impl Store for RedisStore {
         Ok(purged)
     }
 
-    async fn wait_settled(&self, key: &Key, _holder: Token, at_most: Duration) {
+    /// Returns when the holder's finish is published on the store's channel, or after
+    /// `within`. Waiters still poll with the engine's backoff ([`Store::wakes_waiters`] is
+    /// `false`): a message published between the claim and the wait is not replayed, so the
+    /// wake-up only shortens a pause.
+    async fn await_change(&self, key: &Key, _since: tokio::time::Instant, within: Duration) {
         let record = self.inner.prefix.record(key);
-        self.inner.wakeups.wait(&record, at_most).await;
+        self.inner.wakeups.wait(&record, within).await;
     }
 }

@@ -18,13 +18,14 @@ async fn a_waiter_is_woken_when_the_holder_completes_not_by_its_backstop() {
     let (holder_store, waiter_store) = (backend.connect().await, backend.connect().await);
     let holder = acquire(&holder_store, 1).await;
     // Subscribe first (a waiter that starts after the holder settled finds out by claiming).
+    let since = tokio::time::Instant::now();
     waiter_store
-        .wait_settled(&key(), holder, Duration::from_millis(1))
+        .await_change(&key(), since, Duration::from_millis(1))
         .await;
     // `join!` polls the waiter first: it subscribes and parks before the holder completes.
     let waiter = async {
         let started = Instant::now();
-        waiter_store.wait_settled(&key(), holder, BACKSTOP).await;
+        waiter_store.await_change(&key(), since, BACKSTOP).await;
         let claim = tollgate_testkit::request(&key(), "a", 2, Default::default());
         (started.elapsed(), waiter_store.claim(claim).await.unwrap())
     };

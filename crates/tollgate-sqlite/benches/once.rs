@@ -12,19 +12,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::atomic::AtomicU64;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use tokio::runtime::Runtime;
-use tokio::task::JoinSet;
 use tollgate_sqlite::SqliteStore;
-use tollgate_sqlite::tollgate::once::{
-    ClaimOutcome, ClaimRequest, Failure, Fingerprint, Key, MemoryStore, OnExpired, Once, Owner,
-    Settle, Store,
-};
-
-const RACERS: u64 = 1_000;
+use tollgate_sqlite::tollgate::once::{Failure, Fingerprint, MemoryStore, Once, Store};
+use tollgate_testkit::bench::{claim_complete, fresh_key, race};
 
 fn runtime() -> Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -32,44 +26,6 @@ fn runtime() -> Runtime {
         .enable_all()
         .build()
         .unwrap()
-}
-
-fn fresh_key(counter: &AtomicU64) -> Key {
-    Key::new("bench", counter.fetch_add(1, Ordering::Relaxed).to_string())
-}
-
-fn request(key: Key) -> ClaimRequest {
-    ClaimRequest {
-        key,
-        fingerprint: Fingerprint::new("fp"),
-        owner: Owner::random(),
-        lease: Duration::from_secs(30),
-        on_expired: OnExpired::TakeOver,
-        waiting_for: None,
-    }
-}
-
-async fn claim_complete<S: Store>(store: &S, key: Key) {
-    let until = Duration::from_secs(3600);
-    let ClaimOutcome::Acquired { token, .. } = store.claim(request(key.clone())).await.unwrap()
-    else {
-        panic!("fresh key not acquired");
-    };
-    let settled = store.complete(&key, token, b"42".to_vec(), until).await;
-    assert_eq!(settled.unwrap(), Settle::Accepted);
-}
-
-async fn race<S: Store>(store: &Arc<S>, key: Key) {
-    let mut racers = JoinSet::new();
-    for _ in 0..RACERS {
-        let (store, key) = (Arc::clone(store), key.clone());
-        racers.spawn(async move { store.claim(request(key)).await.unwrap() });
-    }
-    let mut acquired = 0;
-    while let Some(outcome) = racers.join_next().await {
-        acquired += u64::from(matches!(outcome.unwrap(), ClaimOutcome::Acquired { .. }));
-    }
-    assert_eq!(acquired, 1);
 }
 
 fn bench_store<S: Store>(c: &mut Criterion, rt: &Runtime, name: &str, store: S) {

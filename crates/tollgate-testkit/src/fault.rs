@@ -119,7 +119,11 @@ impl<S: Store> Store for Unreachable<S> {
         self.inner.purge().await
     }
 
-    async fn wait_settled(&self, key: &Key, holder: Token, at_most: Duration) {
-        self.inner.wait_settled(key, holder, at_most).await;
+    fn wakes_waiters(&self) -> bool {
+        self.inner.wakes_waiters()
+    }
+
+    async fn await_change(&self, key: &Key, since: tokio::time::Instant, within: Duration) {
+        self.inner.await_change(key, since, within).await
     }
 }

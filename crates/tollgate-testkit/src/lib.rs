@@ -34,6 +34,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod backend;
+pub mod bench;
 mod cases;
 mod counting;
 mod engine;

@@ -16,9 +16,10 @@ pub enum OnInProgress {
     /// Wait for the holder's result, up to `deadline`, then return
     /// [`Error::WaitTimedOut`](super::Error::WaitTimedOut). Waiters in this process share the
     /// holder's execution; a holder in another process is polled in the store with exponential
-    /// backoff (10 ms doubling to 500 ms, on tokio's timer) — a store that is told when a
-    /// holder settles wakes the waiter earlier ([`Store::wait_settled`](super::Store::wait_settled)),
-    /// the backoff staying as the backstop — and a holder whose lease runs out
+    /// backoff (10 ms doubling to 500 ms, on tokio's timer) — or, on a store that wakes
+    /// waiters ([`Store::wakes_waiters`](super::Store::wakes_waiters), PostgreSQL's
+    /// `LISTEN/NOTIFY`), claimed again when the holder settles, with a poll every 2 s only as
+    /// a backstop, and a holder whose lease runs out
     /// is taken over or reported by the [`OnUnknown`] policy. The deadline is measured on the
     /// engine's clock.
     Wait {

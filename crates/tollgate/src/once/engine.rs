@@ -19,6 +19,8 @@ use crate::store::{Fence, Key, LostReason, Owner, Settle, Token, lease};
 
 const POLL_FIRST: Duration = Duration::from_millis(10);
 const POLL_MAX: Duration = Duration::from_millis(500);
+/// How often a waiter polls a store that wakes it when the holder settles.
+const POLL_BACKSTOP: Duration = Duration::from_secs(2);
 
 /// A finished execution's value, serialized: shared by every caller of one flight.
 #[derive(Clone, Debug)]
@@ -95,8 +97,13 @@ impl<S: Store> Engine<S> {
                     if waited >= deadline {
                         return Err(Error::WaitTimedOut);
                     }
-                    let at_most = pause.min(deadline - waited);
-                    self.store.wait_settled(&key, holder, at_most).await;
+                    // A store that wakes waiters is polled only as a backstop.
+                    let within = match self.store.wakes_waiters() {
+                        true => POLL_BACKSTOP,
+                        false => pause,
+                    };
+                    let within = within.min(deadline - waited);
+                    self.store.await_change(&key, granted_at, within).await;
                     pause = (pause * 2).min(POLL_MAX);
                 }
                 ClaimOutcome::Completed { result } => {

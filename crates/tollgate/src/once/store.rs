@@ -4,6 +4,8 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use super::record::{ClaimOutcome, ClaimRequest, Record, Resolution};
 use crate::store::{Key, Settle, StoreError, Token};
 
@@ -71,21 +73,25 @@ pub trait Store: Send + Sync + 'static {
     /// many. Attempts in progress or of unknown outcome are never purged.
     fn purge(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
-    /// Waits until the attempt of `holder` on `key` may have settled, or `at_most` passed:
-    /// what a waiting caller does between two claims of a key held elsewhere.
-    ///
-    /// The default sleeps `at_most` (polling). A store that is told when a holder settles
-    /// (Redis pub/sub, PostgreSQL `LISTEN/NOTIFY`) returns as soon as it is, and keeps the
-    /// sleep as the backstop. Returning early is always allowed: the caller claims again and
-    /// finds out.
-    fn wait_settled(
+    /// Whether [`await_change`](Store::await_change) is woken by the backend when a holder
+    /// settles (PostgreSQL `LISTEN/NOTIFY`), so a waiter needs to poll only as a backstop
+    /// against a lost notification. `false` by default: waiters poll with backoff.
+    fn wakes_waiters(&self) -> bool {
+        false
+    }
+
+    /// A waiter's pause between two claims of `key`, which a claim sent at `since` found in
+    /// progress: resolves when the holder may have settled, and after `within` at the latest.
+    /// The default sleeps `within`; a backend that announces settled keys resolves as soon as
+    /// `key` was announced after `since`.
+    fn await_change(
         &self,
         key: &Key,
-        holder: Token,
-        at_most: Duration,
+        since: Instant,
+        within: Duration,
     ) -> impl Future<Output = ()> + Send {
-        let _ = (key, holder);
-        tokio::time::sleep(at_most)
+        let _ = (key, since);
+        tokio::time::sleep(within)
     }
 }
 
@@ -146,12 +152,16 @@ impl<S: Store> Store for Arc<S> {
         (**self).purge()
     }
 
-    fn wait_settled(
+    fn wakes_waiters(&self) -> bool {
+        (**self).wakes_waiters()
+    }
+
+    fn await_change(
         &self,
         key: &Key,
-        holder: Token,
-        at_most: Duration,
+        since: Instant,
+        within: Duration,
     ) -> impl Future<Output = ()> + Send {
-        (**self).wait_settled(key, holder, at_most)
+        (**self).await_change(key, since, within)
     }
 }
