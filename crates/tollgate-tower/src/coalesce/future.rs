@@ -6,7 +6,6 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use http::Response;
-use http_body_util::Either;
 use pin_project_lite::pin_project;
 
 use super::{CoalesceError, CoalescedBody};
@@ -64,7 +63,7 @@ where
         match self.project().kind.project() {
             KindProj::Passthrough { call } => Poll::Ready(
                 ready!(call.poll(cx))
-                    .map(|res| res.map(Either::Left))
+                    .map(|res| res.map(CoalescedBody::inner))
                     .map_err(CoalesceError::Inner),
             ),
             KindProj::Shared { call } => call.as_mut().poll(cx),

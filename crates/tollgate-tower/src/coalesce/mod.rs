@@ -51,6 +51,7 @@
 //! # }
 //! ```
 
+mod body;
 mod error;
 mod future;
 mod layer;
@@ -61,6 +62,7 @@ use std::hash::Hash;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use bytes::Bytes;
 use http::{Request, Response};
 use http_body::Body;
 use tollgate::flight::{self, Flight};
@@ -69,7 +71,7 @@ use tower::{BoxError, Service};
 pub use error::CoalesceError;
 pub use future::ResponseFuture;
 pub use layer::{CoalesceLayer, DEFAULT_BODY_LIMIT, HttpCoalesceLayer};
-pub use shared::CoalescedBody;
+pub use body::CoalescedBody;
 
 use crate::respond::{Rejecting, Respond};
 use crate::take_ready;
@@ -115,8 +117,7 @@ where
     K: Hash + Eq + Clone + Send + Sync + 'static,
     E: Clone + Send + Sync + 'static,
     ReqBody: Send + 'static,
-    ResBody: Body + Send + 'static,
-    ResBody::Data: Send,
+    ResBody: Body<Data = Bytes> + Send + 'static,
     ResBody::Error: Into<BoxError>,
 {
     type Response = Response<CoalescedBody<ResBody>>;

@@ -5,15 +5,11 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{HeaderMap, Response, StatusCode, Version};
 use http_body::Body;
-use http_body_util::{BodyExt, Either, Full, LengthLimitError, Limited};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use tollgate::flight::Role;
 use tower::{BoxError, Service};
 
-use super::CoalesceError;
-
-/// The response body of a [`CoalesceService`](super::CoalesceService): the inner body of a
-/// request passed through (no key), or the buffered body of a shared response.
-pub type CoalescedBody<B> = Either<B, Full<Bytes>>;
+use super::{CoalesceError, CoalescedBody};
 
 /// A response buffered once and handed to every caller of its execution.
 #[derive(Debug)]
@@ -27,7 +23,7 @@ pub(crate) struct SharedResponse {
 impl SharedResponse {
     /// This caller's copy; its extensions carry the caller's [`Role`].
     pub(crate) fn to_response<B>(&self, role: Role) -> Response<CoalescedBody<B>> {
-        let mut response = Response::new(Either::Right(Full::new(self.body.clone())));
+        let mut response = Response::new(CoalescedBody::from(self.body.clone()));
         *response.status_mut() = self.status;
         *response.version_mut() = self.version;
         *response.headers_mut() = self.headers.clone();
