@@ -102,7 +102,6 @@ mod future;
 mod key;
 mod layer;
 mod rejection;
-mod sha256;
 mod stored;
 
 use std::fmt;
