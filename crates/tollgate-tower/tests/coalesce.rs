@@ -105,9 +105,20 @@ async fn registered<F: Future>(fut: F, polled: &AtomicUsize, all: &Notify, n: us
 
 /// `n` tasks released together send `GET path`; the upstream is let go once every request is
 /// registered. Returns every caller's result.
-async fn race<S>(svc: &Svc<S>, up: &Upstream, path: &str, n: usize) -> Vec<Result<Response<Bytes>, CoalesceError<String>>>
+async fn race<S>(
+    svc: &Svc<S>,
+    up: &Upstream,
+    path: &str,
+    n: usize,
+) -> Vec<Result<Response<Bytes>, CoalesceError<String>>>
 where
-    Svc<S>: Service<Request<Full<Bytes>>, Response = Response<tollgate_tower::coalesce::CoalescedBody<Full<Bytes>>>, Error = CoalesceError<String>> + Clone + Send + 'static,
+    Svc<S>: Service<
+            Request<Full<Bytes>>,
+            Response = Response<tollgate_tower::coalesce::CoalescedBody<Full<Bytes>>>,
+            Error = CoalesceError<String>,
+        > + Clone
+        + Send
+        + 'static,
     <Svc<S> as Service<Request<Full<Bytes>>>>::Future: Send,
 {
     let start = Arc::new(Barrier::new(n));
@@ -115,7 +126,8 @@ where
     let all = Arc::new(Notify::new());
     let tasks: Vec<_> = (0..n)
         .map(|_| {
-            let (svc, start, polled, all) = (svc.clone(), start.clone(), polled.clone(), all.clone());
+            let (svc, start, polled, all) =
+                (svc.clone(), start.clone(), polled.clone(), all.clone());
             let path = path.to_owned();
             tokio::spawn(async move {
                 start.wait().await;
@@ -152,7 +164,10 @@ async fn a_thousand_racing_requests_for_one_key_call_the_service_once_and_all_ge
         })
         .collect();
     assert_eq!(roles.iter().filter(|r| **r == Role::Leader).count(), 1);
-    assert_eq!(roles.iter().filter(|r| **r == Role::Joiner).count(), RACERS - 1);
+    assert_eq!(
+        roles.iter().filter(|r| **r == Role::Joiner).count(),
+        RACERS - 1
+    );
     assert_eq!(svc.in_flight(), 0, "no entry outlives its execution");
 }
 
@@ -186,7 +201,10 @@ async fn the_call_survives_the_leaders_cancellation_and_the_joiner_gets_its_resp
     up.open();
     let res = joiner.await.expect("the joiner is served");
     assert_eq!(res.extensions().get::<Role>(), Some(&Role::Joiner));
-    assert_eq!(res.into_body().collect().await.unwrap().to_bytes(), "/report");
+    assert_eq!(
+        res.into_body().collect().await.unwrap().to_bytes(),
+        "/report"
+    );
     assert_eq!(up.calls(), 1, "nobody paid twice");
 }
 
@@ -211,7 +229,10 @@ async fn requests_without_a_key_pass_through_and_distinct_keys_run_separately() 
     let post = Request::post("/report").body(Full::default()).unwrap();
     let res = svc.clone().oneshot(post).await.unwrap();
     assert_eq!(res.extensions().get::<Role>(), None, "not coalesced");
-    let (a, b) = tokio::join!(svc.clone().oneshot(get("/a")), svc.clone().oneshot(get("/b")));
+    let (a, b) = tokio::join!(
+        svc.clone().oneshot(get("/a")),
+        svc.clone().oneshot(get("/b"))
+    );
     assert_eq!(a.unwrap().extensions().get::<Role>(), Some(&Role::Leader));
     assert_eq!(b.unwrap().extensions().get::<Role>(), Some(&Role::Leader));
     assert_eq!(up.calls(), 3);

@@ -63,7 +63,10 @@ async fn half_open_admits_exactly_the_configured_owned_permits_among_1000_racers
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn owned_trial_permits_recorded_in_spawned_tasks_close_the_breaker() {
     let b = half_open_breaker(2);
-    let permits = [b.try_acquire_owned().unwrap(), b.try_acquire_owned().unwrap()];
+    let permits = [
+        b.try_acquire_owned().unwrap(),
+        b.try_acquire_owned().unwrap(),
+    ];
     assert!(b.try_acquire_owned().is_err(), "only two trials");
     for permit in permits {
         tokio::spawn(async move { permit.success() }).await.unwrap();
@@ -77,7 +80,10 @@ async fn an_owned_permit_outlives_every_other_handle_on_its_breaker() {
     let permit = b.try_acquire_owned().unwrap();
     let weak = Arc::downgrade(&b);
     drop(b);
-    assert!(weak.upgrade().is_some(), "the permit keeps its breaker alive");
+    assert!(
+        weak.upgrade().is_some(),
+        "the permit keeps its breaker alive"
+    );
     tokio::spawn(async move { permit.failure() }).await.unwrap();
     assert!(weak.upgrade().is_none(), "and only the permit did");
 }
@@ -119,5 +125,8 @@ async fn acquire_owned_waits_for_a_slot_freed_by_another_task() {
     let waited = bulkhead.acquire_owned().await;
     assert!(waited.is_ok(), "freed after 1 s, within the 5 s wait");
     holder.await.unwrap();
-    assert!(bulkhead.try_acquire_owned().is_err(), "the waiter holds it now");
+    assert!(
+        bulkhead.try_acquire_owned().is_err(),
+        "the waiter holds it now"
+    );
 }

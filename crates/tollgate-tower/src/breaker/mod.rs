@@ -111,7 +111,10 @@ where
         match self.breaker.try_acquire_owned() {
             Ok(permit) => ResponseFuture::called(self.inner.call(req), permit, classifier),
             Err(rejected) => {
-                tracing::debug!(breaker = self.breaker.name(), "breaker layer: call rejected");
+                tracing::debug!(
+                    breaker = self.breaker.name(),
+                    "breaker layer: call rejected"
+                );
                 ResponseFuture::rejected(rejected, classifier)
             }
         }

@@ -47,7 +47,12 @@ impl<E> CoalesceError<E> {
         };
         match self {
             CoalesceError::Inner(e) => Err(e),
-            other => Ok(json_error(status, code, &other.describe(), Map::<String, Value>::new())),
+            other => Ok(json_error(
+                status,
+                code,
+                &other.describe(),
+                Map::<String, Value>::new(),
+            )),
         }
     }
 

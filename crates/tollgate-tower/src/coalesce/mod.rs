@@ -68,10 +68,10 @@ use http_body::Body;
 use tollgate::flight::{self, Flight};
 use tower::{BoxError, Service};
 
+pub use body::CoalescedBody;
 pub use error::CoalesceError;
 pub use future::ResponseFuture;
 pub use layer::{CoalesceLayer, DEFAULT_BODY_LIMIT, HttpCoalesceLayer};
-pub use body::CoalescedBody;
 
 use crate::respond::{Rejecting, Respond};
 use crate::take_ready;
