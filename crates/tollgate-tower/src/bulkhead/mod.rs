@@ -3,7 +3,7 @@
 //! The service reserves a slot of a [`tollgate::policy::Bulkhead`] in `poll_ready` (as tower's
 //! `ConcurrencyLimit` does; a full bulkhead with a `max_wait` is waited for there, at most that
 //! long), and the call's named [`ResponseFuture`] owns it
-//! ([`OwnedBulkheadSlot`](tollgate::policy::OwnedBulkheadSlot)) until the inner service has
+//! ([`OwnedBulkheadSlot`]) until the inner service has
 //! returned its response. No slot: the inner service is **not called** and the call fails with
 //! [`BulkheadError::Full`] — or, through [`HttpBulkheadLayer`], is answered with
 //! `503 Service Unavailable` and a JSON body ([`bulkhead_full_response`]).
