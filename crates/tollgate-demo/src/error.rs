@@ -1,12 +1,12 @@
 //! The service's error answer: a status, a stable machine-readable code and a message, sent as
-//! `{"error": code, "message": message}` with `content-type: application/json`.
+//! `{"error": code, "message": message}` with `content-type: application/json`: the one
+//! body of [`tollgate_tower::response`], shared with the tower layers.
 
 use std::time::Duration;
 
-use axum::Json;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
+use tollgate_tower::response::{json_error, set_retry_after};
 
 /// An error answer of the service; every failure path ends in one, so no request sees a bare
 /// 500 page or a panic.
@@ -18,14 +18,8 @@ pub struct ApiError {
     pub code: &'static str,
     /// A message for people.
     pub message: String,
-    /// Sent as `Retry-After` (whole seconds, rounded up) when set.
+    /// Sent as `Retry-After` (whole seconds, rounded up, at least 1) when set.
     pub retry_after: Option<Duration>,
-}
-
-#[derive(Serialize)]
-struct Body<'a> {
-    error: &'a str,
-    message: &'a str,
 }
 
 impl ApiError {
@@ -87,17 +81,12 @@ impl std::fmt::Display for ApiError {
 impl std::error::Error for ApiError {}
 
 impl IntoResponse for ApiError {
+    /// The JSON body and `Retry-After` rounding of every tollgate layer
+    /// ([`tollgate_tower::response`]), so clients see one format.
     fn into_response(self) -> Response {
-        let body = Body {
-            error: self.code,
-            message: &self.message,
-        };
-        let mut response = (self.status, Json(body)).into_response();
+        let mut response = json_error(self.status, self.code, &self.message, Default::default());
         if let Some(after) = self.retry_after {
-            let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+            set_retry_after(&mut response, after);
         }
         response
     }

@@ -8,12 +8,20 @@
 //! | [`idempotency`] | [`IdempotencyLayer`](idempotency::IdempotencyLayer) | `Idempotency-Key` (IETF httpapi draft): each keyed request runs once, repeats get the stored response |
 //! | [`breaker`] | [`HttpBreakerLayer`](breaker::HttpBreakerLayer), [`BreakerLayer`](breaker::BreakerLayer) | circuit breaker: an open breaker answers `503` + `Retry-After` without calling the service |
 //! | [`bulkhead`] | [`HttpBulkheadLayer`](bulkhead::HttpBulkheadLayer), [`BulkheadLayer`](bulkhead::BulkheadLayer) | at most N calls at once; the next one gets `503` |
+//! | [`coalesce`] | [`HttpCoalesceLayer`](coalesce::HttpCoalesceLayer), [`CoalesceLayer`](coalesce::CoalesceLayer) | concurrent requests with the same key share one execution and its response |
 //!
-//! The `Http*` layers answer their rejections with a JSON response and keep the inner
-//! service's error type, so they fit an axum `Router::layer` whose errors are `Infallible`;
-//! the plain layers return typed errors ([`BreakerError`](breaker::BreakerError),
-//! [`BulkheadError`](bulkhead::BulkheadError)) for other stacks. Every JSON error body is
-//! `{"error":"<stable code>","message":"<text>", …}`.
+//! The plain layers return typed errors ([`BreakerError`](breaker::BreakerError),
+//! [`BulkheadError`](bulkhead::BulkheadError), [`CoalesceError`](coalesce::CoalesceError)).
+//! The `Http*` layers are the plain ones wrapped in the one adapter [`respond::RespondLayer`]:
+//! rejections become JSON responses and the inner service's error type is kept, so they fit an
+//! axum `Router::layer` whose errors are `Infallible`. Every JSON error body is
+//! `{"error":"<stable code>","message":"<text>", …}` ([`response::json_error`]), and every
+//! `Retry-After` is rounded by [`response::retry_after_secs`].
+//!
+//! Every service has a named response future (`ResponseFuture`, tower's `future.rs` style):
+//! the breaker and bulkhead futures own their guard
+//! ([`OwnedPermit`](tollgate::breaker::OwnedPermit),
+//! [`OwnedBulkheadSlot`](tollgate::policy::OwnedBulkheadSlot)) and allocate nothing.
 //!
 //! # Order
 //! Put the idempotency layer **outermost**: a replay is then answered from the store without
@@ -67,17 +75,10 @@
 
 pub mod breaker;
 pub mod bulkhead;
+pub mod coalesce;
 pub mod idempotency;
-mod response;
-
-use std::future::Future;
-use std::pin::Pin;
-
-/// The response future of this crate's services: boxed, because the guards they hold (a
-/// breaker [`Permit`](tollgate::breaker::Permit), a [`BulkheadSlot`](tollgate::policy::BulkheadSlot))
-/// borrow the primitive the future also owns, which a named future could only do with
-/// `unsafe`.
-pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+pub mod respond;
+pub mod response;
 
 /// The clone-and-swap of tower middleware: the service that was driven ready goes into the
 /// response future, a fresh clone stays behind for the next `poll_ready`.

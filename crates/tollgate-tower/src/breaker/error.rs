@@ -8,6 +8,7 @@ use http::{Response, StatusCode};
 use serde_json::{Map, Value};
 use tollgate::breaker::NotPermitted;
 
+use crate::respond::HttpRejection;
 use crate::response::{json_error, retry_after_secs, set_retry_after};
 
 /// The breaker turned the call away, or the inner service failed.
@@ -32,7 +33,8 @@ impl<E> BreakerError<E> {
     }
 }
 
-/// `503 Service Unavailable` for a rejected call: `Retry-After` in whole seconds (rounded up)
+/// `503 Service Unavailable` for a rejected call: `Retry-After` in whole seconds (rounded up, at
+/// least 1: [`retry_after_secs`](crate::response::retry_after_secs))
 /// when the breaker knows when it will let trial calls through, and the JSON body
 /// `{"error":"circuit_open","message":…,"breaker":<name>,"retry_after_secs":N}`
 /// (`retry_after_secs` is left out when unknown).
@@ -50,10 +52,18 @@ pub fn circuit_open_response<B: From<Bytes>>(rejected: &NotPermitted) -> Respons
         &message,
         extra,
     );
-    if let Some(secs) = secs {
-        set_retry_after(&mut response, secs);
+    if let Some(after) = rejected.retry_after() {
+        set_retry_after(&mut response, after);
     }
     response
+}
+
+impl<E> HttpRejection for BreakerError<E> {
+    type Inner = E;
+
+    fn into_response<B: From<Bytes>>(self) -> Result<Response<B>, E> {
+        BreakerError::into_response(self)
+    }
 }
 
 impl<E: fmt::Display> fmt::Display for BreakerError<E> {

@@ -1,7 +1,8 @@
 //! Circuit-breaker middleware: calls go through a [`tollgate::breaker::Breaker`].
 //!
-//! Each call asks the breaker for a permit when its response future is first polled (as
-//! [`Breaker::call`] does). Not permitted: the inner service is **not called** and the call
+//! Each call asks the breaker for a permit when it is made (`Service::call`), and its named
+//! [`ResponseFuture`] owns that permit ([`OwnedPermit`](tollgate::breaker::OwnedPermit)). Not
+//! permitted: the inner service is **not called** and the call
 //! fails with [`BreakerError::Open`] — or, through [`HttpBreakerLayer`], is answered with
 //! `503 Service Unavailable`, a `Retry-After` header and a JSON body
 //! ([`circuit_open_response`]). Permitted: the inner service's result is classified by a
@@ -11,7 +12,8 @@
 //! # Concurrency and cancellation
 //! The breaker's own guarantees hold (exact half-open trial counts, outcomes counted only in
 //! the state they were permitted in). A response future dropped before the inner call
-//! finishes records nothing and gives back a half-open trial slot it held. The outcome is
+//! finishes (or before it is first polled) records nothing and gives back a half-open trial
+//! slot it held. The outcome is
 //! decided when the inner service returns its response, before any body is streamed.
 //!
 //! # Example
@@ -45,25 +47,25 @@
 //! # }
 //! ```
 //!
-//! [`Breaker::call`]: tollgate::breaker::Breaker::call
 
 mod classify;
 mod error;
+mod future;
 mod layer;
 
 use std::fmt;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use bytes::Bytes;
-use tollgate::breaker::{Breaker, Classifier, NotPermitted};
+use tollgate::breaker::{Breaker, Classifier};
 use tower::Service;
 
 pub use classify::ServerErrorIsFailure;
 pub use error::{BreakerError, circuit_open_response};
+pub use future::ResponseFuture;
 pub use layer::{BreakerLayer, HttpBreakerLayer};
 
-use crate::{BoxFuture, take_ready};
+use crate::respond::{Rejecting, Respond};
 
 /// A service whose calls go through a breaker; rejections are [`BreakerError::Open`].
 /// Made by [`BreakerLayer`].
@@ -73,6 +75,10 @@ pub struct BreakerService<S, C> {
     breaker: Arc<Breaker>,
     classifier: C,
 }
+
+/// A [`BreakerService`] whose rejections are answered with the `503` of
+/// [`circuit_open_response`]. Made by [`HttpBreakerLayer`].
+pub type HttpBreakerService<S, C = ServerErrorIsFailure> = Respond<BreakerService<S, C>>;
 
 impl<S, C> BreakerService<S, C> {
     /// Wraps `inner`, classifying its results with `classifier`.
@@ -87,102 +93,49 @@ impl<S, C> BreakerService<S, C> {
 
 impl<S, C, Req> Service<Req> for BreakerService<S, C>
 where
-    S: Service<Req> + Clone + Send + 'static,
-    S::Future: Send,
-    S::Response: Send,
-    S::Error: Send,
-    C: Classifier<S::Response, S::Error> + Clone + Send + 'static,
-    Req: Send + 'static,
+    S: Service<Req>,
+    C: Classifier<S::Response, S::Error> + Clone,
 {
     type Response = S::Response;
     type Error = BreakerError<S::Error>;
-    type Future = BoxFuture<Result<S::Response, BreakerError<S::Error>>>;
+    type Future = ResponseFuture<S::Future, C>;
 
+    #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx).map_err(BreakerError::Inner)
     }
 
+    #[inline]
     fn call(&mut self, req: Req) -> Self::Future {
-        let inner = take_ready(&mut self.inner);
-        let breaker = Arc::clone(&self.breaker);
         let classifier = self.classifier.clone();
-        Box::pin(async move { guarded(&breaker, inner, req, classifier).await })
-    }
-}
-
-/// A service whose calls go through a breaker; rejections are answered with the `503` of
-/// [`circuit_open_response`]. Made by [`HttpBreakerLayer`].
-#[derive(Clone)]
-pub struct HttpBreakerService<S, C> {
-    inner: BreakerService<S, C>,
-}
-
-impl<S, C> HttpBreakerService<S, C> {
-    /// Wraps `inner`, classifying its results with `classifier`.
-    pub fn new(inner: S, breaker: Arc<Breaker>, classifier: C) -> Self {
-        HttpBreakerService {
-            inner: BreakerService::new(inner, breaker, classifier),
+        match self.breaker.try_acquire_owned() {
+            Ok(permit) => ResponseFuture::called(self.inner.call(req), permit, classifier),
+            Err(rejected) => {
+                tracing::debug!(
+                    breaker = self.breaker.name(),
+                    "breaker layer: call rejected"
+                );
+                ResponseFuture::rejected(rejected, classifier)
+            }
         }
     }
 }
 
-impl<S, C, Req, B> Service<Req> for HttpBreakerService<S, C>
-where
-    S: Service<Req, Response = http::Response<B>> + Clone + Send + 'static,
-    S::Future: Send,
-    S::Error: Send,
-    B: From<Bytes> + Send + 'static,
-    C: Classifier<S::Response, S::Error> + Clone + Send + 'static,
-    Req: Send + 'static,
-{
-    type Response = http::Response<B>;
-    type Error = S::Error;
-    type Future = BoxFuture<Result<http::Response<B>, S::Error>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: Req) -> Self::Future {
-        let call = self.inner.call(req);
-        Box::pin(async move { call.await.or_else(BreakerError::into_response) })
-    }
-}
-
-/// The call itself. The permit borrows the breaker, so this lives in an `async` block that owns
-/// the `Arc` (a named future would borrow from itself).
-async fn guarded<S, C, Req>(
-    breaker: &Breaker,
-    mut inner: S,
-    req: Req,
-    classifier: C,
-) -> Result<S::Response, BreakerError<S::Error>>
+impl<S, C, Req> Rejecting<Req> for BreakerService<S, C>
 where
     S: Service<Req>,
-    C: Classifier<S::Response, S::Error>,
+    C: Classifier<S::Response, S::Error> + Clone,
 {
-    let permit = breaker.try_acquire().map_err(|rejected: NotPermitted| {
-        tracing::debug!(breaker = breaker.name(), "breaker layer: call rejected");
-        BreakerError::Open(rejected)
-    })?;
-    let result = inner.call(req).await;
-    permit.record(classifier.classify(&result));
-    result.map_err(BreakerError::Inner)
+    #[inline]
+    fn poll_inner_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
 }
 
 impl<S, C> fmt::Debug for BreakerService<S, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BreakerService")
             .field("breaker", &self.breaker)
-            .field("classifier", &std::any::type_name::<C>())
-            .finish_non_exhaustive()
-    }
-}
-
-impl<S, C> fmt::Debug for HttpBreakerService<S, C> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("HttpBreakerService")
-            .field("breaker", &self.inner.breaker)
             .field("classifier", &std::any::type_name::<C>())
             .finish_non_exhaustive()
     }

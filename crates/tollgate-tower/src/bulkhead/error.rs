@@ -8,6 +8,7 @@ use http::{Response, StatusCode};
 use serde_json::{Map, Value};
 use tollgate::policy::BulkheadFull;
 
+use crate::respond::HttpRejection;
 use crate::response::json_error;
 
 /// The bulkhead was full, or the inner service failed.
@@ -45,6 +46,14 @@ pub fn bulkhead_full_response<B: From<Bytes>>(full: &BulkheadFull) -> Response<B
         &full.to_string(),
         extra,
     )
+}
+
+impl<E> HttpRejection for BulkheadError<E> {
+    type Inner = E;
+
+    fn into_response<B: From<Bytes>>(self) -> Result<Response<B>, E> {
+        BulkheadError::into_response(self)
+    }
 }
 
 impl<E: fmt::Display> fmt::Display for BulkheadError<E> {

@@ -1,9 +1,10 @@
-//! The bulkhead layers: configuration only; the work is in the services.
+//! The bulkhead layer: configuration only; the work is in the service.
 
 use tollgate::policy::Bulkhead;
 use tower::Layer;
 
-use super::{BulkheadService, HttpBulkheadService};
+use super::BulkheadService;
+use crate::respond::RespondLayer;
 
 /// Wraps a service in a [`BulkheadService`]: a full bulkhead fails the call with
 /// [`BulkheadError::Full`](super::BulkheadError::Full).
@@ -11,6 +12,11 @@ use super::{BulkheadService, HttpBulkheadService};
 pub struct BulkheadLayer {
     bulkhead: Bulkhead,
 }
+
+/// Wraps an HTTP service in a bulkhead whose rejections are answered with the `503` of
+/// [`bulkhead_full_response`](super::bulkhead_full_response); the service's error type is
+/// unchanged.
+pub type HttpBulkheadLayer = RespondLayer<BulkheadLayer>;
 
 impl BulkheadLayer {
     /// A layer over `bulkhead`; every service it makes shares the bulkhead's slots.
@@ -20,9 +26,14 @@ impl BulkheadLayer {
 
     /// Answers calls turned away with a `503` response instead of an error.
     pub fn respond_unavailable(self) -> HttpBulkheadLayer {
-        HttpBulkheadLayer {
-            bulkhead: self.bulkhead,
-        }
+        RespondLayer::wrapping(self)
+    }
+}
+
+impl HttpBulkheadLayer {
+    /// A layer over `bulkhead`; every service it makes shares the bulkhead's slots.
+    pub fn new(bulkhead: Bulkhead) -> Self {
+        RespondLayer::wrapping(BulkheadLayer::new(bulkhead))
     }
 }
 
@@ -31,28 +42,5 @@ impl<S> Layer<S> for BulkheadLayer {
 
     fn layer(&self, inner: S) -> Self::Service {
         BulkheadService::new(inner, self.bulkhead.clone())
-    }
-}
-
-/// Wraps an HTTP service in an [`HttpBulkheadService`]: calls turned away are answered with the
-/// `503` of [`bulkhead_full_response`](super::bulkhead_full_response), and the service's error
-/// type is unchanged.
-#[derive(Clone, Debug)]
-pub struct HttpBulkheadLayer {
-    bulkhead: Bulkhead,
-}
-
-impl HttpBulkheadLayer {
-    /// A layer over `bulkhead`; every service it makes shares the bulkhead's slots.
-    pub fn new(bulkhead: Bulkhead) -> Self {
-        HttpBulkheadLayer { bulkhead }
-    }
-}
-
-impl<S> Layer<S> for HttpBulkheadLayer {
-    type Service = HttpBulkheadService<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        HttpBulkheadService::new(inner, self.bulkhead.clone())
     }
 }

@@ -1,14 +1,17 @@
 //! Bulkhead middleware: at most N calls of the inner service at once.
 //!
-//! Each call takes a slot of a [`tollgate::policy::Bulkhead`] when its response future is first
-//! polled (waiting at most the bulkhead's `max_wait`) and holds it until the inner service has
+//! The service reserves a slot of a [`tollgate::policy::Bulkhead`] in `poll_ready` (as tower's
+//! `ConcurrencyLimit` does; a full bulkhead with a `max_wait` is waited for there, at most that
+//! long), and the call's named [`ResponseFuture`] owns it
+//! ([`OwnedBulkheadSlot`]) until the inner service has
 //! returned its response. No slot: the inner service is **not called** and the call fails with
 //! [`BulkheadError::Full`] — or, through [`HttpBulkheadLayer`], is answered with
 //! `503 Service Unavailable` and a JSON body ([`bulkhead_full_response`]).
 //!
 //! # Concurrency and cancellation
-//! Taking a slot is one atomic step, so `N` slots admit exactly `N` concurrent calls. The slot
-//! is a guard owned by the response future: it is freed when the inner call completes **or**
+//! Taking a slot is one atomic step, so `N` slots admit exactly `N` concurrent calls. `poll_ready`
+//! never fails with a rejection: a bulkhead still full after `max_wait` turns the next call
+//! away. The slot is a guard owned by the service until the call, then by the response future: it is freed when the inner call completes **or**
 //! when the response future is dropped (a client that went away), never leaked. A streamed
 //! response body is not covered: the slot is freed once the response head is returned.
 //!
@@ -34,99 +37,129 @@
 //! ```
 
 mod error;
+mod future;
 mod layer;
 
 use std::fmt;
-use std::task::{Context, Poll};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
 
-use bytes::Bytes;
-use tollgate::policy::Bulkhead;
+use tollgate::policy::{Bulkhead, BulkheadFull, OwnedBulkheadSlot};
 use tower::Service;
 
 pub use error::{BulkheadError, bulkhead_full_response};
+pub use future::ResponseFuture;
 pub use layer::{BulkheadLayer, HttpBulkheadLayer};
 
-use crate::{BoxFuture, take_ready};
+use crate::respond::{Rejecting, Respond};
+
+type Reserved = Result<OwnedBulkheadSlot, BulkheadFull>;
+type Waiting = Pin<Box<dyn Future<Output = Reserved> + Send + Sync>>;
 
 /// A service limited by a bulkhead; calls turned away are [`BulkheadError::Full`]. Made by
 /// [`BulkheadLayer`].
-#[derive(Clone)]
 pub struct BulkheadService<S> {
     inner: S,
     bulkhead: Bulkhead,
+    /// The slot (or the rejection) `poll_ready` decided on for the next call.
+    reserved: Option<Reserved>,
+    /// A wait for a slot of a full bulkhead, boxed: only a full bulkhead with a `max_wait` pays.
+    waiting: Option<Waiting>,
 }
+
+/// A [`BulkheadService`] whose rejections are answered with the `503` of
+/// [`bulkhead_full_response`]. Made by [`HttpBulkheadLayer`].
+pub type HttpBulkheadService<S> = Respond<BulkheadService<S>>;
 
 impl<S> BulkheadService<S> {
     /// Wraps `inner`.
     pub fn new(inner: S, bulkhead: Bulkhead) -> Self {
-        BulkheadService { inner, bulkhead }
+        BulkheadService {
+            inner,
+            bulkhead,
+            reserved: None,
+            waiting: None,
+        }
+    }
+
+    /// Decides the next call's slot: taken at once, waited for, or refused.
+    fn poll_reserve(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.reserved.is_some() {
+            return Poll::Ready(());
+        }
+        let waiting = match self.waiting.as_mut() {
+            Some(waiting) => waiting,
+            None => match self.bulkhead.try_acquire_owned() {
+                Err(_) if !self.bulkhead.max_wait().is_zero() => {
+                    let bulkhead = self.bulkhead.clone();
+                    self.waiting
+                        .insert(Box::pin(async move { bulkhead.acquire_owned().await }))
+                }
+                taken => return self.reserve(taken),
+            },
+        };
+        let waited = ready!(waiting.as_mut().poll(cx));
+        self.waiting = None;
+        self.reserve(waited)
+    }
+
+    fn reserve(&mut self, reserved: Reserved) -> Poll<()> {
+        if let Err(full) = &reserved {
+            tracing::debug!(max = full.max_concurrent(), "bulkhead layer: call rejected");
+        }
+        self.reserved = Some(reserved);
+        Poll::Ready(())
     }
 }
 
 impl<S, Req> Service<Req> for BulkheadService<S>
 where
-    S: Service<Req> + Clone + Send + 'static,
-    S::Future: Send,
-    S::Error: Send,
-    Req: Send + 'static,
+    S: Service<Req>,
 {
     type Response = S::Response;
     type Error = BulkheadError<S::Error>;
-    type Future = BoxFuture<Result<S::Response, BulkheadError<S::Error>>>;
+    type Future = ResponseFuture<S::Future>;
 
+    #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx).map_err(BulkheadError::Inner)
+        self.poll_inner_ready(cx).map_err(BulkheadError::Inner)
     }
 
+    #[inline]
     fn call(&mut self, req: Req) -> Self::Future {
-        let mut inner = take_ready(&mut self.inner);
-        let bulkhead = self.bulkhead.clone();
-        // The slot borrows the bulkhead, so both live in this block.
-        Box::pin(async move {
-            let _slot = bulkhead.acquire().await.map_err(|full| {
-                tracing::debug!(max = full.max_concurrent(), "bulkhead layer: call rejected");
-                BulkheadError::Full(full)
-            })?;
-            inner.call(req).await.map_err(BulkheadError::Inner)
-        })
-    }
-}
-
-/// A service limited by a bulkhead; calls turned away are answered with the `503` of
-/// [`bulkhead_full_response`]. Made by [`HttpBulkheadLayer`].
-#[derive(Clone)]
-pub struct HttpBulkheadService<S> {
-    inner: BulkheadService<S>,
-}
-
-impl<S> HttpBulkheadService<S> {
-    /// Wraps `inner`.
-    pub fn new(inner: S, bulkhead: Bulkhead) -> Self {
-        HttpBulkheadService {
-            inner: BulkheadService::new(inner, bulkhead),
+        // Without a `poll_ready` first (a caller breaking the contract) a free slot is still
+        // taken, never waited for.
+        let reserved = self
+            .reserved
+            .take()
+            .unwrap_or_else(|| self.bulkhead.try_acquire_owned());
+        match reserved {
+            Ok(slot) => ResponseFuture::called(self.inner.call(req), slot),
+            Err(full) => ResponseFuture::rejected(full),
         }
     }
 }
 
-impl<S, Req, B> Service<Req> for HttpBulkheadService<S>
+impl<S, Req> Rejecting<Req> for BulkheadService<S>
 where
-    S: Service<Req, Response = http::Response<B>> + Clone + Send + 'static,
-    S::Future: Send,
-    S::Error: Send,
-    B: From<Bytes> + Send + 'static,
-    Req: Send + 'static,
+    S: Service<Req>,
 {
-    type Response = http::Response<B>;
-    type Error = S::Error;
-    type Future = BoxFuture<Result<http::Response<B>, S::Error>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.inner.poll_ready(cx)
+    #[inline]
+    fn poll_inner_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        ready!(self.poll_reserve(cx));
+        if matches!(self.reserved, Some(Err(_))) {
+            // Turned away: the inner service will not be called, so its readiness is moot.
+            return Poll::Ready(Ok(()));
+        }
+        self.inner.poll_ready(cx)
     }
+}
 
-    fn call(&mut self, req: Req) -> Self::Future {
-        let call = self.inner.call(req);
-        Box::pin(async move { call.await.or_else(BulkheadError::into_response) })
+impl<S: Clone> Clone for BulkheadService<S> {
+    /// A clone shares the bulkhead but not a slot reserved by this service's `poll_ready`.
+    fn clone(&self) -> Self {
+        BulkheadService::new(self.inner.clone(), self.bulkhead.clone())
     }
 }
 
@@ -134,14 +167,7 @@ impl<S> fmt::Debug for BulkheadService<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BulkheadService")
             .field("bulkhead", &self.bulkhead)
-            .finish_non_exhaustive()
-    }
-}
-
-impl<S> fmt::Debug for HttpBulkheadService<S> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("HttpBulkheadService")
-            .field("bulkhead", &self.inner.bulkhead)
+            .field("reserved", &self.reserved)
             .finish_non_exhaustive()
     }
 }

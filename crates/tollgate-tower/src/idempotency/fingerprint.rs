@@ -7,7 +7,7 @@
 
 use tollgate::once::Fingerprint;
 
-use super::sha256::Sha256;
+use sha2::{Digest, Sha256};
 
 const VERSION: &[u8] = b"tollgate-idempotency-v1";
 
@@ -15,10 +15,10 @@ const VERSION: &[u8] = b"tollgate-idempotency-v1";
 pub(crate) fn fingerprint(method: &str, path_and_query: &str, body: &[u8]) -> Fingerprint {
     let mut hasher = Sha256::new();
     for part in [VERSION, method.as_bytes(), path_and_query.as_bytes(), body] {
-        hasher.update(&(part.len() as u64).to_be_bytes());
+        hasher.update((part.len() as u64).to_be_bytes());
         hasher.update(part);
     }
-    Fingerprint::new(hasher.finish().to_vec())
+    Fingerprint::new(hasher.finalize().to_vec())
 }
 
 #[cfg(test)]
@@ -32,6 +32,18 @@ mod tests {
         assert_ne!(base, fingerprint("PATCH", "/orders?x=1", b"{}"));
         assert_ne!(base, fingerprint("POST", "/orders?x=2", b"{}"));
         assert_ne!(base, fingerprint("POST", "/orders?x=1", b"{ }"));
+    }
+
+    #[test]
+    fn the_fingerprint_is_the_one_earlier_releases_stored() {
+        // Computed independently (Python's hashlib) over the same length-prefixed encoding:
+        // fingerprints stored by other processes and earlier releases stay comparable.
+        let fp = fingerprint("POST", "/orders?x=1", b"{}");
+        let hex: String = fp.as_bytes().iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(
+            hex,
+            "28ee6d16fed8f87fcbc342479b62926c569cfe4540e4155bf83abbc68b13f3e2"
+        );
     }
 
     #[test]

@@ -98,10 +98,10 @@
 
 mod fingerprint;
 mod flow;
+mod future;
 mod key;
 mod layer;
 mod rejection;
-mod sha256;
 mod stored;
 
 use std::fmt;
@@ -115,10 +115,11 @@ use http_body_util::{Either, Full};
 use tollgate::once::{Once, Store};
 use tower::{BoxError, Service};
 
+pub use future::ResponseFuture;
 pub use layer::{IdempotencyLayer, TenantFn};
 pub use rejection::Rejection;
 
-use crate::{BoxFuture, take_ready};
+use crate::take_ready;
 use layer::Config;
 
 /// The response body of an [`IdempotencyService`]: the inner service's own body (requests
@@ -158,7 +159,7 @@ where
 {
     type Response = Response<IdempotentBody<ResBody>>;
     type Error = S::Error;
-    type Future = BoxFuture<Result<Self::Response, S::Error>>;
+    type Future = ResponseFuture<Self::Response, S::Error>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -168,7 +169,7 @@ where
         let inner = take_ready(&mut self.inner);
         let once = self.once.clone();
         let config = Arc::clone(&self.config);
-        Box::pin(async move { flow::handle(inner, once, &config, req).await })
+        ResponseFuture::new(async move { flow::handle(inner, once, &config, req).await })
     }
 }
 

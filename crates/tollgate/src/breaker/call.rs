@@ -7,11 +7,24 @@ use std::task::{Context, Poll, ready};
 
 use pin_project_lite::pin_project;
 
-use super::{Breaker, CallError, Classifier, Permit};
+use super::permit::Ticket;
+use super::{Breaker, CallError, Classifier};
+
+/// Where a call is: not yet asked the breaker, running under a grant, or finished.
+#[derive(Clone, Copy, Debug)]
+enum Phase {
+    Unasked,
+    Running(Ticket),
+    Done,
+}
 
 pin_project! {
     /// A call guarded by a [`Breaker`]: asks for a permit when first polled, then runs the
-    /// wrapped future and records its classified outcome. Dropping it mid-call records nothing.
+    /// wrapped future and records its classified outcome. Dropping it mid-call records nothing
+    /// (a half-open trial slot goes back).
+    ///
+    /// It keeps only the grant (not a whole [`Permit`](super::Permit)) and settles it from its
+    /// own drop: the smallest state to move in and out on every poll.
     ///
     /// Returned by [`Breaker::call`] and [`Breaker::call_classified`].
     #[must_use = "futures do nothing unless polled"]
@@ -20,8 +33,16 @@ pin_project! {
         call: F,
         breaker: &'a Breaker,
         classifier: C,
-        permit: Option<Permit<'a>>,
-        asked: bool,
+        phase: Phase,
+    }
+
+    impl<'a, F, C> PinnedDrop for BreakerCall<'a, F, C> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if let Phase::Running(ticket) = *this.phase {
+                ticket.release(this.breaker);
+            }
+        }
     }
 }
 
@@ -31,8 +52,7 @@ impl<'a, F, C> BreakerCall<'a, F, C> {
             call,
             breaker,
             classifier,
-            permit: None,
-            asked: false,
+            phase: Phase::Unasked,
         }
     }
 }
@@ -47,16 +67,18 @@ where
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        if !*this.asked {
-            *this.asked = true;
-            match this.breaker.try_acquire() {
-                Ok(permit) => *this.permit = Some(permit),
-                Err(rejected) => return Poll::Ready(Err(CallError::Rejected(rejected))),
+        if let Phase::Unasked = this.phase {
+            match this.breaker.grant() {
+                Ok(ticket) => *this.phase = Phase::Running(ticket),
+                Err(rejected) => {
+                    *this.phase = Phase::Done;
+                    return Poll::Ready(Err(CallError::Rejected(rejected)));
+                }
             }
         }
         let result = ready!(this.call.poll(cx));
-        if let Some(permit) = this.permit.take() {
-            permit.record(this.classifier.classify(&result));
+        if let Phase::Running(ticket) = std::mem::replace(this.phase, Phase::Done) {
+            ticket.record(this.breaker, this.classifier.classify(&result));
         }
         Poll::Ready(result.map_err(CallError::Inner))
     }
@@ -66,7 +88,7 @@ impl<F, C> fmt::Debug for BreakerCall<'_, F, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BreakerCall")
             .field("breaker", &self.breaker.name())
-            .field("permit", &self.permit)
+            .field("phase", &self.phase)
             .finish_non_exhaustive()
     }
 }

@@ -11,7 +11,8 @@
 //! # Guarantees under concurrency and cancellation
 //! - Half-open admits **exactly** the configured number of trial calls, however many tasks call
 //!   at once: trial slots are counted under the breaker's lock.
-//! - A [`Permit`] is a guard. A call whose future is dropped before it reports counts nothing,
+//! - A [`Permit`] (or an [`OwnedPermit`], which can be moved into a task) is a guard. A call
+//!   whose future is dropped before it reports counts nothing,
 //!   and a trial slot it held is given back, so a cancelled trial cannot wedge half-open;
 //!   `max_wait_in_half_open` bounds the stay in half-open when trials hang.
 //! - An outcome is counted only in the state it was permitted in: every transition bumps an
@@ -72,7 +73,7 @@ pub use classify::{BreakerOutcome, ByErrorKind, Classifier, ErrIsFailure, Outcom
 pub use config::BreakerConfig;
 pub use error::{CallError, ConfigError, NotPermitted};
 pub use events::{BreakerEvent, Reason};
-pub use permit::Permit;
+pub use permit::{OwnedPermit, Permit, PermitGuard};
 pub use registry::{Registry, RegistryBuilder, RegistryEvent};
 pub use state::State;
 pub use window::{SlidingWindow, Totals};
@@ -80,6 +81,7 @@ pub use window::{SlidingWindow, Totals};
 use crate::clock::Clock;
 use crate::sync::{AtomicU64, Mutex, MutexGuard, Ordering};
 use machine::{Grant, Machine, Now};
+use permit::Ticket;
 use state::Word;
 use window::{PURGE_EVERY, Sample};
 
@@ -154,6 +156,33 @@ impl Breaker {
     /// Asks to make one call. `Err` means the call must not be made.
     #[inline]
     pub fn try_acquire(&self) -> Result<Permit<'_>, NotPermitted> {
+        self.grant().map(|ticket| PermitGuard::new(self, ticket))
+    }
+
+    /// Like [`try_acquire`](Self::try_acquire), but the permit holds an `Arc` of the breaker, so
+    /// it can be moved into a spawned task or stored in a `'static` future.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use tollgate::breaker::{Breaker, BreakerConfig};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let breaker = Arc::new(Breaker::new("db", BreakerConfig::default()).unwrap());
+    /// let permit = breaker.try_acquire_owned().unwrap();
+    /// tokio::spawn(async move { permit.success() }).await.unwrap();
+    /// assert_eq!(breaker.totals().calls, 1);
+    /// # }
+    /// ```
+    #[inline]
+    pub fn try_acquire_owned(self: &Arc<Self>) -> Result<OwnedPermit, NotPermitted> {
+        self.grant()
+            .map(|ticket| PermitGuard::new(Arc::clone(self), ticket))
+    }
+
+    /// Decides whether one call may go ahead: the lock-free fast path for the free-flowing
+    /// states, the machine otherwise.
+    #[inline]
+    pub(crate) fn grant(&self) -> Result<Ticket, NotPermitted> {
         let word = Word(self.word.load(Ordering::Acquire));
         let state = word.state();
         if !state.is_free_flowing() {
@@ -164,10 +193,10 @@ impl Breaker {
         } else {
             Grant::Windowed
         };
-        Ok(self.permit(grant, word.epoch(), None))
+        Ok(self.ticket(grant, word.epoch(), None))
     }
 
-    fn acquire_slow(&self) -> Result<Permit<'_>, NotPermitted> {
+    fn acquire_slow(&self) -> Result<Ticket, NotPermitted> {
         let now = self.clock.now();
         let mut machine = self.lock();
         let granted = machine.acquire(now, &self.config);
@@ -175,7 +204,7 @@ impl Breaker {
         self.publish(&mut machine);
         drop(machine);
         match granted {
-            Ok(grant) => Ok(self.permit(grant, epoch, Some(now))),
+            Ok(grant) => Ok(self.ticket(grant, epoch, Some(now))),
             Err(retry_after) => {
                 self.metrics.not_permitted();
                 Err(NotPermitted {
@@ -188,14 +217,12 @@ impl Breaker {
     }
 
     #[inline]
-    fn permit(&self, grant: Grant, epoch: u64, now: Option<Instant>) -> Permit<'_> {
+    fn ticket(&self, grant: Grant, epoch: u64, now: Option<Instant>) -> Ticket {
         let timed = self.config.slow_call_duration.is_some() && grant != Grant::Untracked;
-        Permit {
-            breaker: self,
+        Ticket {
             grant,
             epoch,
             started: timed.then(|| now.unwrap_or_else(|| self.clock.now())),
-            settled: false,
         }
     }
 

@@ -1,7 +1,8 @@
 //! Bulkhead: a bound on concurrent calls, with a bounded wait for a slot.
 //!
 //! Taking and returning a free slot is one atomic read-modify-write each; only callers that must
-//! wait touch the notification queue.
+//! wait touch the notification queue. A slot is a guard, borrowed ([`BulkheadSlot`]) or owning an
+//! `Arc` of the bulkhead ([`OwnedBulkheadSlot`], for spawned tasks and named futures).
 
 use std::fmt;
 use std::pin::pin;
@@ -49,7 +50,7 @@ pub struct Bulkhead {
     max_wait: Duration,
 }
 
-/// A taken bulkhead slot; dropping it frees the slot.
+/// A taken bulkhead slot that borrows its bulkhead; dropping it frees the slot.
 #[must_use = "the slot is freed as soon as this guard is dropped"]
 pub struct BulkheadSlot<'a> {
     slots: &'a Slots,
@@ -64,6 +65,25 @@ impl Drop for BulkheadSlot<'_> {
 impl fmt::Debug for BulkheadSlot<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BulkheadSlot").finish_non_exhaustive()
+    }
+}
+
+/// A taken bulkhead slot that owns an `Arc` of the bulkhead's slots, so it can be moved into a
+/// spawned task or kept in a `'static` future; dropping it frees the slot.
+#[must_use = "the slot is freed as soon as this guard is dropped"]
+pub struct OwnedBulkheadSlot {
+    slots: Arc<Slots>,
+}
+
+impl Drop for OwnedBulkheadSlot {
+    fn drop(&mut self) {
+        self.slots.give_back();
+    }
+}
+
+impl fmt::Debug for OwnedBulkheadSlot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OwnedBulkheadSlot").finish_non_exhaustive()
     }
 }
 
@@ -109,15 +129,63 @@ impl Bulkhead {
             .saturating_sub(self.slots.in_use.load(Ordering::SeqCst))
     }
 
+    /// How long a caller waits for a slot before it is turned away.
+    pub fn max_wait(&self) -> Duration {
+        self.max_wait
+    }
+
     /// Takes a slot, waiting at most `max_wait`. The slot is freed when the guard drops, also
     /// when the caller is cancelled.
     pub async fn acquire(&self) -> Result<BulkheadSlot<'_>, BulkheadFull> {
         if self.slots.try_take() || (!self.max_wait.is_zero() && self.wait().await) {
             Ok(BulkheadSlot { slots: &self.slots })
         } else {
-            Err(BulkheadFull {
-                max_concurrent: self.slots.max,
-            })
+            Err(self.full())
+        }
+    }
+
+    /// Like [`acquire`](Self::acquire), but the slot owns an `Arc` of the bulkhead's slots and
+    /// can be moved into a task.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tollgate::policy::Bulkhead;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let bulkhead = Bulkhead::new(1, Duration::ZERO);
+    /// let slot = bulkhead.acquire_owned().await.unwrap();
+    /// let task = tokio::spawn(async move { drop(slot) });
+    /// task.await.unwrap();
+    /// assert_eq!(bulkhead.available(), 1);
+    /// # }
+    /// ```
+    pub async fn acquire_owned(&self) -> Result<OwnedBulkheadSlot, BulkheadFull> {
+        match self.try_acquire_owned() {
+            Err(_) if !self.max_wait.is_zero() && self.wait().await => Ok(self.owned()),
+            taken => taken,
+        }
+    }
+
+    /// Takes a free slot now, without waiting (whatever `max_wait` says): one atomic
+    /// read-modify-write. For callers that cannot await, such as a tower service's `call`.
+    #[inline]
+    pub fn try_acquire_owned(&self) -> Result<OwnedBulkheadSlot, BulkheadFull> {
+        if self.slots.try_take() {
+            Ok(self.owned())
+        } else {
+            Err(self.full())
+        }
+    }
+
+    fn owned(&self) -> OwnedBulkheadSlot {
+        OwnedBulkheadSlot {
+            slots: Arc::clone(&self.slots),
+        }
+    }
+
+    fn full(&self) -> BulkheadFull {
+        BulkheadFull {
+            max_concurrent: self.slots.max,
         }
     }
 

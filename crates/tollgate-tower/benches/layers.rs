@@ -1,0 +1,172 @@
+//! Per-request overhead of tollgate's tower layers against tower's own `ConcurrencyLimitLayer`
+//! and tower-resilience 0.13's circuit breaker, bulkhead and coalesce layers, all over the same
+//! trivial `service_fn`, in the same run, one `oneshot` per request. The breaker and bulkhead
+//! futures are ready at once and are polled in place (inside a current-thread runtime's context,
+//! without its scheduler in the measurement); coalescing needs its spawned execution to run, so
+//! both coalesce layers are driven by `block_on` of that runtime, once per request.
+//!
+//! `cargo bench -p tollgate-tower --bench layers`
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::future::{Ready, ready};
+use std::hint::black_box;
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use bytes::Bytes;
+use criterion::{Criterion, criterion_group, criterion_main};
+use http::{Request, Response};
+use http_body_util::Full;
+use tollgate::breaker::{Breaker, BreakerConfig};
+use tollgate::policy::Bulkhead;
+use tollgate_tower::breaker::{BreakerLayer, HttpBreakerLayer};
+use tollgate_tower::bulkhead::{BulkheadLayer, HttpBulkheadLayer};
+use tollgate_tower::coalesce::CoalesceLayer;
+use tower::limit::ConcurrencyLimitLayer;
+use tower::{Layer, Service, ServiceExt, service_fn};
+
+type Req = Request<Full<Bytes>>;
+type Res = Response<Full<Bytes>>;
+
+const LIMIT: usize = 1_024;
+
+fn trivial()
+-> impl Service<Req, Response = Res, Error = Infallible, Future = Ready<Result<Res, Infallible>>>
++ Clone
++ Send
++ Sync
++ 'static {
+    service_fn(|_req: Req| {
+        ready(Ok::<_, Infallible>(Response::new(Full::new(
+            Bytes::from_static(b"ok"),
+        ))))
+    })
+}
+
+fn request() -> Req {
+    Request::new(Full::default())
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+type Group<'a> = criterion::BenchmarkGroup<'a, criterion::measurement::WallTime>;
+
+/// Benchmarks `svc` as `name`: a clone of it serves one request per iteration, polled in place
+/// until ready (every future here is ready without waiting).
+fn bench<S>(g: &mut Group<'_>, name: &str, svc: S)
+where
+    S: Service<Req> + Clone,
+    S::Error: std::fmt::Debug,
+{
+    g.bench_function(name, |b| {
+        b.iter(|| black_box(poll_until_ready(svc.clone().oneshot(request())).unwrap()))
+    });
+}
+
+/// Benchmarks `svc` as `name` with one `block_on` per request (the work may be spawned).
+fn bench_blocking<S>(g: &mut Group<'_>, rt: &tokio::runtime::Runtime, name: &str, svc: S)
+where
+    S: Service<Req> + Clone,
+    S::Error: std::fmt::Debug,
+{
+    g.bench_function(name, |b| {
+        b.iter(|| black_box(rt.block_on(svc.clone().oneshot(request())).unwrap()))
+    });
+}
+
+/// Polls `fut` until it is ready, with a waker that does nothing.
+fn poll_until_ready<F: Future>(fut: F) -> F::Output {
+    let mut fut = pin!(fut);
+    let mut cx = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
+            return out;
+        }
+    }
+}
+
+fn breaker() -> Arc<Breaker> {
+    Arc::new(Breaker::new("bench", BreakerConfig::default()).unwrap())
+}
+
+fn layers(c: &mut Criterion) {
+    let rt = runtime();
+    let _context = rt.enter();
+    let mut g = c.benchmark_group("layers");
+    bench(&mut g, "bare", trivial());
+
+    bench(
+        &mut g,
+        "tollgate_breaker",
+        BreakerLayer::new(breaker()).layer(trivial()),
+    );
+    bench(
+        &mut g,
+        "tollgate_http_breaker",
+        HttpBreakerLayer::new(breaker()).layer(trivial()),
+    );
+    let resilience_breaker = tower_resilience::circuitbreaker::CircuitBreakerLayer::builder()
+        .build()
+        .unwrap();
+    bench(
+        &mut g,
+        "tower_resilience_breaker",
+        resilience_breaker.layer(trivial()),
+    );
+
+    let bulkhead = || Bulkhead::new(LIMIT, Duration::ZERO);
+    bench(
+        &mut g,
+        "tollgate_bulkhead",
+        BulkheadLayer::new(bulkhead()).layer(trivial()),
+    );
+    bench(
+        &mut g,
+        "tollgate_http_bulkhead",
+        HttpBulkheadLayer::new(bulkhead()).layer(trivial()),
+    );
+    bench(
+        &mut g,
+        "tower_concurrency_limit",
+        ConcurrencyLimitLayer::new(LIMIT).layer(trivial()),
+    );
+    let resilience_bulkhead = tower_resilience::bulkhead::BulkheadLayer::builder()
+        .max_concurrent_calls(LIMIT)
+        .build()
+        .unwrap();
+    bench(
+        &mut g,
+        "tower_resilience_bulkhead",
+        resilience_bulkhead.layer(trivial()),
+    );
+
+    bench_blocking(&mut g, &rt, "bare_block_on", trivial());
+    let by_path = |req: &Req| Some(req.uri().path().to_owned());
+    bench_blocking(
+        &mut g,
+        &rt,
+        "tollgate_coalesce",
+        CoalesceLayer::new(by_path).layer(trivial()),
+    );
+    let resilience_coalesce =
+        tower_resilience::coalesce::CoalesceLayer::new(|req: &Req| req.uri().path().to_owned());
+    bench_blocking(
+        &mut g,
+        &rt,
+        "tower_resilience_coalesce",
+        resilience_coalesce.layer(trivial()),
+    );
+    g.finish();
+}
+
+criterion_group!(benches, layers);
+criterion_main!(benches);

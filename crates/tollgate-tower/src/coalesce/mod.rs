@@ -1,0 +1,179 @@
+//! Request coalescing: concurrent requests with the same key share one call of the inner
+//! service, and every one of them gets its response.
+//!
+//! A key extractor you supply (`Fn(&Request<B>) -> Option<K>`, e.g. method + path + a header)
+//! names what "the same request" means; `None` passes a request through untouched. The first
+//! request of a key (the *leader*) calls the inner service; requests of that key arriving while
+//! it runs (*joiners*) wait for the same call. The response body is buffered (up to
+//! [`CoalesceLayer::body_limit`], default 1 MiB) and every caller gets a copy: status, version,
+//! headers and body, with its [`Role`](tollgate::flight::Role) in the response's extensions.
+//! The request bodies of joiners are never read.
+//!
+//! # Guarantees under concurrency and cancellation
+//! Built on [`tollgate::flight`], so its guarantees carry over:
+//! - **One call of the inner service per key at a time**, however many requests race
+//!   (`tests/coalesce.rs::a_thousand_racing_requests_for_one_key_call_the_service_once_and_all_get_its_response`).
+//! - **The execution survives the leader's cancellation**: it runs in a task no request owns, so
+//!   a leader whose client went away does not cancel it and joiners still get its response
+//!   (`tests/coalesce.rs::the_call_survives_the_leaders_cancellation_and_the_joiner_gets_its_response`).
+//! - **Errors are shared, not retried**: an error of the inner service (it must be `Clone`), a
+//!   body over the limit or a panic reaches every caller of that execution as a
+//!   [`CoalesceError`]; the next request after it runs afresh.
+//! - No per-key state outlives its execution; distinct keys never wait on each other.
+//!
+//! Coalescing is for idempotent reads (`GET` of the same resource): put only requests whose
+//! responses are interchangeable under one key. Response extensions are not shared.
+//!
+//! # Example
+//! ```
+//! use std::convert::Infallible;
+//! use bytes::Bytes;
+//! use http::{Method, Request, Response};
+//! use http_body_util::{BodyExt, Full};
+//! use tollgate::flight::Role;
+//! use tollgate_tower::coalesce::CoalesceLayer;
+//! use tower::{Layer, Service, ServiceExt};
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! let by_path = |req: &Request<Full<Bytes>>| {
+//!     (req.method() == Method::GET).then(|| req.uri().path().to_owned())
+//! };
+//! let svc = CoalesceLayer::new(by_path).layer(tower::service_fn(|_req| async {
+//!     Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"report"))))
+//! }));
+//! let get = || Request::get("/report").body(Full::default()).unwrap();
+//! // Both are registered before the shared call first runs.
+//! let (a, b) = tokio::join!(svc.clone().oneshot(get()), svc.clone().oneshot(get()));
+//! let (a, b) = (a.unwrap(), b.unwrap());
+//! assert_eq!(a.extensions().get::<Role>(), Some(&Role::Leader));
+//! assert_eq!(b.extensions().get::<Role>(), Some(&Role::Joiner));
+//! assert_eq!(b.into_body().collect().await.unwrap().to_bytes(), "report");
+//! # }
+//! ```
+
+mod body;
+mod error;
+mod future;
+mod layer;
+mod shared;
+
+use std::fmt;
+use std::hash::Hash;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body::Body;
+use tollgate::flight::{self, Flight};
+use tower::{BoxError, Service};
+
+pub use body::CoalescedBody;
+pub use error::CoalesceError;
+pub use future::ResponseFuture;
+pub use layer::{CoalesceLayer, DEFAULT_BODY_LIMIT, HttpCoalesceLayer};
+
+use crate::respond::{Rejecting, Respond};
+use crate::take_ready;
+use shared::SharedResponse;
+
+/// A service whose concurrent same-key requests share one call. Made by [`CoalesceLayer`].
+pub struct CoalesceService<S, F, K, E> {
+    inner: S,
+    key: Arc<F>,
+    body_limit: usize,
+    flight: Flight<K, Arc<SharedResponse>, CoalesceError<E>>,
+}
+
+/// A [`CoalesceService`] whose own failures are answered with JSON responses. Made by
+/// [`HttpCoalesceLayer`].
+pub type HttpCoalesceService<S, F, K, E> = Respond<CoalesceService<S, F, K, E>>;
+
+impl<S, F, K, E> CoalesceService<S, F, K, E>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    E: Clone + Send + Sync + 'static,
+{
+    pub(crate) fn new(inner: S, key: Arc<F>, body_limit: usize) -> Self {
+        CoalesceService {
+            inner,
+            key,
+            body_limit,
+            flight: Flight::new(),
+        }
+    }
+
+    /// Executions running now (0 when idle).
+    pub fn in_flight(&self) -> usize {
+        self.flight.len()
+    }
+}
+
+impl<S, F, K, E, ReqBody, ResBody> Service<Request<ReqBody>> for CoalesceService<S, F, K, E>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>, Error = E> + Clone + Send + 'static,
+    S::Future: Send,
+    F: Fn(&Request<ReqBody>) -> Option<K>,
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    E: Clone + Send + Sync + 'static,
+    ReqBody: Send + 'static,
+    ResBody: Body<Data = Bytes> + Send + 'static,
+    ResBody::Error: Into<BoxError>,
+{
+    type Response = Response<CoalescedBody<ResBody>>;
+    type Error = CoalesceError<E>;
+    type Future = ResponseFuture<S::Future, ResBody, E>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(CoalesceError::Inner)
+    }
+
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        let Some(key) = (self.key)(&req) else {
+            return ResponseFuture::passthrough(self.inner.call(req));
+        };
+        let inner = take_ready(&mut self.inner);
+        let (flight, limit) = (self.flight.clone(), self.body_limit);
+        ResponseFuture::shared(async move {
+            let outcome = flight
+                .run(key, move || shared::execute(inner, req, limit))
+                .await;
+            match outcome.result {
+                Ok(response) => Ok(response.to_response(outcome.role)),
+                Err(flight::Error::Failed(e)) => Err(e),
+                Err(flight::Error::Panicked(msg)) => Err(CoalesceError::Panicked(msg)),
+                Err(_) => Err(CoalesceError::Aborted),
+            }
+        })
+    }
+}
+
+impl<S, F, K, E, ReqBody, ResBody> Rejecting<Request<ReqBody>> for CoalesceService<S, F, K, E>
+where
+    Self: Service<Request<ReqBody>, Error = CoalesceError<E>>,
+    S: Service<Request<ReqBody>, Response = Response<ResBody>, Error = E>,
+{
+    fn poll_inner_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), E>> {
+        self.inner.poll_ready(cx)
+    }
+}
+
+impl<S: Clone, F, K, E> Clone for CoalesceService<S, F, K, E> {
+    fn clone(&self) -> Self {
+        CoalesceService {
+            inner: self.inner.clone(),
+            key: Arc::clone(&self.key),
+            body_limit: self.body_limit,
+            flight: self.flight.clone(),
+        }
+    }
+}
+
+impl<S, F, K: Hash + Eq, E> fmt::Debug for CoalesceService<S, F, K, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CoalesceService")
+            .field("body_limit", &self.body_limit)
+            .field("flight", &self.flight)
+            .finish_non_exhaustive()
+    }
+}

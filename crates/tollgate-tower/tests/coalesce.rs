@@ -1,0 +1,257 @@
+//! The coalescing layer: one call of the inner service per key among racing requests, shared
+//! responses and errors, and a call that outlives its leader.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // in tests a panic is the failure report
+
+use std::convert::Infallible;
+use std::future::{Future, poll_fn};
+use std::pin::pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::Poll;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use tokio::sync::{Barrier, Notify, Semaphore};
+use tollgate::flight::Role;
+use tollgate_tower::coalesce::{CoalesceError, CoalesceLayer, CoalesceService};
+use tower::{Layer, Service, ServiceExt, service_fn};
+
+const RACERS: usize = 1_000;
+
+/// The upstream: counts calls, waits for the gate, then answers with `body` (or fails).
+#[derive(Clone)]
+struct Upstream {
+    calls: Arc<AtomicUsize>,
+    finished: Arc<AtomicUsize>,
+    done: Arc<Notify>,
+    gate: Arc<Semaphore>,
+}
+
+impl Upstream {
+    fn new() -> Self {
+        Upstream {
+            calls: Arc::new(AtomicUsize::new(0)),
+            finished: Arc::new(AtomicUsize::new(0)),
+            done: Arc::new(Notify::new()),
+            gate: Arc::new(Semaphore::new(0)),
+        }
+    }
+
+    fn open(&self) {
+        self.gate.add_permits(Semaphore::MAX_PERMITS / 2);
+    }
+
+    fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+
+    /// A service answering `200 <path>`, or `Err(path)` for paths starting with `/fail`.
+    fn service(
+        &self,
+    ) -> impl Service<
+        Request<Full<Bytes>>,
+        Response = Response<Full<Bytes>>,
+        Error = String,
+        Future = impl Send,
+    > + Clone
+    + Send
+    + 'static {
+        let up = self.clone();
+        service_fn(move |req: Request<Full<Bytes>>| {
+            let up = up.clone();
+            async move {
+                up.calls.fetch_add(1, Ordering::SeqCst);
+                up.gate.acquire().await.unwrap().forget();
+                let path = req.uri().path().to_owned();
+                up.finished.fetch_add(1, Ordering::SeqCst);
+                up.done.notify_one();
+                if path.starts_with("/fail") {
+                    return Err(format!("upstream failed on {path}"));
+                }
+                Ok(Response::new(Full::new(Bytes::from(path))))
+            }
+        })
+    }
+}
+
+fn by_path(req: &Request<Full<Bytes>>) -> Option<String> {
+    (req.method() == http::Method::GET).then(|| req.uri().path().to_owned())
+}
+
+fn get(path: &str) -> Request<Full<Bytes>> {
+    Request::get(path).body(Full::default()).unwrap()
+}
+
+type Svc<S> = CoalesceService<S, fn(&Request<Full<Bytes>>) -> Option<String>, String, String>;
+
+fn coalesced<S>(inner: S) -> Svc<S> {
+    let key: fn(&Request<Full<Bytes>>) -> Option<String> = by_path;
+    CoalesceLayer::new(key).layer(inner)
+}
+
+/// Polls `fut` once (registering it with the flight), counts it, then drives it to the end.
+async fn registered<F: Future>(fut: F, polled: &AtomicUsize, all: &Notify, n: usize) -> F::Output {
+    let mut fut = pin!(fut);
+    let first = poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await;
+    if polled.fetch_add(1, Ordering::SeqCst) + 1 == n {
+        all.notify_one();
+    }
+    match first {
+        Poll::Ready(out) => out,
+        Poll::Pending => fut.await,
+    }
+}
+
+/// `n` tasks released together send `GET path`; the upstream is let go once every request is
+/// registered. Returns every caller's result.
+async fn race<S>(
+    svc: &Svc<S>,
+    up: &Upstream,
+    path: &str,
+    n: usize,
+) -> Vec<Result<Response<Bytes>, CoalesceError<String>>>
+where
+    Svc<S>: Service<
+            Request<Full<Bytes>>,
+            Response = Response<tollgate_tower::coalesce::CoalescedBody<Full<Bytes>>>,
+            Error = CoalesceError<String>,
+        > + Clone
+        + Send
+        + 'static,
+    <Svc<S> as Service<Request<Full<Bytes>>>>::Future: Send,
+{
+    let start = Arc::new(Barrier::new(n));
+    let polled = Arc::new(AtomicUsize::new(0));
+    let all = Arc::new(Notify::new());
+    let tasks: Vec<_> = (0..n)
+        .map(|_| {
+            let (svc, start, polled, all) =
+                (svc.clone(), start.clone(), polled.clone(), all.clone());
+            let path = path.to_owned();
+            tokio::spawn(async move {
+                start.wait().await;
+                let call = svc.oneshot(get(&path));
+                let res = registered(call, &polled, &all, n).await?;
+                let (parts, body) = res.into_parts();
+                let body = body.collect().await.unwrap().to_bytes();
+                Ok(Response::from_parts(parts, body))
+            })
+        })
+        .collect();
+    all.notified().await;
+    up.open();
+    let mut results = Vec::with_capacity(n);
+    for task in tasks {
+        results.push(task.await.unwrap());
+    }
+    results
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_thousand_racing_requests_for_one_key_call_the_service_once_and_all_get_its_response() {
+    let up = Upstream::new();
+    let svc = coalesced(up.service());
+    let results = race(&svc, &up, "/report", RACERS).await;
+    assert_eq!(up.calls(), 1, "one call of the inner service");
+    let roles: Vec<Role> = results
+        .iter()
+        .map(|r| {
+            let res = r.as_ref().expect("every caller gets the response");
+            assert_eq!(res.status(), StatusCode::OK);
+            assert_eq!(res.body(), "/report");
+            *res.extensions().get::<Role>().unwrap()
+        })
+        .collect();
+    assert_eq!(roles.iter().filter(|r| **r == Role::Leader).count(), 1);
+    assert_eq!(
+        roles.iter().filter(|r| **r == Role::Joiner).count(),
+        RACERS - 1
+    );
+    assert_eq!(svc.in_flight(), 0, "no entry outlives its execution");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_error_of_the_shared_call_reaches_every_racer_and_the_next_request_runs_afresh() {
+    let up = Upstream::new();
+    let svc = coalesced(up.service());
+    let results = race(&svc, &up, "/fail", RACERS).await;
+    assert_eq!(up.calls(), 1);
+    for r in &results {
+        match r {
+            Err(CoalesceError::Inner(e)) => assert_eq!(e, "upstream failed on /fail"),
+            other => panic!("expected the shared error, got {other:?}"),
+        }
+    }
+    let again = svc.clone().oneshot(get("/fail")).await;
+    assert!(matches!(again, Err(CoalesceError::Inner(_))));
+    assert_eq!(up.calls(), 2, "an error is shared, not cached");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_call_survives_the_leaders_cancellation_and_the_joiner_gets_its_response() {
+    let up = Upstream::new();
+    let svc = coalesced(up.service());
+    let mut leader = Box::pin(svc.clone().oneshot(get("/report")));
+    let mut joiner = Box::pin(svc.clone().oneshot(get("/report")));
+    // First polls register both: the leader's call is running (blocked on the gate).
+    assert!(poll_fn(|cx| Poll::Ready(leader.as_mut().poll(cx).is_pending())).await);
+    assert!(poll_fn(|cx| Poll::Ready(joiner.as_mut().poll(cx).is_pending())).await);
+    drop(leader); // the first client went away
+    up.open();
+    let res = joiner.await.expect("the joiner is served");
+    assert_eq!(res.extensions().get::<Role>(), Some(&Role::Joiner));
+    assert_eq!(
+        res.into_body().collect().await.unwrap().to_bytes(),
+        "/report"
+    );
+    assert_eq!(up.calls(), 1, "nobody paid twice");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_whose_only_caller_was_dropped_still_runs_to_its_end() {
+    let up = Upstream::new();
+    let svc = coalesced(up.service());
+    let mut leader = Box::pin(svc.clone().oneshot(get("/report")));
+    assert!(poll_fn(|cx| Poll::Ready(leader.as_mut().poll(cx).is_pending())).await);
+    drop(leader);
+    let finished = up.done.notified();
+    up.open();
+    finished.await;
+    assert_eq!(up.finished.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_without_a_key_pass_through_and_distinct_keys_run_separately() {
+    let up = Upstream::new();
+    up.open();
+    let svc = coalesced(up.service());
+    let post = Request::post("/report").body(Full::default()).unwrap();
+    let res = svc.clone().oneshot(post).await.unwrap();
+    assert_eq!(res.extensions().get::<Role>(), None, "not coalesced");
+    let (a, b) = tokio::join!(
+        svc.clone().oneshot(get("/a")),
+        svc.clone().oneshot(get("/b"))
+    );
+    assert_eq!(a.unwrap().extensions().get::<Role>(), Some(&Role::Leader));
+    assert_eq!(b.unwrap().extensions().get::<Role>(), Some(&Role::Leader));
+    assert_eq!(up.calls(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_over_the_limit_fails_every_caller_and_the_http_layer_answers_502() {
+    let big = service_fn(|_req: Request<Full<Bytes>>| async {
+        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(vec![b'x'; 64]))))
+    });
+    let layer = CoalesceLayer::new(|req: &Request<Full<Bytes>>| Some(req.uri().path().to_owned()))
+        .body_limit(16);
+    let plain = layer.clone().layer(big);
+    let err = plain.oneshot(get("/big")).await.unwrap_err();
+    assert!(matches!(err, CoalesceError::BodyTooLarge { limit: 16 }));
+    let http = layer.respond_unavailable().layer(big);
+    let res = http.oneshot(get("/big")).await.unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_GATEWAY);
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(json["error"], "upstream_body_too_large");
+}

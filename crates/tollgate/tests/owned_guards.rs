@@ -1,0 +1,132 @@
+//! Owned guards: a breaker permit and a bulkhead slot that hold an `Arc` of their primitive,
+//! moved into other tasks, keep every guarantee of the borrowed ones.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // in tests a panic is the failure report
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Barrier;
+use tollgate::breaker::{Breaker, BreakerConfig, OwnedPermit, SlidingWindow, State};
+use tollgate::clock::{Clock, ManualClock};
+use tollgate::policy::{Bulkhead, OwnedBulkheadSlot};
+
+const TASKS: usize = 1_000;
+const WAIT: Duration = Duration::from_secs(30);
+
+fn half_open_breaker(trials: u32) -> Arc<Breaker> {
+    let clock = ManualClock::new();
+    let config = BreakerConfig::default()
+        .window(SlidingWindow::Count(10))
+        .minimum_calls(1)
+        .wait_in_open(WAIT)
+        .permitted_calls_in_half_open(trials)
+        .max_wait_in_half_open(None);
+    let b = Breaker::with_clock("owned", config, Clock::from(clock.clone())).unwrap();
+    b.try_acquire().unwrap().failure();
+    clock.advance(WAIT);
+    Arc::new(b)
+}
+
+/// Every task asks at once for an owned permit, and hands what it got to a spawned task.
+async fn race_owned_permits(b: &Arc<Breaker>) -> Vec<OwnedPermit> {
+    let start = Arc::new(Barrier::new(TASKS));
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|_| {
+            let (b, start) = (Arc::clone(b), Arc::clone(&start));
+            tokio::spawn(async move {
+                start.wait().await;
+                b.try_acquire_owned().ok()
+            })
+        })
+        .collect();
+    let mut granted = Vec::new();
+    for task in tasks {
+        granted.extend(task.await.unwrap());
+    }
+    granted
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn half_open_admits_exactly_the_configured_owned_permits_among_1000_racers() {
+    let b = half_open_breaker(3);
+    let granted = race_owned_permits(&b).await;
+    assert_eq!(granted.len(), 3);
+    assert!(granted.iter().all(OwnedPermit::is_trial));
+    // Dropped in other tasks (cancelled calls): every slot comes back, nothing is counted.
+    for permit in granted {
+        tokio::spawn(async move { drop(permit) }).await.unwrap();
+    }
+    assert_eq!(b.state(), State::HalfOpen);
+    assert_eq!(race_owned_permits(&b).await.len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn owned_trial_permits_recorded_in_spawned_tasks_close_the_breaker() {
+    let b = half_open_breaker(2);
+    let permits = [
+        b.try_acquire_owned().unwrap(),
+        b.try_acquire_owned().unwrap(),
+    ];
+    assert!(b.try_acquire_owned().is_err(), "only two trials");
+    for permit in permits {
+        tokio::spawn(async move { permit.success() }).await.unwrap();
+    }
+    assert_eq!(b.state(), State::Closed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_owned_permit_outlives_every_other_handle_on_its_breaker() {
+    let b = Arc::new(Breaker::new("short-lived", BreakerConfig::default()).unwrap());
+    let permit = b.try_acquire_owned().unwrap();
+    let weak = Arc::downgrade(&b);
+    drop(b);
+    assert!(
+        weak.upgrade().is_some(),
+        "the permit keeps its breaker alive"
+    );
+    tokio::spawn(async move { permit.failure() }).await.unwrap();
+    assert!(weak.upgrade().is_none(), "and only the permit did");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn owned_slots_admit_exactly_the_limit_among_1000_racers_and_free_in_other_tasks() {
+    const LIMIT: usize = 10;
+    let bulkhead = Bulkhead::new(LIMIT, Duration::ZERO);
+    let start = Arc::new(Barrier::new(TASKS));
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|_| {
+            let (bulkhead, start) = (bulkhead.clone(), Arc::clone(&start));
+            tokio::spawn(async move {
+                start.wait().await;
+                bulkhead.try_acquire_owned().ok()
+            })
+        })
+        .collect();
+    let mut slots: Vec<OwnedBulkheadSlot> = Vec::new();
+    for task in tasks {
+        slots.extend(task.await.unwrap());
+    }
+    assert_eq!(slots.len(), LIMIT);
+    assert_eq!(bulkhead.available(), 0);
+    for slot in slots {
+        tokio::spawn(async move { drop(slot) }).await.unwrap();
+    }
+    assert_eq!(bulkhead.available(), LIMIT);
+}
+
+#[tokio::test(start_paused = true)]
+async fn acquire_owned_waits_for_a_slot_freed_by_another_task() {
+    let bulkhead = Bulkhead::new(1, Duration::from_secs(5));
+    let held = bulkhead.acquire_owned().await.unwrap();
+    let holder = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        drop(held);
+    });
+    let waited = bulkhead.acquire_owned().await;
+    assert!(waited.is_ok(), "freed after 1 s, within the 5 s wait");
+    holder.await.unwrap();
+    assert!(
+        bulkhead.try_acquire_owned().is_err(),
+        "the waiter holds it now"
+    );
+}
