@@ -1,6 +1,6 @@
-//! PostgreSQL backend for [`tollgate`]'s exactly-once records: one database shared by every
-//! instance of a service. Re-exports `tollgate`, `tokio_postgres` and `deadpool_postgres`, so
-//! one dependency line is enough.
+//! PostgreSQL backend for [`tollgate`]'s exactly-once records and outbox: one database shared
+//! by every instance of a service. Re-exports `tollgate`, `tokio_postgres` and
+//! `deadpool_postgres`, so one dependency line is enough.
 //!
 //! # Guarantees
 //! - **Every operation is one statement, one round trip.** A claim is one prepared
@@ -31,6 +31,10 @@
 //!   `timed_out`, an exhausted pool `busy` after the pool's wait (tests `faults::*`).
 //! - **Your pool can be handed in**: [`PostgresStore::builder`] takes a `deadpool_postgres`
 //!   pool; the store borrows one connection per call.
+//! - **A durable outbox** ([`PgOutbox`], issue 14): effects enqueued inside the caller's
+//!   transaction with [`PgOutbox::enqueue_in`] (one statement), claimed with one
+//!   `UPDATE … FOR UPDATE SKIP LOCKED` statement so concurrent workers never claim the same
+//!   effect, and settled by fenced `UPDATE`s (tests `s4_outbox::*`).
 //! - S2's two paths: [`versioned::VersionedRows`] (optimistic compare-and-set) and
 //!   [`PostgresStore::locked`] (a transaction-level lock, safe behind PgBouncer).
 //!
@@ -61,6 +65,7 @@
 mod commit;
 pub mod error;
 mod notify;
+mod outbox;
 pub mod schema;
 mod sql;
 mod store;
@@ -69,6 +74,7 @@ pub mod versioned;
 
 pub use commit::{InTransaction, Writes};
 pub use deadpool_postgres;
+pub use outbox::PgOutbox;
 pub use store::{Builder, PostgresStore, pool};
 pub use time::PinnedTime;
 pub use tokio_postgres;

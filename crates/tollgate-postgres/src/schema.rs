@@ -55,7 +55,7 @@ impl fmt::Display for SchemaName {
 
 /// The migrations, in order: version `i + 1` is `MIGRATIONS[i]`, with `{s}` standing for the
 /// schema. Append only: an applied migration is never edited.
-const MIGRATIONS: &[&str] = &[V1_RECORDS, V2_CLAIM, V3_VERSIONED];
+const MIGRATIONS: &[&str] = &[V1_RECORDS, V2_CLAIM, V3_VERSIONED, V4_OUTBOX];
 
 /// The records table. Times are milliseconds since the Unix epoch on the store's clock;
 /// `state` is 0 in progress, 1 completed, 2 failed, 3 unknown; `taken_from` is the owner the
@@ -92,6 +92,31 @@ CREATE TABLE {s}.versioned (
     version   bigint NOT NULL,
     PRIMARY KEY (namespace, key)
 );
+";
+
+/// The table behind [`crate::PgOutbox`]: one row per effect, the shape of
+/// [`tollgate::outbox::EffectRecord`]. `state` is 0 pending, 1 in flight, 2 done, 3 dead;
+/// times are milliseconds on the store's clock. The partial indexes keep a claim's scan and
+/// the dead-letter listing off the done rows.
+const V4_OUTBOX: &str = "
+CREATE TABLE {s}.outbox (
+    id          bigint   GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    kind        text     NOT NULL,
+    namespace   text     NOT NULL,
+    key         text     NOT NULL,
+    payload     bytea    NOT NULL,
+    state       smallint NOT NULL CHECK (state BETWEEN 0 AND 3),
+    visible_at  bigint,
+    owner       bytea,
+    lease_until bigint,
+    receipt     bytea,
+    attempts    integer  NOT NULL,
+    fence       bigint   NOT NULL,
+    last_error  text,
+    enqueued_at bigint   NOT NULL
+);
+CREATE INDEX outbox_unapplied ON {s}.outbox (id) WHERE state IN (0, 1);
+CREATE INDEX outbox_dead ON {s}.outbox (id) WHERE state = 3;
 ";
 
 /// The latest migration version.

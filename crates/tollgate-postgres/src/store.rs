@@ -233,7 +233,7 @@ impl PostgresStore {
     }
 
     /// One prepared statement (cached per connection: one round trip once prepared).
-    async fn query(
+    pub(crate) async fn query(
         &self,
         what: &'static str,
         sql: &str,
@@ -519,7 +519,7 @@ pub(crate) fn owner_bytes(owner: Owner) -> [u8; 16] {
     owner.0.to_be_bytes()
 }
 
-fn owner_of(bytes: &[u8]) -> Result<Owner, StoreError> {
+pub(crate) fn owner_of(bytes: &[u8]) -> Result<Owner, StoreError> {
     let bytes: [u8; 16] = bytes
         .try_into()
         .map_err(|_| corrupt(format!("an owner of {} bytes, not 16", bytes.len())))?;
@@ -530,6 +530,6 @@ pub(crate) fn fence(fence: Fence) -> i64 {
     i64::try_from(fence.0).unwrap_or(i64::MAX)
 }
 
-fn timestamp(ms: i64) -> Timestamp {
+pub(crate) fn timestamp(ms: i64) -> Timestamp {
     Timestamp(u64::try_from(ms).unwrap_or(0))
 }

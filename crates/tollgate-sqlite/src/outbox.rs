@@ -336,12 +336,8 @@ impl Outbox for SqliteOutbox {
                         DONE => stats.done = count,
                         _ => stats.dead = count,
                     }
-                    if matches!(state, PENDING | IN_FLIGHT) {
-                        let oldest = oldest.map(Timestamp);
-                        stats.oldest_unapplied = match (stats.oldest_unapplied, oldest) {
-                            (Some(a), Some(b)) => Some(a.min(b)),
-                            (a, b) => a.or(b),
-                        };
+                    if let (PENDING | IN_FLIGHT, Some(oldest)) = (state, oldest) {
+                        stats.note_unapplied(Timestamp(oldest));
                     }
                 }
                 Ok(stats)

@@ -140,3 +140,14 @@ pub struct OutboxStats {
     /// When the oldest effect not yet applied (pending or in flight) was enqueued.
     pub oldest_unapplied: Option<Timestamp>,
 }
+
+impl OutboxStats {
+    /// Counts in an effect not yet applied that was enqueued at `enqueued_at`: the earliest
+    /// such time is [`OutboxStats::oldest_unapplied`].
+    pub fn note_unapplied(&mut self, enqueued_at: Timestamp) {
+        let oldest = self
+            .oldest_unapplied
+            .map_or(enqueued_at, |o| o.min(enqueued_at));
+        self.oldest_unapplied = Some(oldest);
+    }
+}

@@ -197,8 +197,7 @@ impl Outbox for MemoryOutbox {
                 EffectState::Pending { .. } | EffectState::InFlight { .. }
             );
             if unapplied {
-                let oldest = stats.oldest_unapplied.get_or_insert(record.enqueued_at);
-                *oldest = (*oldest).min(record.enqueued_at);
+                stats.note_unapplied(record.enqueued_at);
             }
         }
         Ok(stats)
