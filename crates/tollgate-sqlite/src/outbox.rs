@@ -92,6 +92,7 @@ impl SqliteOutbox {
 }
 
 fn insert(conn: &Connection, effect: &Effect, now: Timestamp) -> rusqlite::Result<EffectId> {
+    tollgate::outbox::note_enqueued(effect);
     conn.execute(
         "INSERT INTO tollgate_outbox (kind, namespace, key, payload, state, visible_at, attempts, \
          fence, enqueued_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, 0, ?6)",

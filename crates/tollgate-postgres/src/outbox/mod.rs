@@ -88,7 +88,9 @@ impl PgOutbox {
                 rows.map_err(db)
             })
             .await?;
-        inserted(&row)
+        let id = inserted(&row)?;
+        tollgate::outbox::note_enqueued(effect);
+        Ok(id)
     }
 
     /// Rows of one prepared statement on a pooled connection.
@@ -137,7 +139,9 @@ impl Outbox for PgOutbox {
         let pinned = self.store.pinned();
         let params: &Params<'_> = &[&effect.kind, &namespace, &key, &effect.payload, &pinned];
         let rows = self.query("an enqueue", &self.sql.enqueue, params).await?;
-        inserted(&rows)
+        let id = inserted(&rows)?;
+        tollgate::outbox::note_enqueued(&effect);
+        Ok(id)
     }
 
     async fn claim(

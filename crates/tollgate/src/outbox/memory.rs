@@ -74,6 +74,7 @@ impl Default for MemoryOutbox {
 
 impl Outbox for MemoryOutbox {
     async fn enqueue(&self, effect: Effect) -> Result<EffectId, StoreError> {
+        super::note_enqueued(&effect);
         let now = self.timeline.now();
         let mut effects = self.effects();
         effects.next += 1;

@@ -56,3 +56,13 @@ pub use handler::{Applied, Handler, HandlerError};
 pub use memory::MemoryOutbox;
 pub use store::Outbox;
 pub use worker::{Batch, Worker, WorkerOptions};
+
+/// Counts an effect written to an outbox in `tollgate_outbox_effects_total{kind,
+/// outcome="enqueued"}`; every [`Outbox`] backend calls it when it writes one. An effect
+/// enqueued inside a caller's transaction is counted when it is written, so one whose
+/// transaction rolls back is counted too.
+pub fn note_enqueued(effect: &Effect) {
+    metrics::counter!("tollgate_outbox_effects_total",
+        "kind" => effect.kind.clone(), "outcome" => "enqueued")
+    .increment(1);
+}
