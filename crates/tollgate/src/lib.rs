@@ -7,6 +7,7 @@
 //! | module | what it gives you |
 //! |---|---|
 //! | [`breaker`] | circuit breaker with typed outcome classification, and a race-free registry |
+//! | [`lock`] | leased locks across processes: fencing tokens the resource enforces, a lost-lease signal, owner-checked release |
 //! | [`outbox`] | a durable outbox: effects applied by leased, fenced workers with retries and dead letters |
 //! | [`policy`] | timeout, retry (backoff, jitter, budget), bulkhead, fallback and fail modes |
 //! | [`plan`] | fan-out to nodes under policies, with field contracts checked before anything runs |
@@ -23,6 +24,7 @@ pub mod breaker;
 pub mod clock;
 pub mod flight;
 pub mod keyed;
+pub mod lock;
 pub mod once;
 pub mod outbox;
 pub mod plan;

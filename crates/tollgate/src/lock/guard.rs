@@ -1,0 +1,134 @@
+//! [`LockGuard`]: holds a key, renews its lease, releases it.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::task::AbortHandle;
+use tokio::time::Instant;
+
+use super::error::LockError;
+use super::record::Release;
+use super::store::LockStore;
+use crate::keyed;
+use crate::store::lease::{self, LeaseLost, LeaseTiming};
+use crate::store::{Fence, Key, Token};
+
+/// Holds one key of a [`Locks`](super::Locks) while it lives.
+///
+/// A spawned task renews the lease every third of it ([`store::lease::keep`](lease::keep));
+/// when the store rejects a renewal or none succeeds for a whole lease, [`LockGuard::lost`]
+/// fires and the holder must stop writing. Pass [`LockGuard::fence`] with every write to the
+/// protected resource, so the resource itself rejects a holder that was replaced (see
+/// `tollgate_sqlite::fenced_update`).
+///
+/// Dropping the guard stops the renewal and releases the key in a spawned task (owner-checked,
+/// like [`LockGuard::release`]); without a tokio runtime the lease simply runs out.
+#[must_use = "the lock is released as soon as the guard is dropped"]
+pub struct LockGuard<S: LockStore> {
+    store: Arc<S>,
+    key: Key,
+    token: Token,
+    lost: LeaseLost,
+    keeper: AbortHandle,
+    // `None` once released explicitly; the next waiter of this process enters when it drops.
+    local: Option<keyed::Guard<Key>>,
+}
+
+impl<S: LockStore> LockGuard<S> {
+    pub(super) fn start(
+        store: Arc<S>,
+        key: Key,
+        token: Token,
+        lease: Duration,
+        sent: Instant,
+        local: keyed::Guard<Key>,
+    ) -> Self {
+        let timing = LeaseTiming::new(lease, lease / 3);
+        let (renewing, renew_key) = (Arc::clone(&store), key.clone());
+        let renew = move || {
+            let (store, key) = (Arc::clone(&renewing), renew_key.clone());
+            async move { store.renew(&key, token, timing.lease()).await }
+        };
+        let (keeper, lost) = lease::keep(format!("lock {key}"), timing, sent, renew);
+        let keeper = tokio::spawn(keeper).abort_handle();
+        LockGuard {
+            store,
+            key,
+            token,
+            lost,
+            keeper,
+            local: Some(local),
+        }
+    }
+
+    /// The key held.
+    pub fn key(&self) -> &Key {
+        &self.key
+    }
+
+    /// The fencing token: higher than every fence granted before for this key. Carry it into
+    /// every write to the protected resource.
+    pub fn fence(&self) -> Fence {
+        self.token.fence
+    }
+
+    /// The owner and fence this guard holds the key with.
+    pub fn token(&self) -> Token {
+        self.token
+    }
+
+    /// The lost-lease signal: fires once when the store rejected a renewal (the key was taken
+    /// over) or no renewal succeeded for a whole lease. `select!` the protected work on
+    /// [`LeaseLost::wait`].
+    pub fn lost(&self) -> LeaseLost {
+        self.lost.clone()
+    }
+
+    /// Releases the key now, if this guard still holds it.
+    ///
+    /// # Errors
+    /// [`LockError::NotHolder`] when the lease was lost and the key taken over (nothing
+    /// changed); [`LockError::Store`] when the store failed (the lease then runs out).
+    pub async fn release(mut self) -> Result<(), LockError> {
+        self.keeper.abort();
+        let _local = self.local.take();
+        match self.store.release(&self.key, self.token).await? {
+            Release::Released => Ok(()),
+            Release::NotHolder => Err(LockError::NotHolder {
+                key: self.key.clone(),
+                token: self.token,
+            }),
+        }
+    }
+}
+
+impl<S: LockStore> Drop for LockGuard<S> {
+    fn drop(&mut self) {
+        self.keeper.abort();
+        let Some(local) = self.local.take() else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let (store, key, token) = (Arc::clone(&self.store), self.key.clone(), self.token);
+        runtime.spawn(async move {
+            // The next waiter of this process enters only once the store has released.
+            let _local = local;
+            if let Err(e) = store.release(&key, token).await {
+                tracing::warn!(lock = %key, error = %e, "lock: release on drop failed");
+            }
+        });
+    }
+}
+
+impl<S: LockStore> fmt::Debug for LockGuard<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LockGuard")
+            .field("key", &self.key)
+            .field("token", &self.token)
+            .field("lost", &self.lost.reason())
+            .finish_non_exhaustive()
+    }
+}

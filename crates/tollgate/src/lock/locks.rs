@@ -1,0 +1,135 @@
+//! [`Locks`]: the client — acquire with a wait policy, get a [`LockGuard`].
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::error::LockError;
+use super::guard::LockGuard;
+use super::record::Acquisition;
+use super::store::LockStore;
+use crate::keyed;
+use crate::store::{Key, Owner};
+
+/// The first pause between two attempts on a key held elsewhere; it doubles up to
+/// [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(5);
+/// The longest pause between two attempts.
+const MAX_BACKOFF: Duration = Duration::from_millis(250);
+
+/// How long [`Locks::acquire`] waits for a held key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wait {
+    /// Fail at once with [`LockError::Held`].
+    Fail,
+    /// Wait until this instant, then fail with [`LockError::TimedOut`].
+    Until(Instant),
+}
+
+/// Leased, fenced locks over a [`LockStore`]: see the [module](super) docs.
+///
+/// Cheap to clone: clones share the store and the in-process queue of waiters.
+pub struct Locks<S> {
+    store: Arc<S>,
+    local: keyed::Mutex<Key>,
+}
+
+impl<S> Clone for Locks<S> {
+    fn clone(&self) -> Self {
+        Locks {
+            store: Arc::clone(&self.store),
+            local: self.local.clone(),
+        }
+    }
+}
+
+impl<S: LockStore> Locks<S> {
+    /// Locks kept in `store`.
+    pub fn new(store: S) -> Self {
+        Locks {
+            store: Arc::new(store),
+            local: keyed::Mutex::new(),
+        }
+    }
+
+    /// The store the locks are kept in.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// Acquires `key` for `lease` if it is free now; `Ok(None)` when another owner (in this
+    /// process or elsewhere) holds it.
+    pub async fn try_acquire(
+        &self,
+        key: Key,
+        lease: Duration,
+    ) -> Result<Option<LockGuard<S>>, LockError> {
+        match self.acquire(key, lease, Wait::Fail).await {
+            Ok(guard) => Ok(Some(guard)),
+            Err(LockError::Held { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Acquires `key` for `lease`, waiting as `wait` says while another owner holds it.
+    ///
+    /// Waiters in this process queue in arrival order and only the first asks the store, with
+    /// a backoff (5 ms doubling to 250 ms) between attempts. The lease is renewed every third
+    /// of `lease` while the guard lives. Cancel-safe before it returns: a dropped call holds
+    /// nothing (a lock the store granted while the call was being dropped runs out with its
+    /// lease).
+    pub async fn acquire(
+        &self,
+        key: Key,
+        lease: Duration,
+        wait: Wait,
+    ) -> Result<LockGuard<S>, LockError> {
+        let local = match wait {
+            Wait::Fail => self.local.try_lock(key.clone()).ok_or(LockError::Held {
+                key: key.clone(),
+                holder: None,
+                lease_until: None,
+            })?,
+            Wait::Until(deadline) => tokio::time::timeout_at(deadline, self.local.lock(key.clone()))
+                .await
+                .map_err(|_| LockError::TimedOut { key: key.clone() })?,
+        };
+        let owner = Owner::random();
+        let mut backoff = FIRST_BACKOFF;
+        loop {
+            let sent = Instant::now();
+            let (holder, lease_until) = match self.store.acquire(&key, owner, lease).await? {
+                Acquisition::Acquired { token, .. } => {
+                    let store = Arc::clone(&self.store);
+                    return Ok(LockGuard::start(store, key, token, lease, sent, local));
+                }
+                Acquisition::Held {
+                    holder,
+                    lease_until,
+                } => (holder, lease_until),
+            };
+            let deadline = match wait {
+                Wait::Until(deadline) if Instant::now() < deadline => deadline,
+                Wait::Until(_) => return Err(LockError::TimedOut { key }),
+                Wait::Fail => {
+                    return Err(LockError::Held {
+                        key,
+                        holder: Some(holder),
+                        lease_until: Some(lease_until),
+                    });
+                }
+            };
+            let jitter = backoff.mul_f64(fastrand::f64() * 0.5);
+            tokio::time::sleep_until((Instant::now() + backoff + jitter).min(deadline)).await;
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+}
+
+impl<S> fmt::Debug for Locks<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Locks").finish_non_exhaustive()
+    }
+}

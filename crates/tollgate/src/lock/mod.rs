@@ -1,0 +1,71 @@
+//! Leased locks with fencing tokens the protected resource enforces.
+//!
+//! [`Locks::acquire`] takes a key for a lease and returns a [`LockGuard`] carrying a
+//! [`Fence`](crate::store::Fence) and a lost-lease signal; the lease is renewed while the
+//! guard lives and the key released when it is dropped or [`released`](LockGuard::release).
+//! A lock alone cannot stop a holder that was paused past its lease (a GC pause, a stalled VM)
+//! from writing after the next holder: **the resource must check the fence**. Carry
+//! [`LockGuard::fence`] into every write and let the resource reject a write whose fence is
+//! lower than the last one it accepted — `tollgate_sqlite::fenced_update` does that in one
+//! SQL statement.
+//!
+//! # Guarantees
+//! - **At most one live holder per key**: an acquisition is one atomic step on the store
+//!   ([`LockStore`]), so 500 tasks racing for a key get exactly one guard (conformance case
+//!   `try_acquire_race_of_500_tasks_has_exactly_one_holder`).
+//! - **Fences strictly increase per key**, across releases and take-overs: a released record
+//!   keeps its fence (`fence_strictly_increases_over_1000_cycles`).
+//! - **Leases are judged by the store's clock**: an expired lease is taken over exactly at its
+//!   end on the store's time, with the next fence (`expired_lease_is_taken_over_at_its_end`).
+//! - **Release is owner-checked**: owner (a random 128-bit [`Owner`](crate::store::Owner))
+//!   and fence must match; otherwise nothing changes and the answer is
+//!   [`LockError::NotHolder`] (`release_by_a_non_holder_is_rejected`).
+//! - **A holder is told when its lease is lost**: [`LockGuard::lost`] fires when the store
+//!   rejects a renewal, or when none succeeded for a whole lease — before the store can let
+//!   the lease run out (`lost_signal_fires_when_the_store_fences_the_holder`).
+//! - **Waiters of one process are served in arrival order**; only the first polls the store,
+//!   with backoff.
+//! - **A paused holder's stale write is rejected by the resource**:
+//!   `s2_paused_holder_stale_write_is_rejected_by_the_fence` in `tollgate-sqlite`.
+//!
+//! Cancellation: dropping [`Locks::acquire`] before it returns holds nothing; dropping a
+//! guard releases the key in a spawned task.
+//!
+//! # Example
+//! ```
+//! use std::time::Duration;
+//! use tollgate::lock::{Locks, MemoryLockStore, Wait};
+//! use tollgate::store::Key;
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<(), tollgate::lock::LockError> {
+//! let locks = Locks::new(MemoryLockStore::new());
+//! let key = Key::new("wallet", "user-1");
+//! let guard = locks.acquire(key.clone(), Duration::from_secs(10), Wait::Fail).await?;
+//! assert!(locks.try_acquire(key.clone(), Duration::from_secs(10)).await?.is_none());
+//! let (fence, lost) = (guard.fence(), guard.lost()); // carry the fence into the write
+//! tokio::select! {
+//!     reason = lost.wait() => panic!("lost the lock: {reason}"),
+//!     () = async { /* the protected work, writing with `fence` */ } => {}
+//! }
+//! guard.release().await?;
+//! let next = locks.acquire(key, Duration::from_secs(10), Wait::Fail).await?;
+//! assert!(next.fence() > fence);
+//! # Ok(())
+//! # }
+//! ```
+
+mod error;
+mod guard;
+mod locks;
+mod memory;
+mod record;
+mod store;
+pub mod transition;
+
+pub use error::{LockError, LockErrorKind};
+pub use guard::LockGuard;
+pub use locks::{Locks, Wait};
+pub use memory::MemoryLockStore;
+pub use record::{Acquisition, LockRecord, LockState, Release};
+pub use store::LockStore;
