@@ -15,6 +15,9 @@
 //!   process writing) makes that thread wait up to the busy timeout (5 s by default), never a
 //!   runtime worker. Open several stores on one file for parallel reads.
 //! - Records are keyed by the pair (namespace, key) in two columns.
+//! - **Locks** ([`SqliteLockStore`], for [`tollgate::lock`]) live in their own table with the
+//!   same one-transaction-per-operation rule, and [`fenced_update`] makes the protected rows
+//!   reject a stale holder's write.
 //!
 //! Cancellation: dropping an operation's future does not roll back a statement already handed
 //! to the connection thread; the operation completes (or not) atomically either way.
@@ -42,12 +45,16 @@
 
 mod commit;
 pub mod error;
+mod fenced;
+mod lock;
 mod outbox;
 mod schema;
 mod store;
 mod worker;
 
 pub use commit::InTransaction;
+pub use fenced::{FencedUpdateError, fenced_update, fenced_update_sql};
+pub use lock::SqliteLockStore;
 pub use outbox::SqliteOutbox;
 pub use rusqlite;
 pub use store::{Builder, SqliteStore};
