@@ -40,6 +40,7 @@ mod counting;
 mod engine;
 mod fault;
 mod gate;
+mod lock_cases;
 mod race;
 pub mod s3;
 pub mod server;
@@ -50,6 +51,7 @@ pub use counting::Counting;
 pub use engine::*;
 pub use fault::Unreachable;
 pub use gate::release_together;
+pub use lock_cases::*;
 pub use race::claim_race;
 
 /// Generates the conformance suite for a backend: one `#[tokio::test]` per case in a module
@@ -114,5 +116,33 @@ macro_rules! __conformance_cases {
                 $crate::$case(&backend).await;
             }
         )*
+    };
+}
+
+/// Generates the lock conformance suite for a lock backend: one `#[tokio::test]` per case in
+/// a module `lock_conformance`, each on a fresh backend made by the async function `$make` (a
+/// sibling of the macro call, returning a [`LockBackend`]). Cases that need paused tokio time
+/// run on a paused current-thread runtime; the others on the multi-thread runtime.
+#[macro_export]
+macro_rules! lock_conformance {
+    ($make:ident) => {
+        /// The lock conformance suite, one test per case.
+        mod lock_conformance {
+            $crate::__conformance_cases!($make;
+                fence_strictly_increases_over_1000_cycles,
+                try_acquire_race_of_500_tasks_has_exactly_one_holder,
+                store_acquire_race_of_500_tasks_acquires_exactly_once,
+                release_by_a_non_holder_is_rejected,
+                expired_lease_is_taken_over_at_its_end,
+                lock_renewal_extends_only_the_holders_lease,
+                waiter_gets_the_key_on_release_or_times_out,
+            );
+
+            #[::tokio::test(flavor = "current_thread", start_paused = true)]
+            async fn lost_signal_fires_when_the_store_fences_the_holder() {
+                let backend = super::$make().await;
+                $crate::lost_signal_fires_when_the_store_fences_the_holder(&backend).await;
+            }
+        }
     };
 }

@@ -1,0 +1,267 @@
+//! The lock conformance suite: [`LockBackend`] and one public function per case;
+//! [`lock_conformance!`](crate::lock_conformance) makes one test of each.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use tollgate::clock::{Clock, ManualClock};
+use tollgate::lock::{
+    Acquisition, LockErrorKind, LockRecord, LockState, LockStore, Locks, MemoryLockStore, Release,
+    Wait,
+};
+use tollgate::store::{Fence, Key, LostReason, Owner, Settle, Token};
+
+use crate::gate::release_together;
+
+/// The lease the store-level cases acquire with.
+pub const LOCK_LEASE: Duration = Duration::from_millis(100);
+/// A lease no renewal period of a running test reaches on real time.
+const LONG_LEASE: Duration = Duration::from_secs(30);
+const MS: Duration = Duration::from_millis(1);
+
+/// One database of a lock backend under test, fresh for each case.
+pub trait LockBackend: Send + Sync + 'static {
+    /// The store type.
+    type Store: LockStore + Clone;
+
+    /// A handle onto this database's locks (a new connection for an embedded store); every
+    /// handle sees the same records and the same time.
+    fn connect(&self) -> impl Future<Output = Self::Store> + Send;
+
+    /// Moves the store's time forward by `by`.
+    fn advance(&self, by: Duration) -> impl Future<Output = ()> + Send;
+}
+
+/// The in-memory lock backend: one [`MemoryLockStore`] on a [`ManualClock`].
+#[derive(Clone, Debug)]
+pub struct MemoryLockBackend {
+    store: MemoryLockStore,
+    clock: ManualClock,
+}
+
+impl MemoryLockBackend {
+    /// A fresh, empty store.
+    pub fn new() -> Self {
+        let clock = ManualClock::new();
+        MemoryLockBackend {
+            store: MemoryLockStore::with_clock(Clock::Manual(clock.clone())),
+            clock,
+        }
+    }
+}
+
+impl Default for MemoryLockBackend {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl LockBackend for MemoryLockBackend {
+    type Store = MemoryLockStore;
+
+    async fn connect(&self) -> MemoryLockStore {
+        self.store.clone()
+    }
+
+    async fn advance(&self, by: Duration) {
+        self.clock.advance(by);
+    }
+}
+
+/// The key the lock cases use.
+pub fn lock_key() -> Key {
+    Key::new("wallet", "user-1")
+}
+
+fn token(owner: u128, fence: u64) -> Token {
+    Token {
+        owner: Owner(owner),
+        fence: Fence(fence),
+    }
+}
+
+async fn acquired<S: LockStore>(store: &S, owner: u128) -> Token {
+    match store.acquire(&lock_key(), Owner(owner), LOCK_LEASE).await {
+        Ok(Acquisition::Acquired { token, .. }) => token,
+        other => panic!("expected to acquire, got {other:?}"),
+    }
+}
+
+/// 1,000 acquire/release cycles through [`Locks`]: the fences are exactly 1, 2, …, 1,000, and
+/// the released record keeps the last one.
+pub async fn fence_strictly_increases_over_1000_cycles<B: LockBackend>(backend: &B) {
+    let locks = Locks::new(backend.connect().await);
+    for i in 1..=1_000 {
+        let guard = locks.try_acquire(lock_key(), LONG_LEASE).await.unwrap();
+        let guard = guard.expect("a released key is free");
+        assert_eq!(guard.fence(), Fence(i), "cycle {i}");
+        guard.release().await.unwrap();
+    }
+    let record = locks.store().read(&lock_key()).await.unwrap();
+    assert_eq!(
+        record,
+        Some(LockRecord {
+            fence: Fence(1_000),
+            state: LockState::Released
+        })
+    );
+}
+
+/// 500 tasks released together call [`Locks::try_acquire`] on one key through 4 handles (4
+/// clients, 4 connections): exactly one gets a guard, with fence 1.
+pub async fn try_acquire_race_of_500_tasks_has_exactly_one_holder<B: LockBackend>(backend: &B) {
+    let mut clients = Vec::new();
+    for _ in 0..4 {
+        clients.push(Locks::new(backend.connect().await));
+    }
+    let guards = release_together(500, |i| {
+        let locks = clients[i % clients.len()].clone();
+        async move { locks.try_acquire(lock_key(), LONG_LEASE).await.unwrap() }
+    })
+    .await;
+    let holders: Vec<_> = guards.iter().flatten().map(|g| g.fence()).collect();
+    assert_eq!(holders, vec![Fence(1)]);
+}
+
+/// 500 tasks released together call [`LockStore::acquire`] on one key through 4 handles:
+/// exactly one is answered `Acquired`, 499 are told who holds it.
+pub async fn store_acquire_race_of_500_tasks_acquires_exactly_once<B: LockBackend>(backend: &B) {
+    let mut handles = Vec::new();
+    for _ in 0..4 {
+        handles.push(backend.connect().await);
+    }
+    let answers = release_together(500, |i| {
+        let store = handles[i % handles.len()].clone();
+        async move { store.acquire(&lock_key(), Owner(i as u128), LOCK_LEASE).await }
+    })
+    .await;
+    let winners: Vec<Token> = answers
+        .iter()
+        .filter_map(|a| match a {
+            Ok(Acquisition::Acquired { token, .. }) => Some(*token),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(winners.len(), 1);
+    let told = answers
+        .iter()
+        .filter(|a| matches!(a, Ok(Acquisition::Held { holder, .. }) if *holder == winners[0]))
+        .count();
+    assert_eq!(told, 499);
+}
+
+/// A release by another owner, or by the holder's owner with another fence, is `NotHolder`
+/// and changes nothing; a replaced guard's [`release`](tollgate::lock::LockGuard::release) is
+/// the error kind [`LockErrorKind::NotHolder`].
+pub async fn release_by_a_non_holder_is_rejected<B: LockBackend>(backend: &B) {
+    let store = backend.connect().await;
+    let held = acquired(&store, 1).await;
+    let before = store.read(&lock_key()).await.unwrap();
+    for other in [token(2, 1), token(1, 2), token(1, 0)] {
+        let answer = store.release(&lock_key(), other).await.unwrap();
+        assert_eq!(answer, Release::NotHolder, "{other:?}");
+    }
+    assert_eq!(store.read(&lock_key()).await.unwrap(), before);
+    assert_eq!(
+        store.release(&lock_key(), held).await.unwrap(),
+        Release::Released
+    );
+    assert_eq!(
+        store.release(&lock_key(), held).await.unwrap(),
+        Release::NotHolder
+    );
+
+    let locks = Locks::new(backend.connect().await);
+    let guard = locks.try_acquire(lock_key(), LOCK_LEASE).await.unwrap();
+    let guard = guard.expect("the key was released");
+    backend.advance(LOCK_LEASE).await;
+    assert_eq!(acquired(&store, 3).await.fence, Fence(3));
+    let refused = guard.release().await.unwrap_err();
+    assert_eq!(refused.kind(), LockErrorKind::NotHolder);
+    assert_eq!(
+        store.read(&lock_key()).await.unwrap().and_then(|r| r.holder()),
+        Some(token(3, 3))
+    );
+}
+
+/// A lease is live until its last millisecond on the store's clock and taken over exactly at
+/// its end with the next fence; the old holder's renewal is then fenced.
+pub async fn expired_lease_is_taken_over_at_its_end<B: LockBackend>(backend: &B) {
+    let store = backend.connect().await;
+    let first = acquired(&store, 1).await;
+    backend.advance(LOCK_LEASE - MS).await;
+    match store.acquire(&lock_key(), Owner(2), LOCK_LEASE).await.unwrap() {
+        Acquisition::Held { holder, .. } => assert_eq!(holder, first),
+        other => panic!("expected the key held, got {other:?}"),
+    }
+    backend.advance(MS).await;
+    assert_eq!(acquired(&store, 2).await, token(2, 2));
+    let renewal = store.renew(&lock_key(), first, LOCK_LEASE).await.unwrap();
+    assert_eq!(renewal, Settle::Fenced);
+}
+
+/// A renewal restarts the lease from the store's now: the key stays held past the first lease.
+pub async fn lock_renewal_extends_only_the_holders_lease<B: LockBackend>(backend: &B) {
+    let store = backend.connect().await;
+    let holder = acquired(&store, 1).await;
+    backend.advance(LOCK_LEASE - MS).await;
+    let renewal = store.renew(&lock_key(), holder, LOCK_LEASE).await.unwrap();
+    assert_eq!(renewal, Settle::Accepted);
+    let stranger = store.renew(&lock_key(), token(2, 1), LOCK_LEASE).await.unwrap();
+    assert_eq!(stranger, Settle::Fenced);
+    backend.advance(LOCK_LEASE - MS).await;
+    let answer = store.acquire(&lock_key(), Owner(2), LOCK_LEASE).await.unwrap();
+    assert!(matches!(answer, Acquisition::Held { holder: h, .. } if h == holder));
+}
+
+/// On paused tokio time: the store lets A's lease run out, B acquires; A's next renewal is
+/// fenced and [`lost`](tollgate::lock::LockGuard::lost) fires with [`LostReason::Fenced`].
+pub async fn lost_signal_fires_when_the_store_fences_the_holder<B: LockBackend>(backend: &B) {
+    let locks = Locks::new(backend.connect().await);
+    let a = locks.try_acquire(lock_key(), LONG_LEASE).await.unwrap();
+    let a = a.expect("the key is free");
+    let lost = a.lost();
+    assert_eq!(lost.reason(), None);
+    backend.advance(LONG_LEASE).await;
+    let other = backend.connect().await;
+    let b = match other.acquire(&lock_key(), Owner(2), LONG_LEASE).await {
+        Ok(Acquisition::Acquired { token, .. }) => token,
+        answer => panic!("expected B to take over, got {answer:?}"),
+    };
+    assert_eq!(b.fence, Fence(2));
+    assert_eq!(lost.wait().await, LostReason::Fenced);
+    assert_eq!(a.lost().reason(), Some(LostReason::Fenced));
+}
+
+/// With [`Wait::Until`], a waiter gets the key as soon as the holder releases it; with a
+/// deadline that passes first, it gets [`LockErrorKind::TimedOut`]; with [`Wait::Fail`],
+/// [`LockErrorKind::Held`].
+pub async fn waiter_gets_the_key_on_release_or_times_out<B: LockBackend>(backend: &B) {
+    let (holder, waiter) = (
+        Locks::new(backend.connect().await),
+        Locks::new(backend.connect().await),
+    );
+    let held = holder.try_acquire(lock_key(), LONG_LEASE).await.unwrap();
+    let held = held.expect("the key is free");
+    let failed = waiter.acquire(lock_key(), LONG_LEASE, Wait::Fail).await;
+    assert_eq!(failed.unwrap_err().kind(), LockErrorKind::Held);
+    let soon = tokio::time::Instant::now() + Duration::from_millis(30);
+    let timed_out = waiter.acquire(lock_key(), LONG_LEASE, Wait::Until(soon)).await;
+    assert_eq!(timed_out.unwrap_err().kind(), LockErrorKind::TimedOut);
+
+    let entered = Arc::new(AtomicUsize::new(0));
+    let later = tokio::time::Instant::now() + Duration::from_secs(20);
+    let waiting = tokio::spawn({
+        let entered = Arc::clone(&entered);
+        async move {
+            let guard = waiter.acquire(lock_key(), LONG_LEASE, Wait::Until(later)).await;
+            entered.fetch_add(1, Ordering::SeqCst);
+            guard.unwrap().fence()
+        }
+    });
+    assert_eq!(entered.load(Ordering::SeqCst), 0);
+    held.release().await.unwrap();
+    assert_eq!(waiting.await.unwrap(), Fence(2));
+}
