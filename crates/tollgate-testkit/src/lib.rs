@@ -121,8 +121,8 @@ macro_rules! __conformance_cases {
 
 /// Generates the lock conformance suite for a lock backend: one `#[tokio::test]` per case in
 /// a module `lock_conformance`, each on a fresh backend made by the async function `$make` (a
-/// sibling of the macro call, returning a [`LockBackend`]). Cases that need paused tokio time
-/// run on a paused current-thread runtime; the others on the multi-thread runtime.
+/// sibling of the macro call, returning a [`LockBackend`]). Every case runs on the multi-thread
+/// runtime.
 #[macro_export]
 macro_rules! lock_conformance {
     ($make:ident) => {
@@ -136,13 +136,8 @@ macro_rules! lock_conformance {
                 expired_lease_is_taken_over_at_its_end,
                 lock_renewal_extends_only_the_holders_lease,
                 waiter_gets_the_key_on_release_or_times_out,
+                lost_signal_fires_when_the_store_fences_the_holder,
             );
-
-            #[::tokio::test(flavor = "current_thread", start_paused = true)]
-            async fn lost_signal_fires_when_the_store_fences_the_holder() {
-                let backend = super::$make().await;
-                $crate::lost_signal_fires_when_the_store_fences_the_holder(&backend).await;
-            }
         }
     };
 }

@@ -216,16 +216,25 @@ pub async fn lock_renewal_extends_only_the_holders_lease<B: LockBackend>(backend
     assert!(matches!(answer, Acquisition::Held { holder: h, .. } if h == holder));
 }
 
-/// On paused tokio time: the store lets A's lease run out, B acquires; A's next renewal is
-/// fenced and [`lost`](tollgate::lock::LockGuard::lost) fires with [`LostReason::Fenced`].
+/// The store lets A's lease run out on its clock and B acquires; A's next renewal (a third of
+/// its lease later, on tokio's clock) is fenced and [`lost`](tollgate::lock::LockGuard::lost)
+/// fires with [`LostReason::Fenced`].
+///
+/// A's lease is 3 s of real time, so its first renewal comes 1 s after it acquired: B's
+/// take-over, a few store round trips, happens long before. Paused tokio time would not do
+/// for a store that answers from another thread: while the runtime waits for that thread,
+/// paused time jumps to the renewal's deadline and the loss would read as `Expired`.
 pub async fn lost_signal_fires_when_the_store_fences_the_holder<B: LockBackend>(backend: &B) {
-    let locks = Locks::new(backend.connect().await);
-    let a = locks.try_acquire(lock_key(), LONG_LEASE).await.unwrap();
+    const LEASE: Duration = Duration::from_secs(3);
+    let (locks, other) = (
+        Locks::new(backend.connect().await),
+        backend.connect().await,
+    );
+    let a = locks.try_acquire(lock_key(), LEASE).await.unwrap();
     let a = a.expect("the key is free");
     let lost = a.lost();
     assert_eq!(lost.reason(), None);
-    backend.advance(LONG_LEASE).await;
-    let other = backend.connect().await;
+    backend.advance(LEASE).await;
     let b = match other.acquire(&lock_key(), Owner(2), LONG_LEASE).await {
         Ok(Acquisition::Acquired { token, .. }) => token,
         answer => panic!("expected B to take over, got {answer:?}"),
