@@ -94,9 +94,11 @@ impl LockStore for SqliteLockStore {
     }
 
     async fn renew(&self, key: &Key, token: Token, lease: Duration) -> Result<Settle, StoreError> {
-        self.step(key, move |r, now| match transition::renew(r, token, lease, now) {
-            Some(record) => (Settle::Accepted, Some(record)),
-            None => (Settle::Fenced, None),
+        self.step(key, move |r, now| {
+            match transition::renew(r, token, lease, now) {
+                Some(record) => (Settle::Accepted, Some(record)),
+                None => (Settle::Fenced, None),
+            }
         })
         .await
     }

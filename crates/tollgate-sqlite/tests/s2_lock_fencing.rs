@@ -25,7 +25,16 @@ const PRICE: i64 = 1_000;
 type Write = fn(&Connection, Fence, i64) -> bool;
 
 fn fenced(conn: &Connection, fence: Fence, balance: i64) -> bool {
-    fenced_update(conn, "wallets", "id", &1, "fence", fence, &[("balance", &balance)]).unwrap()
+    fenced_update(
+        conn,
+        "wallets",
+        "id",
+        &1,
+        "fence",
+        fence,
+        &[("balance", &balance)],
+    )
+    .unwrap()
 }
 
 fn naive(conn: &Connection, _: Fence, balance: i64) -> bool {
@@ -114,5 +123,9 @@ async fn s2_paused_holder_stale_write_is_rejected_by_the_fence() {
 async fn s2_naive_unfenced_write_of_a_paused_holder_loses_the_update() {
     let (a_applied, balance, _) = paused_holder_writes_late(naive).await;
     assert!(a_applied);
-    assert_eq!(balance, 1_000 + DEPOSIT, "B's purchase is lost: the drink was free");
+    assert_eq!(
+        balance,
+        1_000 + DEPOSIT,
+        "B's purchase is lost: the drink was free"
+    );
 }

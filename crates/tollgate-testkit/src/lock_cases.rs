@@ -134,7 +134,11 @@ pub async fn store_acquire_race_of_500_tasks_acquires_exactly_once<B: LockBacken
     }
     let answers = release_together(500, |i| {
         let store = handles[i % handles.len()].clone();
-        async move { store.acquire(&lock_key(), Owner(i as u128), LOCK_LEASE).await }
+        async move {
+            store
+                .acquire(&lock_key(), Owner(i as u128), LOCK_LEASE)
+                .await
+        }
     })
     .await;
     let winners: Vec<Token> = answers
@@ -181,7 +185,11 @@ pub async fn release_by_a_non_holder_is_rejected<B: LockBackend>(backend: &B) {
     let refused = guard.release().await.unwrap_err();
     assert_eq!(refused.kind(), LockErrorKind::NotHolder);
     assert_eq!(
-        store.read(&lock_key()).await.unwrap().and_then(|r| r.holder()),
+        store
+            .read(&lock_key())
+            .await
+            .unwrap()
+            .and_then(|r| r.holder()),
         Some(token(3, 3))
     );
 }
@@ -192,7 +200,11 @@ pub async fn expired_lease_is_taken_over_at_its_end<B: LockBackend>(backend: &B)
     let store = backend.connect().await;
     let first = acquired(&store, 1).await;
     backend.advance(LOCK_LEASE - MS).await;
-    match store.acquire(&lock_key(), Owner(2), LOCK_LEASE).await.unwrap() {
+    match store
+        .acquire(&lock_key(), Owner(2), LOCK_LEASE)
+        .await
+        .unwrap()
+    {
         Acquisition::Held { holder, .. } => assert_eq!(holder, first),
         other => panic!("expected the key held, got {other:?}"),
     }
@@ -209,10 +221,16 @@ pub async fn lock_renewal_extends_only_the_holders_lease<B: LockBackend>(backend
     backend.advance(LOCK_LEASE - MS).await;
     let renewal = store.renew(&lock_key(), holder, LOCK_LEASE).await.unwrap();
     assert_eq!(renewal, Settle::Accepted);
-    let stranger = store.renew(&lock_key(), token(2, 1), LOCK_LEASE).await.unwrap();
+    let stranger = store
+        .renew(&lock_key(), token(2, 1), LOCK_LEASE)
+        .await
+        .unwrap();
     assert_eq!(stranger, Settle::Fenced);
     backend.advance(LOCK_LEASE - MS).await;
-    let answer = store.acquire(&lock_key(), Owner(2), LOCK_LEASE).await.unwrap();
+    let answer = store
+        .acquire(&lock_key(), Owner(2), LOCK_LEASE)
+        .await
+        .unwrap();
     assert!(matches!(answer, Acquisition::Held { holder: h, .. } if h == holder));
 }
 
@@ -226,10 +244,7 @@ pub async fn lock_renewal_extends_only_the_holders_lease<B: LockBackend>(backend
 /// paused time jumps to the renewal's deadline and the loss would read as `Expired`.
 pub async fn lost_signal_fires_when_the_store_fences_the_holder<B: LockBackend>(backend: &B) {
     const LEASE: Duration = Duration::from_secs(3);
-    let (locks, other) = (
-        Locks::new(backend.connect().await),
-        backend.connect().await,
-    );
+    let (locks, other) = (Locks::new(backend.connect().await), backend.connect().await);
     let a = locks.try_acquire(lock_key(), LEASE).await.unwrap();
     let a = a.expect("the key is free");
     let lost = a.lost();
@@ -257,7 +272,9 @@ pub async fn waiter_gets_the_key_on_release_or_times_out<B: LockBackend>(backend
     let failed = waiter.acquire(lock_key(), LONG_LEASE, Wait::Fail).await;
     assert_eq!(failed.unwrap_err().kind(), LockErrorKind::Held);
     let soon = tokio::time::Instant::now() + Duration::from_millis(30);
-    let timed_out = waiter.acquire(lock_key(), LONG_LEASE, Wait::Until(soon)).await;
+    let timed_out = waiter
+        .acquire(lock_key(), LONG_LEASE, Wait::Until(soon))
+        .await;
     assert_eq!(timed_out.unwrap_err().kind(), LockErrorKind::TimedOut);
 
     let entered = Arc::new(AtomicUsize::new(0));
@@ -265,7 +282,9 @@ pub async fn waiter_gets_the_key_on_release_or_times_out<B: LockBackend>(backend
     let waiting = tokio::spawn({
         let entered = Arc::clone(&entered);
         async move {
-            let guard = waiter.acquire(lock_key(), LONG_LEASE, Wait::Until(later)).await;
+            let guard = waiter
+                .acquire(lock_key(), LONG_LEASE, Wait::Until(later))
+                .await;
             entered.fetch_add(1, Ordering::SeqCst);
             guard.unwrap().fence()
         }

@@ -92,9 +92,11 @@ impl<S: LockStore> Locks<S> {
                 holder: None,
                 lease_until: None,
             })?,
-            Wait::Until(deadline) => tokio::time::timeout_at(deadline, self.local.lock(key.clone()))
-                .await
-                .map_err(|_| LockError::TimedOut { key: key.clone() })?,
+            Wait::Until(deadline) => {
+                tokio::time::timeout_at(deadline, self.local.lock(key.clone()))
+                    .await
+                    .map_err(|_| LockError::TimedOut { key: key.clone() })?
+            }
         };
         let owner = Owner::random();
         let mut backoff = FIRST_BACKOFF;

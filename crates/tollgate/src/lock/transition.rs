@@ -132,12 +132,18 @@ mod tests {
     #[test]
     fn release_keeps_the_fence_and_rejects_anyone_but_the_holder() {
         let held = acquire(None, Owner(1), LEASE, Timestamp(0)).write;
-        assert_eq!(release(held.as_ref(), token(2, 1)), (Release::NotHolder, None));
+        assert_eq!(
+            release(held.as_ref(), token(2, 1)),
+            (Release::NotHolder, None)
+        );
         assert_eq!(release(held.as_ref(), token(1, 2)).0, Release::NotHolder);
         let (answer, released) = release(held.as_ref(), token(1, 1));
         assert_eq!(answer, Release::Released);
         let next = acquire(released.as_ref(), Owner(3), LEASE, Timestamp(1));
         assert_eq!(next.write.map(|r| r.fence), Some(Fence(2)));
-        assert_eq!(renew(released.as_ref(), token(1, 1), LEASE, Timestamp(1)), None);
+        assert_eq!(
+            renew(released.as_ref(), token(1, 1), LEASE, Timestamp(1)),
+            None
+        );
     }
 }
