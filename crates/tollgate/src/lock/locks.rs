@@ -86,18 +86,7 @@ impl<S: LockStore> Locks<S> {
         lease: Duration,
         wait: Wait,
     ) -> Result<LockGuard<S>, LockError> {
-        let local = match wait {
-            Wait::Fail => self.local.try_lock(key.clone()).ok_or(LockError::Held {
-                key: key.clone(),
-                holder: None,
-                lease_until: None,
-            })?,
-            Wait::Until(deadline) => {
-                tokio::time::timeout_at(deadline, self.local.lock(key.clone()))
-                    .await
-                    .map_err(|_| LockError::TimedOut { key: key.clone() })?
-            }
-        };
+        let local = self.turn(&key, wait).await?;
         let owner = Owner::random();
         let mut backoff = FIRST_BACKOFF;
         loop {
@@ -116,16 +105,33 @@ impl<S: LockStore> Locks<S> {
                 Wait::Until(deadline) if Instant::now() < deadline => deadline,
                 Wait::Until(_) => return Err(LockError::TimedOut { key }),
                 Wait::Fail => {
+                    let (holder, lease_until) = (Some(holder), Some(lease_until));
                     return Err(LockError::Held {
                         key,
-                        holder: Some(holder),
-                        lease_until: Some(lease_until),
+                        holder,
+                        lease_until,
                     });
                 }
             };
             let jitter = backoff.mul_f64(fastrand::f64() * 0.5);
             tokio::time::sleep_until((Instant::now() + backoff + jitter).min(deadline)).await;
             backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+
+    /// This task's turn at `key` among the waiters of this process, in arrival order.
+    async fn turn(&self, key: &Key, wait: Wait) -> Result<keyed::Guard<Key>, LockError> {
+        match wait {
+            Wait::Fail => self.local.try_lock(key.clone()).ok_or(LockError::Held {
+                key: key.clone(),
+                holder: None,
+                lease_until: None,
+            }),
+            Wait::Until(deadline) => {
+                tokio::time::timeout_at(deadline, self.local.lock(key.clone()))
+                    .await
+                    .map_err(|_| LockError::TimedOut { key: key.clone() })
+            }
         }
     }
 }

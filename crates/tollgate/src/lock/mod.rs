@@ -24,12 +24,14 @@
 //!   rejects a renewal, or when none succeeded for a whole lease — before the store can let
 //!   the lease run out (`lost_signal_fires_when_the_store_fences_the_holder`).
 //! - **Waiters of one process are served in arrival order**; only the first polls the store,
-//!   with backoff.
+//!   with backoff (`waiters_of_one_process_are_served_in_arrival_order` in
+//!   `tests/lock_waiters.rs`).
 //! - **A paused holder's stale write is rejected by the resource**:
 //!   `s2_paused_holder_stale_write_is_rejected_by_the_fence` in `tollgate-sqlite`.
 //!
-//! Cancellation: dropping [`Locks::acquire`] before it returns holds nothing; dropping a
-//! guard releases the key in a spawned task.
+//! Cancellation: dropping [`Locks::acquire`] before it returns holds nothing and leaves the
+//! queue (`a_cancelled_waiter_leaves_the_queue`); dropping a guard releases the key in a
+//! spawned task (`a_dropped_guard_releases_its_key_to_another_process`).
 //!
 //! # Example
 //! ```
