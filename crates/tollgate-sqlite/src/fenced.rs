@@ -53,7 +53,7 @@ impl From<rusqlite::Error> for FencedUpdateError {
 /// UPDATE table SET c1 = ?, …, fence_col = ?f WHERE id_col = ?id AND fence_col <= ?f
 /// ```
 ///
-/// Returns `true` when the row was updated, `false` when it was not: a holder with a higher
+/// Returns `true` when the row was updated (`id_col` should be unique), `false` when it was not: a holder with a higher
 /// fence already wrote it (this holder was replaced — it must stop), or no such row exists.
 /// The comparison is `<=`, not `<`, so a holder may write the same row many times under one
 /// fence; a replaced holder's fence is strictly lower than its successor's, so once the
@@ -97,7 +97,7 @@ pub fn fenced_update(
     let fence = i64::try_from(fence.0).unwrap_or(i64::MAX);
     let mut values: Vec<&dyn ToSql> = set.iter().map(|(_, value)| *value).collect();
     values.extend([&fence as &dyn ToSql, id]);
-    Ok(conn.execute(&sql, values.as_slice())? == 1)
+    Ok(conn.execute(&sql, values.as_slice())? > 0)
 }
 
 /// The statement [`fenced_update`] runs: `set_columns` as `?1 …`, then the fence and the id.
