@@ -50,7 +50,7 @@
 //! use tollgate_postgres::tollgate::once::{Failure, Fingerprint, Key, Once};
 //!
 //! # async fn example(url: &str) -> Result<(), Box<dyn std::error::Error>> {
-//! // url: "postgres://app@127.0.0.1:5432/app"
+//! // url: "postgres://app@db.internal/app"
 //! let once = Once::new(PostgresStore::connect(url).await?);
 //! let key = Key::new("daily-report", "user-1/2026-11-21");
 //! let paid_call = || async { Ok::<_, Failure<String>>(42) };

@@ -183,7 +183,12 @@ impl SideTasks {
         if let (Some(effect), Some(_)) = (effect, &self.inner.outbox) {
             let supervisor = self.clone();
             let key = key.to_owned();
-            tokio::spawn(async move { supervisor.to_outbox(name, &key, effect).await });
+            // Counted in flight until it is in the outbox, so a shutdown waits for it.
+            self.inner.count.send_modify(|n| *n += 1);
+            tokio::spawn(async move {
+                supervisor.to_outbox(name, &key, effect).await;
+                supervisor.inner.count.send_modify(|n| *n = n.saturating_sub(1));
+            });
             return Spawned::ToOutbox;
         }
         tracing::warn!(name, key, "side task refused: no room");
