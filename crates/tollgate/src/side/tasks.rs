@@ -187,7 +187,10 @@ impl SideTasks {
             self.inner.count.send_modify(|n| *n += 1);
             tokio::spawn(async move {
                 supervisor.to_outbox(name, &key, effect).await;
-                supervisor.inner.count.send_modify(|n| *n = n.saturating_sub(1));
+                supervisor
+                    .inner
+                    .count
+                    .send_modify(|n| *n = n.saturating_sub(1));
             });
             return Spawned::ToOutbox;
         }
