@@ -176,12 +176,13 @@ impl<S: Outbox> Worker<S> {
             },
         );
         let applied = tokio::spawn(handler.apply(effect, attempt));
-        let abort = applied.abort_handle();
+        // The handler runs in its own task (so its panic is caught); it ends with this attempt,
+        // also when the attempt itself is dropped (a dropped `run_batch`).
+        let _abort = AbortOnDrop(applied.abort_handle());
         let result = tokio::select! {
             biased;
             result = applied => result,
             reason = keeper => {
-                abort.abort();
                 tracing::warn!(effect = id.0, %reason, "outbox: lease lost, attempt dropped");
                 count(&kind, "lost");
                 return Ok(Outcome::Fenced);
@@ -240,6 +241,15 @@ impl<S: Outbox> Worker<S> {
         );
         count(kind, "fenced");
         Outcome::Fenced
+    }
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
