@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::Args;
 use tollgate_demo::demo::{self, DemoOptions};
+use tollgate_demo::server::redact;
 use tollgate_race::MAX_REQUESTS;
 
 use crate::EXIT_USAGE;
@@ -28,6 +29,10 @@ pub(crate) struct DemoArgs {
     /// The service's pool of database connections.
     #[arg(long, value_name = "N", default_value_t = 20, value_parser = parse_pool)]
     pool: usize,
+    /// Race on this database instead of a temporary SQLite file: `sqlite:PATH` or
+    /// `postgres://USER@HOST:PORT/DB` (the demo's user gets a fresh name per run).
+    #[arg(long, value_name = "URL")]
+    database: Option<String>,
     /// Print one JSON object on stdout instead of the table.
     #[arg(long)]
     json: bool,
@@ -42,10 +47,20 @@ fn parse_pool(text: &str) -> Result<usize, String> {
 }
 
 pub(crate) async fn main(args: DemoArgs) -> ExitCode {
+    let database = match args.database.as_deref().map(str::parse) {
+        None => None,
+        Some(Ok(database)) => Some(database),
+        Some(Err(e)) => {
+            let url = args.database.as_deref().map(redact).unwrap_or_default();
+            eprintln!("error: --database {url}: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
     let options = DemoOptions {
         requests: args.requests,
         llm_latency: args.llm_latency,
         pool_size: args.pool,
+        database,
     };
     let json = args.json;
     let report = match demo::run(&options, |step| {
@@ -56,6 +71,10 @@ pub(crate) async fn main(args: DemoArgs) -> ExitCode {
     .await
     {
         Ok(report) => report,
+        Err(demo::DemoError::Start(tollgate_demo::StartError::Db { database, source })) => {
+            eprintln!("error: --database {database}: {source}");
+            return ExitCode::from(EXIT_USAGE);
+        }
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(EXIT_USAGE);

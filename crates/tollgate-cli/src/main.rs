@@ -25,7 +25,7 @@ struct Cli {
 enum Command {
     /// Show the guarantees: race the naive and the guarded daily report side by side.
     Demo(demo::DemoArgs),
-    /// Run the reference service (axum + SQLite).
+    /// Run the reference service (axum; SQLite or PostgreSQL, optionally Redis).
     Serve(serve::ServeArgs),
     /// Fire N requests released at the same instant and check invariants on the responses.
     Race(race::RaceArgs),

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use clap::Args;
 use tollgate_demo::llm::LlmSettings;
-use tollgate_demo::{FakeLlm, FakeLlmConfig, Service, ServiceConfig};
+use tollgate_demo::server::{OnceStore, redact};
+use tollgate_demo::{Database, FakeLlm, FakeLlmConfig, Service, ServiceConfig, StartError};
 
 use crate::EXIT_USAGE;
 
@@ -18,9 +19,17 @@ pub(crate) struct ServeArgs {
     /// Address to listen on.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:3000")]
     listen: SocketAddr,
-    /// SQLite database file, created on first run.
+    /// SQLite database file, created on first run (the same as `--database sqlite:PATH`).
     #[arg(long, value_name = "PATH", default_value = "tollgate.db")]
     db: PathBuf,
+    /// The database: `sqlite:PATH`, or `postgres://USER[:PASSWORD]@HOST[:PORT]/DB` — one
+    /// PostgreSQL database shared by every instance of the service.
+    #[arg(long, value_name = "URL", conflicts_with = "db")]
+    database: Option<String>,
+    /// Keep the exactly-once records (daily reports, idempotent purchases) on this Redis
+    /// server (`redis://HOST:PORT`) instead of in the database.
+    #[arg(long, value_name = "URL")]
+    once_store: Option<String>,
     /// Base URL of the LLM analysis API (`http://host:port`).
     #[arg(long, value_name = "URL", required_unless_present = "fake_llm")]
     llm_url: Option<String>,
@@ -75,12 +84,32 @@ pub(crate) async fn main(args: ServeArgs) -> ExitCode {
     } else {
         None
     };
+    let database = match &args.database {
+        Some(url) => match url.parse::<Database>() {
+            Ok(database) => database,
+            Err(e) => return fail(&format!("--database {}: {e}", redact(url))),
+        },
+        None => Database::Sqlite(args.db.clone()),
+    };
+    let once_store = match &args.once_store {
+        None => OnceStore::Database,
+        Some(url) if url.starts_with("redis://") || url.starts_with("rediss://") => {
+            OnceStore::Redis(url.clone())
+        }
+        Some(url) => {
+            return fail(&format!(
+                "--once-store {}: expected redis://HOST:PORT",
+                redact(url)
+            ));
+        }
+    };
     let llm_url = match (&fake, args.llm_url) {
         (Some(fake), _) => fake.url(),
         (None, Some(url)) => url,
         (None, None) => return fail("--llm-url or --fake-llm is required"),
     };
-    let mut config = ServiceConfig::new(args.listen, args.db, llm_url);
+    let mut config = ServiceConfig::new(args.listen, database, llm_url);
+    config.once_store = once_store;
     config.pool_size = args.pool.max(1);
     config.naive = args.naive;
     config.lease = args.lease;
@@ -99,6 +128,12 @@ pub(crate) async fn main(args: ServeArgs) -> ExitCode {
     };
     let service = match Service::start(config).await {
         Ok(service) => service,
+        Err(StartError::Db { database, source }) => {
+            return fail(&format!("--database {database}: {source}"));
+        }
+        Err(StartError::OnceStore { url, source }) => {
+            return fail(&format!("--once-store {url}: {source}"));
+        }
         Err(e) => return fail(&e.to_string()),
     };
     eprintln!("tollgate service listening on {}", service.url());
@@ -133,7 +168,9 @@ async fn shutdown_signal() {
     }
 }
 
+/// Prints `message` as one line (a driver's message may hold line breaks) and exits 2.
 fn fail(message: &str) -> ExitCode {
-    eprintln!("error: {message}");
+    let line: Vec<&str> = message.split_whitespace().collect();
+    eprintln!("error: {}", line.join(" "));
     ExitCode::from(EXIT_USAGE)
 }

@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tollgate::once::{OnCompleted, OnInProgress, Once};
-use tollgate_sqlite::SqliteStore;
 
 use crate::db::Db;
 use crate::llm::LlmClient;
+use crate::store::ServiceStore;
 
 /// The largest accepted request body.
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -28,25 +28,28 @@ pub struct App {
 struct AppInner {
     db: Db,
     llm: LlmClient,
-    once: Once<SqliteStore>,
+    once: Once<ServiceStore>,
+    once_store: ServiceStore,
     naive: bool,
     save_faults: crate::questions::SaveFaults,
     chat: crate::chat::Chat,
 }
 
 impl App {
-    /// The state of a service over `db` calling the LLM through `llm`; `naive` serves the
+    /// The state of a service over `db`, keeping its exactly-once records in `once_store`
+    /// (the database's own, or Redis), calling the LLM through `llm`; `naive` serves the
     /// `/naive/…` routes (demo mode only). Installs the Prometheus recorder (see
     /// [`prometheus`]) unless the process has one already.
     pub fn new(
         db: Db,
+        once_store: ServiceStore,
         llm: LlmClient,
         naive: bool,
         chat: crate::chat::Chat,
         lease: Duration,
     ) -> App {
         let _ = prometheus();
-        let once = Once::builder(db.store().clone())
+        let once = Once::builder(once_store.clone())
             .on_in_progress(OnInProgress::Conflict)
             .on_completed(OnCompleted::Reject)
             .lease(lease, lease / 3)
@@ -56,6 +59,7 @@ impl App {
                 db,
                 llm,
                 once,
+                once_store,
                 naive,
                 save_faults: crate::questions::SaveFaults::default(),
                 chat,
@@ -84,8 +88,13 @@ impl App {
     }
 
     /// The exactly-once engine of the daily reports.
-    pub fn once(&self) -> &Once<SqliteStore> {
+    pub fn once(&self) -> &Once<ServiceStore> {
         &self.inner.once
+    }
+
+    /// Where the exactly-once records live (daily reports, idempotent purchases).
+    pub fn once_store(&self) -> &ServiceStore {
+        &self.inner.once_store
     }
 
     /// The S0 chat: its plan and fake nodes.

@@ -16,7 +16,7 @@ use serde::Serialize;
 use tollgate_race::{RaceConfig, SyncMode};
 
 use crate::client::HttpClient;
-use crate::db::CodePath;
+use crate::db::{CodePath, Database, Repository};
 use crate::fake_llm::{FakeLlm, FakeLlmConfig};
 use crate::server::{Service, ServiceConfig, StartError};
 use crate::validate::Day;
@@ -41,6 +41,9 @@ pub struct DemoOptions {
     pub llm_latency: Duration,
     /// The service's pool of database connections (the original had 20).
     pub pool_size: usize,
+    /// The database to race on; `None`: a temporary SQLite file. On a shared database (such
+    /// as PostgreSQL) the demo's user gets a fresh name per run, so earlier runs never count.
+    pub database: Option<crate::db::Database>,
 }
 
 impl Default for DemoOptions {
@@ -49,6 +52,7 @@ impl Default for DemoOptions {
             requests: 100,
             llm_latency: Duration::from_millis(200),
             pool_size: 20,
+            database: None,
         }
     }
 }
@@ -145,25 +149,26 @@ pub async fn run(
     })
     .await
     .map_err(|e| setup(&e))?;
-    let mut config = ServiceConfig::new(
-        SocketAddr::from(([127, 0, 0, 1], 0)),
-        dir.path().join("demo.db"),
-        llm.url(),
-    );
+    let (database, user) = match &options.database {
+        None => (Database::from(dir.path().join("demo.db")), USER.to_owned()),
+        Some(shared) => (shared.clone(), format!("{USER}-{:08x}", fastrand::u32(..))),
+    };
+    let mut config = ServiceConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)), database, llm.url());
     config.naive = true;
     config.pool_size = options.pool_size;
+    let config_database = config.database.to_string();
     let service = Service::start(config).await?;
     progress(&format!(
         "fake LLM on {} ({} ms per call), service on {}, database {}",
         llm.addr(),
         options.llm_latency.as_millis(),
         service.addr(),
-        service.app().db().path().display()
+        config_database
     ));
 
     let client = HttpClient::new();
     for text in LETTERS {
-        let url = format!("{}/users/{USER}/letters", service.url());
+        let url = format!("{}/users/{user}/letters", service.url());
         let answer = client
             .post_json(&url, &serde_json::json!({ "date": DATE, "text": text }))
             .await
@@ -176,7 +181,7 @@ pub async fn run(
         }
     }
     progress(&format!(
-        "stored {} letters of {USER} for {DATE}",
+        "stored {} letters of {user} for {DATE}",
         LETTERS.len()
     ));
 
@@ -184,7 +189,7 @@ pub async fn run(
     let mut sides = Vec::with_capacity(2);
     for (path, prefix) in [(CodePath::Naive, "/naive"), (CodePath::Guarded, "")] {
         let url = format!(
-            "{}{prefix}/users/{USER}/daily-reports/{DATE}",
+            "{}{prefix}/users/{user}/daily-reports/{DATE}",
             service.url()
         );
         progress(&format!(
@@ -212,7 +217,7 @@ pub async fn run(
         let (guarded, naive) = service
             .app()
             .db()
-            .reports_stored(USER, date)
+            .reports_stored(&user, date)
             .await
             .map_err(|e| setup(&e))?;
         sides.push(Side {

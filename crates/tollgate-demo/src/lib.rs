@@ -38,10 +38,12 @@ pub mod questions;
 pub mod reports;
 pub mod routes;
 pub mod server;
+pub mod store;
 pub mod validate;
 pub mod wire;
 
 pub use app::App;
+pub use db::Database;
 pub use error::ApiError;
 pub use fake_llm::{FakeLlm, FakeLlmConfig};
-pub use server::{Service, ServiceConfig, StartError};
+pub use server::{OnceStore, Service, ServiceConfig, StartError};

@@ -13,12 +13,12 @@ use serde::{Deserialize, Serialize};
 use tollgate::outbox::{Effect, HandlerError, Outbox, Worker, WorkerOptions};
 use tollgate::policy::Backoff;
 use tollgate::store::{Key, LeaseTiming};
-use tollgate_sqlite::SqliteOutbox;
 
 use crate::app::App;
-use crate::db::{SavedQuestions, save_questions};
+use crate::db::{NaiveSave, Repository, SavedQuestions};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath};
+use crate::store::ServiceOutbox;
 use crate::validate;
 use crate::wire::QuestionsRequest;
 
@@ -157,44 +157,31 @@ pub async fn create_naive(
     ApiJson(body): ApiJson<QuestionsBody>,
 ) -> Result<Json<QuestionsAnswer>, ApiError> {
     let (user, role) = parse(&user, &body)?;
-    let mut conn = app.db().pool().get().await?;
-    let begun = conn.run(|c| c.execute_batch("BEGIN")).await?;
-    begun.map_err(|e| ApiError::internal("database_error", e))?;
     let request = QuestionsRequest {
         role: role.clone(),
         count: QUESTIONS,
     };
-    let questions = app.llm().questions(&request).await?.questions;
-    let failed = app.save_faults().take();
-    let (u, r, q) = (user, role, questions.clone());
-    let saved = conn
-        .run(move |c| {
-            if failed {
-                c.execute_batch("ROLLBACK")?;
-                return Ok(false);
-            }
-            let key = format!("naive/{u}/{:032x}", fastrand::u128(..));
-            save_questions(c, &key, &u, &r, &q)?;
-            c.execute_batch("COMMIT")?;
-            Ok(true)
-        })
-        .await?;
-    match saved {
-        Ok(true) => Ok(Json(QuestionsAnswer {
+    let asking = app.clone();
+    let ask = move || async move {
+        let questions = asking.llm().questions(&request).await?.questions;
+        Ok::<_, crate::llm::LlmError>((questions, asking.save_faults().take()))
+    };
+    match app.db().naive_save(&user, &role, ask).await? {
+        NaiveSave::Saved(questions) => Ok(Json(QuestionsAnswer {
             questions,
             save: "saved",
         })),
-        Ok(false) => Err(ApiError::internal(
+        NaiveSave::Refused => Err(ApiError::internal(
             "save_failed",
             "injected: the database refused the save",
         )),
-        Err(e) => Err(ApiError::internal("save_failed", e)),
+        NaiveSave::CallFailed(e) => Err(e.into()),
     }
 }
 
 /// The outbox worker that applies the saves: once per effect key, with retries and dead
 /// letters after `attempts`.
-pub fn worker(app: &App, attempts: u32) -> Worker<SqliteOutbox> {
+pub fn worker(app: &App, attempts: u32) -> Worker<ServiceOutbox> {
     let options = WorkerOptions {
         batch: 16,
         lease: LeaseTiming::new(Duration::from_secs(30), Duration::from_secs(10)),
@@ -218,11 +205,10 @@ async fn apply(app: &App, effect: Effect) -> Result<Vec<u8>, HandlerError> {
             "injected: the database refused the save",
         ));
     }
-    let key = effect.key.key().to_owned();
+    let key = effect.key.key();
     let saved = app
         .db()
-        .store()
-        .call(move |c| save_questions(c, &key, &save.user, &save.role, &save.questions))
+        .save_questions(key, &save.user, &save.role, &save.questions)
         .await
         .map_err(|e| HandlerError::retryable(e.to_string()))?;
     Ok(if saved {
@@ -305,7 +291,7 @@ pub async fn observe_outbox(app: &App) {
     metrics::gauge!("tollgate_outbox_in_flight").set(stats.in_flight as f64);
     metrics::gauge!("tollgate_outbox_dead").set(stats.dead as f64);
     let age = stats.oldest_unapplied.map_or(0.0, |oldest| {
-        let now = app.db().store().now().0;
+        let now = app.db().now_ms();
         now.saturating_sub(oldest.0) as f64 / 1_000.0
     });
     metrics::gauge!("tollgate_outbox_oldest_unapplied_seconds").set(age);

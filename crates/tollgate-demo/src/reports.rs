@@ -7,15 +7,18 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use tollgate::once::{Error as OnceError, Failure, Fingerprint, Key, Reconciled};
-use tollgate_sqlite::InTransaction;
-use tollgate_sqlite::rusqlite::{self, params};
+use tollgate::once::{
+    Commit, Committed, Completion, Error as OnceError, Failure, Fingerprint, Key, Reconciled,
+    Store, encode,
+};
+use tollgate::store::{Settle, StoreError};
 
 use crate::app::App;
-use crate::db::{self, CodePath, DbError, Report};
+use crate::db::{self, DbError, Report, Repository};
 use crate::error::ApiError;
 use crate::extract::ApiPath;
 use crate::llm::LlmError;
+use crate::store::ServiceStore;
 use crate::validate::{self, Day};
 use crate::wire::{AnalyzeRequest, AnalyzeResponse, LetterText};
 
@@ -160,12 +163,12 @@ pub async fn create(
 }
 
 /// The work run once per (user, day): read, call the LLM outside any transaction, then hand
-/// the store the report's rows to write in the transaction that completes the claim.
+/// the store the report's rows to write with the completion of the claim.
 async fn make_report(
     app: App,
     user: String,
     date: Day,
-) -> Result<InTransaction<impl ReportWrites, Report, WorkFailure>, Failure<WorkFailure>> {
+) -> Result<ReportWrites, Failure<WorkFailure>> {
     let letters = app
         .db()
         .letters(&user, date)
@@ -185,29 +188,119 @@ async fn make_report(
         .analyze(&request)
         .await
         .map_err(WorkFailure::from_llm)?;
-    let day = date.to_string();
-    Ok(InTransaction::new(move |tx: &rusqlite::Transaction<'_>| {
-        Ok(match db::insert_report(tx, &user, &day, &answer)? {
-            Some(report) => Ok(report),
-            // Made before the exactly-once record was purged.
-            None => Err(Failure::permanent(WorkFailure::Exists)),
-        })
-    }))
+    Ok(ReportWrites {
+        db: app.db().clone(),
+        user,
+        date,
+        answer,
+    })
 }
 
-/// The report's writes, run by the store in the completing transaction.
-trait ReportWrites:
-    FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<Result<Report, Failure<WorkFailure>>>
-    + Send
-    + 'static
-{
+/// The report's rows, written by the store with the completion of the claim: in **one**
+/// transaction when the records live in the service's database (SQLite or PostgreSQL). On
+/// Redis no transaction spans both, so the report is written first and the claim completed
+/// after; an instance that dies between the two leaves a report beside an unfinished claim,
+/// which the reconcile hook settles from the report table (never paying again).
+struct ReportWrites {
+    db: crate::db::Db,
+    user: String,
+    date: Day,
+    answer: AnalyzeResponse,
 }
 
-impl<F> ReportWrites for F where
-    F: FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<Result<Report, Failure<WorkFailure>>>
-        + Send
-        + 'static
-{
+impl Commit<ServiceStore> for ReportWrites {
+    type Value = Report;
+    type Error = WorkFailure;
+
+    async fn commit(
+        self,
+        store: &ServiceStore,
+        completion: Completion,
+    ) -> Result<Committed, StoreError> {
+        let ReportWrites {
+            db,
+            user,
+            date,
+            answer,
+        } = self;
+        let day = date.to_string();
+        match store {
+            ServiceStore::Sqlite(store) => {
+                let writes = tollgate_sqlite::InTransaction::new(move |tx| {
+                    Ok(match db::sqlite_insert_report(tx, &user, &day, &answer)? {
+                        Some(report) => Ok(report),
+                        // Made before the exactly-once record was purged.
+                        None => Err(Failure::permanent(WorkFailure::Exists)),
+                    })
+                });
+                writes.commit(store, completion).await
+            }
+            ServiceStore::Postgres(store) => {
+                let writes = tollgate_postgres::InTransaction::new(move |tx| {
+                    Box::pin(async move {
+                        let stored = db::pg_insert_report(tx, &user, &day, &answer).await?;
+                        Ok(match stored {
+                            Ok(Some(report)) => Ok(report),
+                            Ok(None) => Err(Failure::permanent(WorkFailure::Exists)),
+                            Err(message) => Err(Failure::retryable(WorkFailure::Db { message })),
+                        })
+                    })
+                });
+                writes.commit(store, completion).await
+            }
+            ServiceStore::Redis(store) => {
+                let outcome = match db.store_report(&user, date, &answer).await {
+                    Ok(Some(report)) => Ok(report),
+                    Ok(None) => Err(Failure::permanent(WorkFailure::Exists)),
+                    Err(e) => Err(WorkFailure::from_db(e)),
+                };
+                settle_apart(store, &completion, outcome).await
+            }
+        }
+    }
+}
+
+/// Completes (or fails) the claim of `completion` after the report's own transaction.
+async fn settle_apart<S: Store>(
+    store: &S,
+    completion: &Completion,
+    outcome: Result<Report, Failure<WorkFailure>>,
+) -> Result<Committed, StoreError> {
+    let (key, token) = (&completion.key, completion.token);
+    match outcome {
+        Ok(report) => {
+            let result = match encode(&report) {
+                Ok(result) => result,
+                Err(e) => return Ok(Committed::Unencodable(e.0)),
+            };
+            let settled = store
+                .complete(key, token, result.clone(), completion.retention)
+                .await?;
+            Ok(match settled {
+                Settle::Accepted => Committed::Completed { result },
+                Settle::Fenced => Committed::Fenced,
+            })
+        }
+        Err(failure) => {
+            let error = match encode(&failure.error) {
+                Ok(error) => error,
+                Err(e) => return Ok(Committed::Unencodable(e.0)),
+            };
+            let retryable = failure.retryable;
+            let kept = if retryable {
+                Duration::ZERO
+            } else {
+                completion.retention
+            };
+            let settled = store
+                .fail(key, token, error.clone(), retryable, kept)
+                .await?;
+            Ok(match settled {
+                Settle::Accepted => Committed::Failed { error, retryable },
+                Settle::Fenced => Committed::Fenced,
+            })
+        }
+    }
 }
 
 /// Asked before an attempt of unknown outcome (its instance crashed during the LLM call) is
@@ -271,76 +364,33 @@ pub struct NaiveReport {
 
 /// `POST /naive/users/{user}/daily-reports/{date}`: **the original code of S3, bug included**,
 /// served only in demo mode. It checks whether a report exists, calls the LLM, then inserts —
-/// inside one deferred transaction on a pooled connection, held across the LLM call. Under
-/// concurrent identical requests every request that checks before the first insert commits
-/// pays for an LLM call; the transactions that then try to write from a stale snapshot fail
-/// with a lock error (SQLite's `SQLITE_BUSY`), the analogue of the original's deadlocks.
+/// inside one transaction on a pooled connection, held across the LLM call. Under concurrent
+/// identical requests every request that checks before the first insert commits pays for an
+/// LLM call; on SQLite the transactions that then try to write from a stale snapshot fail with
+/// a lock error (`SQLITE_BUSY`), the analogue of the original's deadlocks.
 pub async fn create_naive(
     State(app): State<App>,
     ApiPath((user, date)): ApiPath<(String, String)>,
 ) -> Result<(StatusCode, Json<NaiveReport>), ApiError> {
     let (user, date) = parse_path(&user, &date)?;
-    let db = app.db().clone();
-    let fail = |e: &rusqlite::Error| ApiError::from(db.classify(CodePath::Naive, e));
-    let mut conn = db.pool().get().await?;
-    let day = date.to_string();
-
-    // 1. "Does the report exist?" — in a transaction, on a pooled connection.
-    let (u, d) = (user.clone(), day.clone());
-    let checked = conn
-        .run(move |c| {
-            c.execute_batch("BEGIN")?;
-            let exists: bool = c.query_row(
-                "SELECT EXISTS (SELECT 1 FROM naive_reports WHERE user_id = ?1 AND day = ?2)",
-                params![u, d],
-                |row| row.get(0),
-            )?;
-            Ok((exists, db::letters_of(c, &u, &d)?))
-        })
-        .await?;
-    let (exists, letters) = checked.map_err(|e| fail(&e))?;
-    if exists {
-        return Err(report_exists());
+    let llm = app.llm().clone();
+    let request_user = user.clone();
+    let pay = move |letters| async move {
+        llm.analyze(&analyze_request(&request_user, date, letters))
+            .await
+    };
+    match app.db().naive_report(&user, date, pay).await? {
+        db::NaiveReport::Exists => Err(report_exists()),
+        db::NaiveReport::NoLetters => Err(WorkFailure::NoLetters.into()),
+        db::NaiveReport::CallFailed(e) => Err(e.into()),
+        db::NaiveReport::Made { id, summary } => Ok((
+            StatusCode::CREATED,
+            Json(NaiveReport {
+                id,
+                user,
+                date,
+                summary,
+            }),
+        )),
     }
-    if letters.is_empty() {
-        return Err(WorkFailure::NoLetters.into());
-    }
-
-    // 2. The paid call, with the transaction and the connection still held.
-    let answer: AnalyzeResponse = app
-        .llm()
-        .analyze(&analyze_request(&user, date, letters))
-        .await?;
-
-    // 3. Insert the report and its analyses, then commit.
-    let summary = answer.summary.clone();
-    let (u, s) = (user.clone(), answer.summary.clone());
-    let created_ms = db::now_ms();
-    let inserted = conn
-        .run(move |c| {
-            c.execute(
-                "INSERT INTO naive_reports (user_id, day, summary, created_ms) VALUES (?1, ?2, ?3, ?4)",
-                params![u, day, s, created_ms],
-            )?;
-            let id = c.last_insert_rowid();
-            for a in &answer.analyses {
-                c.execute(
-                    "INSERT INTO naive_analyses (report_id, letter_id, mood, summary) VALUES (?1, ?2, ?3, ?4)",
-                    params![id, a.letter_id, a.mood, a.summary],
-                )?;
-            }
-            c.execute_batch("COMMIT")?;
-            Ok(id)
-        })
-        .await?;
-    let id = inserted.map_err(|e| fail(&e))?;
-    Ok((
-        StatusCode::CREATED,
-        Json(NaiveReport {
-            id,
-            user,
-            date,
-            summary,
-        }),
-    ))
 }

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use tollgate_tower::idempotency::IdempotencyLayer;
 
 use crate::app::{App, BODY_LIMIT, MAX_AMOUNT, MAX_LETTER, prometheus};
-use crate::db::{Letter, Purchase, PurchaseRefused, Wallet};
+use crate::db::{Letter, Purchase, PurchaseRefused, Repository, Wallet};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath};
 use crate::validate::{self, Day};
@@ -34,7 +34,7 @@ pub fn router(app: &App) -> Router {
             // A purchase sent with an `Idempotency-Key` is charged once however often it
             // is retried; the stored answer is replayed (`Idempotent-Replayed: true`).
             post(purchase).layer(
-                IdempotencyLayer::new(app.db().store().clone())
+                IdempotencyLayer::new(app.once_store().clone())
                     .namespace("purchases")
                     .key_required(false)
                     .body_limit(BODY_LIMIT),
@@ -149,7 +149,18 @@ async fn add_letter(
             format!("a letter's text must be 1 to {MAX_LETTER} bytes, not blank"),
         ));
     }
-    let stored = app.db().add_letter(user, letter.date, letter.text).await?;
+    let created_ms = crate::db::now_ms();
+    let db = app.db();
+    let id = db
+        .add_letter(&user, letter.date, &letter.text, created_ms)
+        .await?;
+    let stored = Letter {
+        id,
+        user,
+        date: letter.date,
+        text: letter.text,
+        created_ms,
+    };
     Ok((StatusCode::CREATED, Json(stored)))
 }
 
@@ -167,7 +178,7 @@ async fn put_wallet(
 ) -> Result<(StatusCode, Json<Wallet>), ApiError> {
     let id = validate::id("wallet", &id)?;
     check_amount("balance", body.balance, 0)?;
-    let created = app.db().put_wallet(id.clone(), body.balance).await?;
+    let created = app.db().put_wallet(&id, body.balance).await?;
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -223,7 +234,9 @@ async fn purchase(
             "an item must be 1 to 200 bytes, not blank",
         ));
     }
-    match app.db().purchase(id, body.item, body.price).await? {
+    let created_ms = crate::db::now_ms();
+    let bought = app.db().purchase(&id, &body.item, body.price, created_ms);
+    match bought.await? {
         Ok(done) => Ok((StatusCode::CREATED, Json::<Purchase>(done)).into_response()),
         Err(PurchaseRefused::NoWallet) => Err(ApiError::not_found("no_wallet", "no such wallet")),
         Err(PurchaseRefused::InsufficientFunds { balance }) => Ok((

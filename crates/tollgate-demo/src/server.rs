@@ -1,7 +1,6 @@
 //! Starting and stopping the reference service on a socket.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -9,16 +8,20 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::app::App;
-use crate::db::{Db, DbError};
+use crate::db::{Database, Db, DbError};
 use crate::llm::{LlmClient, LlmConfigError, LlmSettings};
+use crate::store::ServiceStore;
 
 /// The service's configuration.
 #[derive(Clone, Debug)]
 pub struct ServiceConfig {
     /// Where to listen (port 0 picks a free one).
     pub listen: SocketAddr,
-    /// The SQLite database file, created on first run.
-    pub db_path: PathBuf,
+    /// The database: an SQLite file (created on first run) or a PostgreSQL database shared
+    /// by every instance.
+    pub database: Database,
+    /// Where the exactly-once records live: the database (default) or Redis.
+    pub once_store: OnceStore,
     /// The LLM API's base URL.
     pub llm_url: String,
     /// How the LLM is called.
@@ -44,12 +47,13 @@ impl ServiceConfig {
     /// A configuration with the defaults: a pool of 20 connections, no naive routes.
     pub fn new(
         listen: SocketAddr,
-        db_path: impl Into<PathBuf>,
+        database: impl Into<Database>,
         llm_url: impl Into<String>,
     ) -> Self {
         ServiceConfig {
             listen,
-            db_path: db_path.into(),
+            database: database.into(),
+            once_store: OnceStore::Database,
             llm_url: llm_url.into(),
             llm: LlmSettings::default(),
             pool_size: 20,
@@ -62,6 +66,32 @@ impl ServiceConfig {
     }
 }
 
+/// Where the service keeps its exactly-once records.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OnceStore {
+    /// In its database, beside the rows they protect (a report and the completion of its
+    /// claim commit in one transaction).
+    Database,
+    /// On the Redis server at this URL (`redis://HOST:PORT`), shared by the instances.
+    Redis(String),
+}
+
+/// `url` with the password of its user info (`scheme://user:PASSWORD@host`) left out.
+pub fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    match rest.split_once('@') {
+        Some((user_info, host)) => {
+            let user = user_info
+                .split_once(':')
+                .map_or(user_info, |(user, _)| user);
+            format!("{scheme}://{user}@{host}")
+        }
+        None => url.to_owned(),
+    }
+}
+
 /// Why the service did not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -69,8 +99,21 @@ pub enum StartError {
     #[error(transparent)]
     ChatPlan(#[from] crate::chat::ChatPlanError),
     /// The database could not be opened.
-    #[error("cannot open the database: {0}")]
-    Db(#[from] DbError),
+    #[error("cannot open {database}: {source}")]
+    Db {
+        /// The database (any password left out).
+        database: String,
+        /// Why.
+        source: DbError,
+    },
+    /// The Redis server of the exactly-once records could not be used.
+    #[error("cannot use {url}: {source}")]
+    OnceStore {
+        /// Its URL (any password left out).
+        url: String,
+        /// Why.
+        source: tollgate::store::StoreError,
+    },
     /// The LLM settings are invalid.
     #[error(transparent)]
     Llm(#[from] LlmConfigError),
@@ -103,9 +146,24 @@ impl Service {
     /// [`StartError`].
     pub async fn start(config: ServiceConfig) -> Result<Service, StartError> {
         let chat = crate::chat::Chat::new(&config.chat_plan)?;
-        let db = Db::open(&config.db_path, config.pool_size).await?;
         let llm = LlmClient::new(&config.llm_url, config.llm.clone())?;
-        let app = App::new(db, llm, config.naive, chat, config.lease);
+        let db = Db::open(&config.database, config.pool_size)
+            .await
+            .map_err(|source| StartError::Db {
+                database: config.database.to_string(),
+                source,
+            })?;
+        let once_store = match &config.once_store {
+            OnceStore::Database => db.store(),
+            OnceStore::Redis(url) => {
+                let store = tollgate_redis::RedisStore::connect(url.as_str()).await;
+                ServiceStore::Redis(store.map_err(|source| StartError::OnceStore {
+                    url: redact(url),
+                    source,
+                })?)
+            }
+        };
+        let app = App::new(db, once_store, llm, config.naive, chat, config.lease);
         let listener =
             TcpListener::bind(config.listen)
                 .await
@@ -140,7 +198,7 @@ impl Service {
                 })
             })
             .collect();
-        tracing::info!(%addr, db = %config.db_path.display(), llm = %config.llm_url, naive = config.naive, "tollgate service listening");
+        tracing::info!(%addr, database = %config.database, once_store = app.once_store().backend(), llm = %config.llm_url, naive = config.naive, "tollgate service listening");
         Ok(Service {
             addr,
             app,

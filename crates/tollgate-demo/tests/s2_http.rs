@@ -4,6 +4,7 @@
 mod support;
 
 use std::sync::Arc;
+use tollgate_demo::db::Repository;
 
 use http::{Method, StatusCode};
 use support::Harness;

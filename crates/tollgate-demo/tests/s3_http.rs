@@ -11,7 +11,7 @@ use http::StatusCode;
 use support::Harness;
 use tokio::sync::Barrier;
 use tollgate_demo::FakeLlmConfig;
-use tollgate_demo::db::CodePath;
+use tollgate_demo::db::{CodePath, Repository};
 use tollgate_demo::demo::{self, DemoOptions};
 use tollgate_demo::llm::LlmSettings;
 use tollgate_demo::validate::Day;
@@ -205,6 +205,7 @@ async fn s3_demo_guarded_side_holds_and_naive_side_pays_more_than_once() {
         requests: 100,
         llm_latency: Duration::from_millis(200),
         pool_size: 20,
+        database: None,
     };
     let report = demo::run(&options, |_| {}).await.unwrap();
     assert_eq!(report.requests, 100);
@@ -317,7 +318,7 @@ async fn probe_during_llm_call(h: &Arc<Harness>, path: &str) -> (bool, i64, Stat
         tokio::spawn(async move { h.post(&path, serde_json::Value::Null).await })
     };
     h.llm.arrived(this_call).await;
-    let db = h.service.app().db().path().to_path_buf();
+    let db = h.service.app().db().sqlite().unwrap().path().to_path_buf();
     let (wrote, busy) = tokio::task::spawn_blocking(move || {
         use tollgate_sqlite::rusqlite::Connection;
         let conn = Connection::open(db).unwrap();

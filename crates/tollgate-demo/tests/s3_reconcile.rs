@@ -103,7 +103,8 @@ async fn s3_vanished_attempt_whose_report_is_stored_is_settled_without_paying_ag
         .await;
     assert_eq!(made.status, StatusCode::CREATED);
     let store = h.service.app().once().store().clone();
-    store
+    let sqlite = h.service.app().db().sqlite().unwrap().store().clone();
+    sqlite
         .call(|c| c.execute("DELETE FROM tollgate_once", []))
         .await
         .unwrap();

@@ -36,7 +36,7 @@ async fn until_len(h: &Harness, path: &str, n: usize) -> serde_json::Value {
 }
 
 async fn attempts(h: &Harness) -> Vec<i64> {
-    let outbox = h.service.app().db().store().clone();
+    let outbox = h.service.app().db().sqlite().unwrap().store().clone();
     outbox
         .call(|c| {
             let mut q = c.prepare("SELECT attempts FROM tollgate_outbox ORDER BY id")?;

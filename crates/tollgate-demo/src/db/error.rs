@@ -3,6 +3,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use tollgate::store::{StoreError, StoreErrorKind};
+use tollgate_postgres::tokio_postgres;
 use tollgate_sqlite::rusqlite::{self, ErrorCode};
 
 /// Which code path met a database error: the guarded endpoints or the naive one.
@@ -39,7 +40,7 @@ impl LockErrors {
         }
     }
 
-    pub(super) fn add(&self, path: CodePath) {
+    pub(crate) fn add(&self, path: CodePath) {
         let counter = match path {
             CodePath::Guarded => &self.guarded,
             CodePath::Naive => &self.naive,
@@ -73,6 +74,26 @@ impl DbError {
         }
     }
 
+    /// Classifies a PostgreSQL error: a serialization failure, a deadlock or a lock that was
+    /// not available is a lock error.
+    pub fn from_postgres(e: &tokio_postgres::Error) -> DbError {
+        use tokio_postgres::error::SqlState;
+        let locked = [
+            SqlState::T_R_SERIALIZATION_FAILURE,
+            SqlState::T_R_DEADLOCK_DETECTED,
+            SqlState::LOCK_NOT_AVAILABLE,
+        ];
+        match e.code() {
+            Some(code) if locked.contains(code) => DbError::Locked(chain(e)),
+            _ => DbError::Other(chain(e)),
+        }
+    }
+
+    /// No connection could be had from a pool.
+    pub(super) fn pool(e: impl std::error::Error) -> DbError {
+        DbError::Other(format!("no database connection: {}", chain(&e)))
+    }
+
     /// Classifies a store failure by its kind: busy is a lock error.
     pub(super) fn from_store(e: &StoreError) -> DbError {
         match e.kind() {
@@ -80,4 +101,20 @@ impl DbError {
             _ => DbError::Other(e.to_string()),
         }
     }
+}
+
+/// `e` and its causes, joined by `: ` (a driver's top-level message alone often hides the
+/// reason, such as "connection refused" or "password authentication failed").
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }

@@ -1,135 +1,135 @@
-//! The service's SQLite database: letters, reports and their analyses, wallets — one file
-//! per concern: the tables (`schema.rs`), errors and their classification (`error.rs`), the
-//! pool (`pool.rs`), and one file per domain (`letters.rs`, `reports.rs`, `wallets.rs`).
+//! The service's database — SQLite (one file, the default) or PostgreSQL (shared by every
+//! instance) — behind one [`Repository`] interface.
 //!
-//! Two ways in, on purpose:
-//! - **Writes of the guarded paths** run on the connection thread of the [`SqliteStore`] (the
-//!   same one that holds the exactly-once records), each in one `BEGIN IMMEDIATE` transaction:
-//!   the write lock is taken before anything is read, so a transaction never has to upgrade a
-//!   stale read snapshot, and never meets a lock error.
-//! - **A pool of connections** (like the original service's pool of 20) serves reads, and the
-//!   naive path of S3, which opens a deferred transaction, reads, calls the LLM, then writes:
-//!   the connection and its transaction are held across the network call, which is the bug.
+//! - `model.rs`: the domain records, the same on both;
+//! - `repo.rs`: the [`Repository`] trait, one method per read or write;
+//! - `sqlite/` and `postgres/`: its two implementations, one file per domain;
+//! - `error.rs`: failures, classified, and lock errors counted per code path
+//!   (`tollgate_demo_db_lock_errors_total{path}`);
+//! - `url.rs`: the `--database` URL.
 //!
-//! Every database error is classified; busy / locked answers (SQLite's deadlock avoidance and
-//! lock timeout) are counted per path in [`LockErrors`] and in
-//! `tollgate_demo_db_lock_errors_total{path}`.
+//! The exactly-once records and the outbox live in the same database, so a report and the
+//! completion of its claim (and a side effect and the write that caused it) commit together.
 
 mod error;
-mod letters;
-mod pool;
-mod questions;
-mod reports;
-mod schema;
-mod wallets;
+mod model;
+mod postgres;
+mod repo;
+mod sqlite;
+mod url;
 
-use std::path::{Path, PathBuf};
+use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use tollgate::store::StoreError;
-use tollgate_sqlite::rusqlite::{self, Connection, TransactionBehavior};
-use tollgate_sqlite::{SqliteOutbox, SqliteStore};
 
-pub use error::{CodePath, DbError, LockErrors};
-pub use letters::{Letter, letters_of};
-pub use pool::{Pool, PooledConn};
-pub use questions::{SavedQuestions, save_questions};
-pub use reports::{Report, StoredAnalysis, insert_report};
-pub use wallets::{Purchase, PurchaseRefused, Wallet};
+pub use error::{CodePath, DbError, LockErrors, chain};
+pub use model::{
+    Letter, NaiveReport, NaiveSave, Purchase, PurchaseRefused, Report, SavedQuestions,
+    StoredAnalysis, Wallet,
+};
+pub use postgres::{PgDb, insert_report as pg_insert_report};
+pub use repo::Repository;
+pub use sqlite::{BUSY_TIMEOUT, SqliteDb, insert_report as sqlite_insert_report};
+pub use url::{Database, DatabaseUrlError};
 
-use schema::SCHEMA;
-
-/// How long a connection waits for another's write lock before it reports `busy`.
-pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+use crate::store::{ServiceOutbox, ServiceStore};
+use crate::validate::Day;
+use crate::wire::AnalyzeResponse;
 
 /// The service's database; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Db {
-    path: PathBuf,
-    store: SqliteStore,
-    outbox: SqliteOutbox,
-    pool: Pool,
+    backend: Backend,
+    outbox: ServiceOutbox,
     lock_errors: Arc<LockErrors>,
 }
 
+/// The database a [`Db`] runs on.
+#[derive(Clone, Debug)]
+pub enum Backend {
+    /// One SQLite file.
+    Sqlite(SqliteDb),
+    /// A PostgreSQL database.
+    Postgres(PgDb),
+}
+
+/// Runs `$e` with `$db` bound to the backend `$self` runs on.
+macro_rules! each_db {
+    ($self:expr, $db:ident => $e:expr) => {
+        match &$self.backend {
+            Backend::Sqlite($db) => $e,
+            Backend::Postgres($db) => $e,
+        }
+    };
+}
+
 impl Db {
-    /// Opens (creating if needed) the database file at `path`, with `pool_size` pooled
-    /// connections for reads and the naive path.
+    /// Opens `database` (creating the SQLite file, or the PostgreSQL tables, if needed), with
+    /// `pool_size` pooled connections.
     ///
     /// # Errors
-    /// When the file cannot be opened or the schema not created.
-    pub async fn open(path: impl AsRef<Path>, pool_size: usize) -> Result<Db, DbError> {
-        let path = path.as_ref().to_path_buf();
-        let store = SqliteStore::open_with_busy_timeout(&path, BUSY_TIMEOUT)
-            .await
-            .map_err(|e| DbError::from_store(&e))?;
-        store
-            .call(|conn| conn.execute_batch(SCHEMA))
-            .await
-            .map_err(|e| DbError::from_store(&e))?;
-        let outbox = SqliteOutbox::new(store.clone())
-            .await
-            .map_err(|e| DbError::from_store(&e))?;
+    /// When the database cannot be reached or its tables not created; nothing is left
+    /// half-created.
+    pub async fn open(database: &Database, pool_size: usize) -> Result<Db, DbError> {
+        let lock_errors = Arc::new(LockErrors::default());
+        let backend = match database {
+            Database::Sqlite(path) => {
+                Backend::Sqlite(SqliteDb::open(path, pool_size, Arc::clone(&lock_errors)).await?)
+            }
+            Database::Postgres(config) => Backend::Postgres(
+                PgDb::open((**config).clone(), pool_size, Arc::clone(&lock_errors)).await?,
+            ),
+        };
+        let outbox = match &backend {
+            Backend::Sqlite(db) => ServiceOutbox::Sqlite(db.outbox().clone()),
+            Backend::Postgres(db) => ServiceOutbox::Postgres(db.outbox().clone()),
+        };
         Ok(Db {
-            pool: Pool::new(path.clone(), pool_size.max(1)),
-            path,
-            store,
+            backend,
             outbox,
-            lock_errors: Arc::new(LockErrors::default()),
+            lock_errors,
         })
     }
 
-    /// The database file.
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// The database it runs on.
+    pub fn backend(&self) -> &Backend {
+        &self.backend
     }
 
-    /// The exactly-once store sharing this database.
-    pub fn store(&self) -> &SqliteStore {
-        &self.store
+    /// The SQLite database, when it runs on one.
+    pub fn sqlite(&self) -> Option<&SqliteDb> {
+        match &self.backend {
+            Backend::Sqlite(db) => Some(db),
+            Backend::Postgres(_) => None,
+        }
+    }
+
+    /// The PostgreSQL database, when it runs on one.
+    pub fn postgres(&self) -> Option<&PgDb> {
+        match &self.backend {
+            Backend::Postgres(db) => Some(db),
+            Backend::Sqlite(_) => None,
+        }
+    }
+
+    /// The exactly-once store in this database.
+    pub fn store(&self) -> ServiceStore {
+        match &self.backend {
+            Backend::Sqlite(db) => ServiceStore::Sqlite(db.store().clone()),
+            Backend::Postgres(db) => ServiceStore::Postgres(db.store().clone()),
+        }
     }
 
     /// The durable outbox of side effects, in this database.
-    pub fn outbox(&self) -> &SqliteOutbox {
+    pub fn outbox(&self) -> &ServiceOutbox {
         &self.outbox
-    }
-
-    /// The pool (the naive path uses it directly).
-    pub fn pool(&self) -> &Pool {
-        &self.pool
     }
 
     /// Lock errors so far, per path.
     pub fn lock_errors(&self) -> &LockErrors {
         &self.lock_errors
-    }
-
-    /// Classifies `e`, counting it when it is a lock error.
-    pub fn classify(&self, path: CodePath, e: &rusqlite::Error) -> DbError {
-        let error = DbError::from_sqlite(e);
-        if matches!(error, DbError::Locked(_)) {
-            self.lock_errors.add(path);
-        }
-        error
-    }
-
-    /// Runs `f` in one `BEGIN IMMEDIATE` transaction on the store's connection thread.
-    pub(super) async fn write<R, F>(&self, f: F) -> Result<R, DbError>
-    where
-        R: Send + 'static,
-        F: FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<R> + Send + 'static,
-    {
-        let result = self
-            .store
-            .call(move |conn| {
-                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                let value = f(&tx)?;
-                tx.commit()?;
-                Ok(value)
-            })
-            .await;
-        result.map_err(|e| self.classify_store(&e))
     }
 
     /// Classifies a failure of the store (the exactly-once records or a guarded write),
@@ -142,26 +142,114 @@ impl Db {
         error
     }
 
-    /// Checks that a pooled connection can read the database.
-    ///
-    /// # Errors
-    /// A database failure.
-    pub async fn ping(&self) -> Result<(), DbError> {
-        self.read(|conn| conn.query_row("SELECT 1", [], |_| Ok(())))
-            .await
+    /// The store's current time in milliseconds since the Unix epoch (the outbox's ages are
+    /// measured on it).
+    pub fn now_ms(&self) -> u64 {
+        match &self.backend {
+            Backend::Sqlite(db) => db.store().now().0,
+            Backend::Postgres(_) => now_ms().unsigned_abs(),
+        }
+    }
+}
+
+impl Repository for Db {
+    async fn ping(&self) -> Result<(), DbError> {
+        each_db!(self, db => db.ping().await)
     }
 
-    /// Runs the read `f` on a pooled connection.
-    pub(super) async fn read<R, F>(&self, f: F) -> Result<R, DbError>
+    async fn add_letter(
+        &self,
+        user: &str,
+        date: Day,
+        text: &str,
+        created_ms: i64,
+    ) -> Result<i64, DbError> {
+        each_db!(self, db => db.add_letter(user, date, text, created_ms).await)
+    }
+
+    async fn letters(&self, user: &str, date: Day) -> Result<Vec<Letter>, DbError> {
+        each_db!(self, db => db.letters(user, date).await)
+    }
+
+    async fn report(&self, user: &str, date: Day) -> Result<Option<Report>, DbError> {
+        each_db!(self, db => db.report(user, date).await)
+    }
+
+    async fn store_report(
+        &self,
+        user: &str,
+        date: Day,
+        answer: &AnalyzeResponse,
+    ) -> Result<Option<Report>, DbError> {
+        each_db!(self, db => db.store_report(user, date, answer).await)
+    }
+
+    async fn reports_stored(&self, user: &str, date: Day) -> Result<(u64, u64), DbError> {
+        each_db!(self, db => db.reports_stored(user, date).await)
+    }
+
+    async fn put_wallet(&self, id: &str, balance: i64) -> Result<bool, DbError> {
+        each_db!(self, db => db.put_wallet(id, balance).await)
+    }
+
+    async fn wallet(&self, id: &str) -> Result<Option<Wallet>, DbError> {
+        each_db!(self, db => db.wallet(id).await)
+    }
+
+    async fn purchase(
+        &self,
+        wallet: &str,
+        item: &str,
+        price: i64,
+        created_ms: i64,
+    ) -> Result<Result<Purchase, PurchaseRefused>, DbError> {
+        each_db!(self, db => db.purchase(wallet, item, price, created_ms).await)
+    }
+
+    async fn purchases(&self, wallet: &str) -> Result<u64, DbError> {
+        each_db!(self, db => db.purchases(wallet).await)
+    }
+
+    async fn save_questions(
+        &self,
+        key: &str,
+        user: &str,
+        role: &str,
+        questions: &[String],
+    ) -> Result<bool, DbError> {
+        each_db!(self, db => db.save_questions(key, user, role, questions).await)
+    }
+
+    async fn saved_questions(&self, user: &str) -> Result<Vec<SavedQuestions>, DbError> {
+        each_db!(self, db => db.saved_questions(user).await)
+    }
+
+    async fn naive_report<F, Fut, E>(
+        &self,
+        user: &str,
+        date: Day,
+        call: F,
+    ) -> Result<NaiveReport<E>, DbError>
     where
-        R: Send + 'static,
-        F: FnOnce(&Connection) -> rusqlite::Result<R> + Send + 'static,
+        F: FnOnce(Vec<Letter>) -> Fut + Send,
+        Fut: Future<Output = Result<AnalyzeResponse, E>> + Send,
+        E: Send,
     {
-        let mut conn = self.pool.get().await?;
-        match conn.run(f).await? {
-            Ok(value) => Ok(value),
-            Err(e) => Err(self.classify(CodePath::Guarded, &e)),
-        }
+        each_db!(self, db => db.naive_report(user, date, call).await)
+    }
+
+    async fn naive_save<F, Fut, E>(
+        &self,
+        user: &str,
+        role: &str,
+        call: F,
+    ) -> Result<NaiveSave<E>, DbError>
+    where
+        F: FnOnce() -> Fut + Send,
+        Fut: Future<Output = Result<(Vec<String>, bool), E>> + Send,
+        E: Send,
+    {
+        each_db!(self, db => db.naive_save(user, role, call).await)
     }
 }
 
@@ -170,4 +258,9 @@ pub fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Why an analysis could not be stored: it names a letter that is not one of the day's.
+pub(crate) fn foreign_letter(letter: i64, user: &str, day: &str) -> String {
+    format!("the analysis names letter {letter} which is not one of {user}'s on {day}")
 }
