@@ -30,6 +30,11 @@ pub(crate) struct ServeArgs {
     /// server (`redis://HOST:PORT`) instead of in the database.
     #[arg(long, value_name = "URL")]
     once_store: Option<String>,
+    /// What the `--once-store` Redis server must keep across a crash, checked at start:
+    /// `fsync` (appendonly yes + appendfsync always: no acknowledged claim is lost),
+    /// `every-second` (appendfsync everysec: up to a second may be lost) or `unchecked`.
+    #[arg(long, value_name = "LEVEL", default_value = "fsync", value_parser = parse_durability)]
+    once_store_durability: tollgate_redis::Durability,
     /// Base URL of the LLM analysis API (`http://host:port`).
     #[arg(long, value_name = "URL", required_unless_present = "fake_llm")]
     llm_url: Option<String>,
@@ -94,7 +99,10 @@ pub(crate) async fn main(args: ServeArgs) -> ExitCode {
     let once_store = match &args.once_store {
         None => OnceStore::Database,
         Some(url) if url.starts_with("redis://") || url.starts_with("rediss://") => {
-            OnceStore::Redis(url.clone())
+            OnceStore::Redis {
+                url: url.clone(),
+                durability: args.once_store_durability,
+            }
         }
         Some(url) => {
             return fail(&format!(
@@ -142,6 +150,15 @@ pub(crate) async fn main(args: ServeArgs) -> ExitCode {
     match service.shutdown().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e.to_string()),
+    }
+}
+
+fn parse_durability(text: &str) -> Result<tollgate_redis::Durability, String> {
+    match text {
+        "fsync" => Ok(tollgate_redis::Durability::Fsync),
+        "every-second" => Ok(tollgate_redis::Durability::EverySecond),
+        "unchecked" => Ok(tollgate_redis::Durability::Unchecked),
+        _ => Err("expected fsync, every-second or unchecked".into()),
     }
 }
 

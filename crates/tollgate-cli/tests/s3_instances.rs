@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 use http::{Method, StatusCode};
-use tollgate_demo::client::{Answer, HttpClient};
+use tollgate_demo::client::HttpClient;
 use tollgate_demo::{FakeLlm, FakeLlmConfig};
 
 const DATE: &str = "2026-11-21";
@@ -16,29 +16,12 @@ const LEASE: &str = "2s";
 
 mod support;
 
-use support::Instance;
+use support::{Instance, metric, post};
 
 fn serve_args(llm: &str) -> Vec<String> {
     ["--lease", LEASE, "--llm-attempts", "1", "--llm-url", llm]
         .map(str::to_owned)
         .to_vec()
-}
-
-async fn post(client: &HttpClient, url: &str, body: serde_json::Value) -> Answer {
-    let body = if body.is_null() {
-        Vec::new()
-    } else {
-        body.to_string().into_bytes()
-    };
-    client.send(Method::POST, url, body).await.unwrap()
-}
-
-fn metric(text: &str, name: &str) -> u64 {
-    text.lines()
-        .filter(|l| l.starts_with(name))
-        .filter_map(|l| l.split_whitespace().last()?.parse::<f64>().ok())
-        .map(|v| v as u64)
-        .sum()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

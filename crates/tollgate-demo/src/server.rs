@@ -72,8 +72,14 @@ pub enum OnceStore {
     /// In its database, beside the rows they protect (a report and the completion of its
     /// claim commit in one transaction).
     Database,
-    /// On the Redis server at this URL (`redis://HOST:PORT`), shared by the instances.
-    Redis(String),
+    /// On a Redis server shared by the instances.
+    Redis {
+        /// Its URL, `redis://HOST:PORT`.
+        url: String,
+        /// What the server must keep across a crash, checked when the service starts (by
+        /// default `appendonly yes` + `appendfsync always`: an acknowledged claim survives).
+        durability: tollgate_redis::Durability,
+    },
 }
 
 /// `url` with the password of its user info (`scheme://user:PASSWORD@host`) left out.
@@ -155,8 +161,11 @@ impl Service {
             })?;
         let once_store = match &config.once_store {
             OnceStore::Database => db.store(),
-            OnceStore::Redis(url) => {
-                let store = tollgate_redis::RedisStore::connect(url.as_str()).await;
+            OnceStore::Redis { url, durability } => {
+                let store = tollgate_redis::RedisStore::builder(url.as_str())
+                    .durability(*durability)
+                    .connect()
+                    .await;
                 ServiceStore::Redis(store.map_err(|source| StartError::OnceStore {
                     url: redact(url),
                     source,
