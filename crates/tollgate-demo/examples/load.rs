@@ -1,11 +1,13 @@
 //! Throughput and latency of the reference service on this machine, for distinct users.
 //!
 //! ```sh
-//! cargo run --release -p tollgate-demo --example load -- [requests] [concurrency]
+//! cargo run --release -p tollgate-demo --example load -- [requests] [concurrency] [sqlite|postgres|both]
 //! ```
 //!
-//! Starts the fake LLM (no latency: the service's own cost is measured) and the service on a
-//! temporary SQLite file, then drives it over keep-alive HTTP/1.1 connections from this
+//! Starts the fake LLM (no latency: the service's own cost is measured) and, in one run: one
+//! instance of the service on a temporary SQLite file, then **two instances on one
+//! PostgreSQL** (a throw-away server on a free loopback port, started here), requests spread
+//! across them in turn. Each setup is driven over keep-alive HTTP/1.1 connections from this
 //! process, `concurrency` requests in flight, for each workload in turn:
 //! - `POST /users/{u}/letters` — one write transaction;
 //! - `GET /users/{u}/daily-reports/{d}` — a pooled read;
@@ -24,7 +26,8 @@ use std::time::{Duration, Instant};
 
 use http::{Method, StatusCode};
 use tollgate_demo::client::HttpClient;
-use tollgate_demo::{FakeLlm, FakeLlmConfig, Service, ServiceConfig};
+use tollgate_demo::{Database, FakeLlm, FakeLlmConfig, Service, ServiceConfig};
+use tollgate_testkit::server::{PostgresOptions, PostgresServer};
 
 const DATE: &str = "2026-11-21";
 
@@ -33,26 +36,47 @@ async fn main() {
     let mut args = std::env::args().skip(1);
     let requests: usize = args.next().map_or(5_000, |a| a.parse().expect("requests"));
     let concurrency: usize = args.next().map_or(32, |a| a.parse().expect("concurrency"));
-    let dir = tempfile::tempdir().unwrap();
+    let setups = args.next().unwrap_or_else(|| "both".to_owned());
     let llm = FakeLlm::start(FakeLlmConfig {
         latency: Duration::ZERO,
         failure_rate: 0.0,
     })
     .await
     .unwrap();
-    let mut config = ServiceConfig::new(
-        SocketAddr::from(([127, 0, 0, 1], 0)),
-        dir.path().join("load.db"),
-        llm.url(),
-    );
-    config.naive = true;
-    let service = Service::start(config).await.unwrap();
-    let base = Arc::new(service.url());
-    let client = HttpClient::new();
     println!(
         "{requests} requests per workload, {concurrency} in flight, {} cores",
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
+    if setups != "postgres" {
+        let dir = tempfile::tempdir().unwrap();
+        let database = Database::from(dir.path().join("load.db"));
+        println!("\n1 instance, SQLite");
+        drive(&llm, &[database], requests, concurrency).await;
+    }
+    if setups != "sqlite" {
+        // Durable as a production server (fsync on), with room for 2 pools of 20.
+        let server = PostgresServer::start_with(PostgresOptions::new().fsync(true)).unwrap();
+        let database: Database = server.url().parse().unwrap();
+        println!("\n2 instances, one PostgreSQL");
+        drive(&llm, &[database.clone(), database], requests, concurrency).await;
+    }
+    println!("LLM calls: {}", llm.stats().calls);
+}
+
+/// One service per database in `databases`; every workload spread across them in turn.
+async fn drive(llm: &FakeLlm, databases: &[Database], requests: usize, concurrency: usize) {
+    let mut services = Vec::new();
+    for database in databases {
+        let mut config = ServiceConfig::new(
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            database.clone(),
+            llm.url(),
+        );
+        config.naive = true;
+        services.push(Service::start(config).await.unwrap());
+    }
+    let base = Arc::new(services.iter().map(Service::url).collect::<Vec<_>>());
+    let client = HttpClient::new();
     println!(
         "{:<34} {:>9} {:>9} {:>9} {:>9} {:>9}",
         "workload", "req/s", "p50 ms", "p99 ms", "max ms", "failed"
@@ -127,7 +151,7 @@ async fn main() {
         let answer = client
             .send(
                 Method::PUT,
-                &format!("{base}/wallets/w{i}"),
+                &format!("{}/wallets/w{i}", base[0]),
                 r#"{"balance":1000000000}"#.to_owned(),
             )
             .await
@@ -150,13 +174,14 @@ async fn main() {
         },
     )
     .await;
-    println!("LLM calls: {}", llm.stats().calls);
-    service.shutdown().await.unwrap();
+    for service in services {
+        service.shutdown().await.unwrap();
+    }
 }
 
 async fn run<F>(
     client: &HttpClient,
-    base: &Arc<String>,
+    base: &Arc<Vec<String>>,
     name: &str,
     requests: usize,
     concurrency: usize,
@@ -184,6 +209,7 @@ async fn run<F>(
                     }
                     let (method, path, body, expected) = make(i);
                     let sent = Instant::now();
+                    let base = &base[i % base.len()];
                     let answer = client
                         .send(method, &format!("{base}{path}"), body)
                         .await

@@ -9,7 +9,7 @@ use std::marker::PhantomData;
 use futures_util::future::BoxFuture;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tokio_postgres::Transaction;
+use tokio_postgres::{Statement, ToStatement, Transaction};
 use tollgate::once::{Commit, Committed, Completion, Failure, encode};
 use tollgate::store::{Settle, StoreError};
 
@@ -96,8 +96,15 @@ where
         store
             .bounded("a transactional completion", async {
                 let mut client = store.client().await?;
+                // Prepared once per pooled connection (cached), then one round trip each.
+                let sql = &store.inner().sql;
+                let statements = Statements {
+                    lock_held: client.prepare_cached(&sql.lock_held).await.map_err(db)?,
+                    complete: client.prepare_cached(&sql.complete).await.map_err(db)?,
+                    fail: client.prepare_cached(&sql.fail).await.map_err(db)?,
+                };
                 let tx = client.transaction().await.map_err(db)?;
-                if !store.holds(&tx, &completion).await? {
+                if !store.holds(&tx, &completion, &statements.lock_held).await? {
                     return Ok(Committed::Fenced); // dropping the transaction rolls it back
                 }
                 tx.batch_execute("SAVEPOINT tollgate_work")
@@ -105,14 +112,20 @@ where
                     .map_err(db)?;
                 let committed = match (self.writes)(&tx).await.map_err(db)? {
                     Ok(value) => match encode(&value) {
-                        Ok(result) => store.completed(&tx, &completion, result).await?,
+                        Ok(result) => {
+                            store
+                                .completed(&tx, &completion, result, &statements.complete)
+                                .await?
+                        }
                         Err(e) => return Ok(Committed::Unencodable(e.0)),
                     },
                     Err(failure) => {
                         tx.batch_execute("ROLLBACK TO SAVEPOINT tollgate_work")
                             .await
                             .map_err(db)?;
-                        store.failed(&tx, &completion, failure).await?
+                        store
+                            .failed(&tx, &completion, failure, &statements.fail)
+                            .await?
                     }
                 };
                 if let Committed::Completed { .. } | Committed::Failed { .. } = committed {
@@ -122,6 +135,13 @@ where
             })
             .await
     }
+}
+
+/// The statements of a transactional completion, prepared on the pooled connection.
+struct Statements {
+    lock_held: Statement,
+    complete: Statement,
+    fail: Statement,
 }
 
 impl PostgresStore {
@@ -138,10 +158,14 @@ impl PostgresStore {
         result: Vec<u8>,
     ) -> Result<Settle, StoreError> {
         self.bounded("a completion in a transaction", async {
-            if !self.holds(tx, completion).await? {
+            let sql = &self.inner().sql;
+            if !self.holds(tx, completion, &sql.lock_held).await? {
                 return Ok(Settle::Fenced);
             }
-            match self.completed(tx, completion, result).await? {
+            match self
+                .completed(tx, completion, result, &sql.complete)
+                .await?
+            {
                 Committed::Completed { .. } => Ok(Settle::Accepted),
                 _ => Ok(Settle::Fenced),
             }
@@ -150,42 +174,41 @@ impl PostgresStore {
     }
 
     /// Locks the record of `completion` in `tx`; whether its token still holds it.
-    async fn holds(
+    async fn holds<S: ToStatement + ?Sized + Sync>(
         &self,
         tx: &Transaction<'_>,
         completion: &Completion,
+        lock_held: &S,
     ) -> Result<bool, StoreError> {
         let held = Fenced::new(self, &completion.key, completion.token);
         let params = held.params(&[]);
-        let rows = tx
-            .query(&self.inner().sql.lock_held, &params[..4])
-            .await
-            .map_err(db)?;
+        let rows = tx.query(lock_held, &params[..4]).await.map_err(db)?;
         Ok(!rows.is_empty())
     }
 
-    async fn completed(
+    async fn completed<S: ToStatement + ?Sized + Sync>(
         &self,
         tx: &Transaction<'_>,
         completion: &Completion,
         result: Vec<u8>,
+        complete: &S,
     ) -> Result<Committed, StoreError> {
         let held = Fenced::new(self, &completion.key, completion.token);
         let millis = ms(completion.retention);
         let params = held.params(&[&result, &held.encoded, &millis]);
-        let sql = &self.inner().sql.complete;
-        let written = !tx.query(sql, &params).await.map_err(db)?.is_empty();
+        let written = !tx.query(complete, &params).await.map_err(db)?.is_empty();
         Ok(match written {
             true => Committed::Completed { result },
             false => Committed::Fenced,
         })
     }
 
-    async fn failed<E: Serialize>(
+    async fn failed<E: Serialize, S: ToStatement + ?Sized + Sync>(
         &self,
         tx: &Transaction<'_>,
         completion: &Completion,
         failure: Failure<E>,
+        fail: &S,
     ) -> Result<Committed, StoreError> {
         let error = match encode(&failure.error) {
             Ok(error) => error,
@@ -199,11 +222,7 @@ impl PostgresStore {
         let held = Fenced::new(self, &completion.key, completion.token);
         let millis = ms(kept);
         let params = held.params(&[&error, &held.encoded, &millis, &retryable]);
-        let written = !tx
-            .query(&self.inner().sql.fail, &params)
-            .await
-            .map_err(db)?
-            .is_empty();
+        let written = !tx.query(fail, &params).await.map_err(db)?.is_empty();
         Ok(match written {
             true => Committed::Failed { error, retryable },
             false => Committed::Fenced,

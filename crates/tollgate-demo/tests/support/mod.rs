@@ -13,6 +13,8 @@ pub struct Harness {
     pub llm: FakeLlm,
     pub service: Service,
     pub client: HttpClient,
+    /// The throw-away PostgreSQL server, when the service runs on one.
+    pub postgres: Option<tollgate_testkit::server::PostgresServer>,
     _dir: TempDir,
 }
 
@@ -30,13 +32,33 @@ impl Harness {
     }
 
     pub async fn start_with(llm: FakeLlmConfig, settings: LlmSettings, naive: bool) -> Harness {
+        Self::start_on(None, llm, settings, naive).await
+    }
+
+    /// The service on a throw-away PostgreSQL server (started here) instead of SQLite.
+    pub async fn start_on_postgres(naive: bool) -> Harness {
+        let server = tollgate_testkit::server::PostgresServer::start().unwrap();
+        let llm = FakeLlmConfig {
+            latency: Duration::from_millis(20),
+            failure_rate: 0.0,
+        };
+        Self::start_on(Some(server), llm, LlmSettings::default(), naive).await
+    }
+
+    async fn start_on(
+        postgres: Option<tollgate_testkit::server::PostgresServer>,
+        llm: FakeLlmConfig,
+        settings: LlmSettings,
+        naive: bool,
+    ) -> Harness {
         let dir = tempfile::tempdir().unwrap();
         let llm = FakeLlm::start(llm).await.unwrap();
-        let mut config = ServiceConfig::new(
-            SocketAddr::from(([127, 0, 0, 1], 0)),
-            dir.path().join("service.db"),
-            llm.url(),
-        );
+        let database: tollgate_demo::Database = match &postgres {
+            Some(server) => server.url().parse().unwrap(),
+            None => dir.path().join("service.db").into(),
+        };
+        let mut config =
+            ServiceConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)), database, llm.url());
         config.llm = settings;
         config.naive = naive;
         let service = Service::start(config).await.unwrap();
@@ -44,6 +66,7 @@ impl Harness {
             llm,
             service,
             client: HttpClient::new(),
+            postgres,
             _dir: dir,
         }
     }

@@ -165,13 +165,7 @@ impl Repository for PgDb {
     }
 
     async fn report(&self, user: &str, date: Day) -> Result<Option<Report>, DbError> {
-        self.bounded(async {
-            let client = self.client().await?;
-            reports::of_day(&**client, user, &date.to_string())
-                .await
-                .map_err(|e| self.pg(&e))
-        })
-        .await
+        reports::of_day(self, user, date).await
     }
 
     async fn store_report(

@@ -1,6 +1,7 @@
 //! Daily reports and the analyses of their letters.
 
-use tollgate_postgres::tokio_postgres::{self, GenericClient, Transaction};
+use tollgate_postgres::tokio_postgres::types::Type;
+use tollgate_postgres::tokio_postgres::{self, Transaction};
 
 use super::PgDb;
 use crate::db::error::DbError;
@@ -21,11 +22,18 @@ pub async fn insert_report(
     day: &str,
     answer: &AnalyzeResponse,
 ) -> Result<Result<Option<Report>, String>, tokio_postgres::Error> {
+    let created_ms = now_ms();
+    // Typed statements: parsed, bound and run in one round trip each.
     let inserted = tx
-        .query_opt(
+        .query_typed_opt(
             "INSERT INTO tollgate_demo.reports (user_id, day, summary, created_ms)
              VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, day) DO NOTHING RETURNING id",
-            &[&user, &day, &answer.summary, &now_ms()],
+            &[
+                (&user, Type::TEXT),
+                (&day, Type::TEXT),
+                (&answer.summary, Type::TEXT),
+                (&created_ms, Type::INT8),
+            ],
         )
         .await?;
     let Some(row) = inserted else {
@@ -38,62 +46,79 @@ pub async fn insert_report(
     // One statement for every analysis; a letter that is not one of the day's is not joined,
     // so it shows as a missing row.
     let inserted = tx
-        .execute(
+        .query_typed(
             "INSERT INTO tollgate_demo.analyses (report_id, letter_id, mood, summary)
              SELECT $1, l.id, a.mood, a.summary
              FROM unnest($2::bigint[], $3::text[], $4::text[]) AS a (letter_id, mood, summary)
              JOIN tollgate_demo.letters l
-               ON l.id = a.letter_id AND l.user_id = $5 AND l.day = $6",
-            &[&report_id, &letters, &moods, &summaries, &user, &day],
+               ON l.id = a.letter_id AND l.user_id = $5 AND l.day = $6
+             RETURNING letter_id",
+            &[
+                (&report_id, Type::INT8),
+                (&letters, Type::INT8_ARRAY),
+                (&moods, Type::TEXT_ARRAY),
+                (&summaries, Type::TEXT_ARRAY),
+                (&user, Type::TEXT),
+                (&day, Type::TEXT),
+            ],
         )
         .await?;
-    if inserted != letters.len() as u64 {
-        let stored = of_day(tx.client(), user, day).await?;
-        let known: Vec<i64> = stored.map_or_else(Vec::new, |r| {
-            r.analyses.iter().map(|a| a.letter_id).collect()
-        });
-        let foreign = letters.iter().find(|id| !known.contains(id)).copied();
-        return Ok(Err(foreign_letter(foreign.unwrap_or_default(), user, day)));
+    let joined: Vec<i64> = inserted.iter().map(|row| row.get(0)).collect();
+    if let Some(foreign) = letters.iter().find(|id| !joined.contains(id)) {
+        return Ok(Err(foreign_letter(*foreign, user, day)));
     }
-    Ok(Ok(of_day(tx.client(), user, day).await?))
+    let Ok(date) = Day::parse(day) else {
+        return Ok(Err(format!("{day} is not a day")));
+    };
+    let mut analyses: Vec<StoredAnalysis> = answer
+        .analyses
+        .iter()
+        .map(|a| StoredAnalysis {
+            letter_id: a.letter_id,
+            mood: a.mood.clone(),
+            summary: a.summary.clone(),
+        })
+        .collect();
+    analyses.sort_by_key(|a| a.letter_id);
+    // Exactly the rows just written: no second read.
+    Ok(Ok(Some(Report {
+        id: report_id,
+        user: user.to_owned(),
+        date,
+        summary: answer.summary.clone(),
+        analyses,
+        created_ms,
+    })))
 }
 
-/// The report of the day, if stored.
-pub(super) async fn of_day(
-    client: &impl GenericClient,
-    user: &str,
-    day: &str,
-) -> Result<Option<Report>, tokio_postgres::Error> {
-    let head = client
-        .query_opt(
-            "SELECT id, summary, created_ms FROM tollgate_demo.reports
-             WHERE user_id = $1 AND day = $2",
+/// The report of the day, if stored: one prepared statement.
+pub(super) async fn of_day(db: &PgDb, user: &str, date: Day) -> Result<Option<Report>, DbError> {
+    let day = date.to_string();
+    let rows = db
+        .query(
+            "SELECT r.id, r.summary, r.created_ms, a.letter_id, a.mood, a.summary
+             FROM tollgate_demo.reports r
+             LEFT JOIN tollgate_demo.analyses a ON a.report_id = r.id
+             WHERE r.user_id = $1 AND r.day = $2
+             ORDER BY a.letter_id",
             &[&user, &day],
         )
         .await?;
-    let Some(head) = head else {
+    let Some(head) = rows.first() else {
         return Ok(None);
     };
-    let Ok(date) = Day::parse(day) else {
-        return Ok(None);
-    };
-    let id: i64 = head.get(0);
-    let analyses = client
-        .query(
-            "SELECT letter_id, mood, summary FROM tollgate_demo.analyses
-             WHERE report_id = $1 ORDER BY letter_id",
-            &[&id],
-        )
-        .await?
+    let analyses = rows
         .iter()
-        .map(|row| StoredAnalysis {
-            letter_id: row.get(0),
-            mood: row.get(1),
-            summary: row.get(2),
+        .filter_map(|row| {
+            Some(StoredAnalysis {
+                letter_id: row.get::<_, Option<i64>>(3)?,
+                mood: row.get(4),
+                summary: row.get(5),
+            })
         })
         .collect();
     Ok(Some(Report {
-        id,
+        id: head.get(0),
         user: user.to_owned(),
         date,
         summary: head.get(1),
