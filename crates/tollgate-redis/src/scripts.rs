@@ -57,7 +57,7 @@ local lease, mode, lapsed = tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[9])
 local now = now_ms()
 local r = load(key)
 local function acquire(fence, took_owner, took_fence)
-  redis.call('DEL', key)
+  if r ~= nil then redis.call('DEL', key) end
   redis.call('HSET', key, 'fp', fp, 'fence', int(fence), 'st', 'p', 'owner', owner,
              'lease', int(now + lease))
   redis.call('PEXPIRE', key, int(lease + lapsed))
@@ -111,9 +111,13 @@ local r = load(key)
 if not holds(r, ARGV[2], tonumber(ARGV[3])) then return 0 end
 if ARGV[9] == '1' and not (r.st == 'u' or r.lease <= now) then return 0 end
 local retention = tonumber(ARGV[7])
-redis.call('HDEL', key, 'owner', 'lease', 'retry')
-redis.call('HSET', key, 'st', ARGV[4], 'res', ARGV[5], 'exp', int(now + retention))
-if ARGV[4] == 'f' then redis.call('HSET', key, 'retry', ARGV[6]) end
+if ARGV[4] == 'f' then
+  redis.call('HDEL', key, 'owner', 'lease')
+  redis.call('HSET', key, 'st', 'f', 'res', ARGV[5], 'exp', int(now + retention), 'retry', ARGV[6])
+else
+  redis.call('HDEL', key, 'owner', 'lease', 'retry')
+  redis.call('HSET', key, 'st', ARGV[4], 'res', ARGV[5], 'exp', int(now + retention))
+end
 redis.call('PEXPIRE', key, int(retention + tonumber(ARGV[8])))
 redis.call('PUBLISH', ARGV[10], key)
 return 1
