@@ -13,11 +13,19 @@ use tollgate_testkit::server::PostgresServer;
 
 mod support;
 
-use support::{Instance, count, metric, metrics, next_statuses, post, release_together};
+use support::{
+    Instance, count, metric, metrics, next_statuses, post, release_together, store_letters,
+};
 
 const DATE: &str = "2026-11-21";
 
-fn serve_args(database: &str, llm: &str) -> Vec<String> {
+/// A lease no holder outlives in these tests, however loaded the machine: only the kill test
+/// needs one that runs out.
+const LONG_LEASE: &str = "60s";
+/// The kill test's lease: the survivors answer 409 this long.
+const SHORT_LEASE: &str = "2s";
+
+fn serve_args(database: &str, llm: &str, lease: &str) -> Vec<String> {
     [
         "--database",
         database,
@@ -26,7 +34,7 @@ fn serve_args(database: &str, llm: &str) -> Vec<String> {
         "--llm-attempts",
         "1",
         "--lease",
-        "2s",
+        lease,
     ]
     .map(str::to_owned)
     .to_vec()
@@ -51,19 +59,11 @@ async fn fake_llm() -> FakeLlm {
     .unwrap()
 }
 
-async fn store_letters(client: &HttpClient, url: &str, user: &str, n: usize) {
-    for i in 0..n {
-        let letter = serde_json::json!({ "date": DATE, "text": format!("letter {i}") });
-        let stored = post(client, &format!("{url}/users/{user}/letters"), letter).await;
-        assert_eq!(stored.status, StatusCode::CREATED);
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn s3_three_instances_on_one_postgres_300_identical_reports_give_one_201_and_one_llm_call() {
     let server = PostgresServer::start().unwrap();
     let llm = fake_llm().await;
-    let nodes = instances(3, &serve_args(&server.url(), &llm.url()));
+    let nodes = instances(3, &serve_args(&server.url(), &llm.url(), LONG_LEASE));
     let client = HttpClient::new();
     store_letters(&client, &nodes[0].url, "pat", 3).await;
     let urls: Vec<String> = nodes
@@ -112,7 +112,7 @@ async fn s3_three_instances_on_one_postgres_300_identical_reports_give_one_201_a
 async fn s2_three_instances_on_one_postgres_300_purchases_of_10_from_1000_leave_exactly_0() {
     let server = PostgresServer::start().unwrap();
     let llm = fake_llm().await;
-    let nodes = instances(3, &serve_args(&server.url(), &llm.url()));
+    let nodes = instances(3, &serve_args(&server.url(), &llm.url(), LONG_LEASE));
     let client = HttpClient::new();
     let wallet = format!("{}/wallets/w1", nodes[1].url);
     let put = client
@@ -157,7 +157,7 @@ async fn s2_three_instances_on_one_postgres_300_purchases_of_10_from_1000_leave_
 async fn s3_postgres_instance_killed_mid_call_is_reconciled_by_the_others_and_paid_once_more() {
     let server = PostgresServer::start().unwrap();
     let llm = fake_llm().await;
-    let mut nodes = instances(3, &serve_args(&server.url(), &llm.url()));
+    let mut nodes = instances(3, &serve_args(&server.url(), &llm.url(), SHORT_LEASE));
     let client = HttpClient::new();
     store_letters(&client, &nodes[0].url, "erin", 2).await;
     let report = |node: &Instance| format!("{}/users/erin/daily-reports/{DATE}", node.url);

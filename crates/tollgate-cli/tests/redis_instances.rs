@@ -12,11 +12,13 @@ use tollgate_testkit::server::{AppendFsync, RedisOptions, RedisServer};
 
 mod support;
 
-use support::{Instance, count, metric, metrics, next_statuses, post, release_together};
+use support::{
+    Instance, count, metric, metrics, next_statuses, post, release_together, store_letters,
+};
 
 const DATE: &str = "2026-11-21";
 
-fn serve_args(db: &std::path::Path, redis: &str, llm: &str) -> Vec<String> {
+fn serve_args(db: &std::path::Path, redis: &str, llm: &str, lease: &str) -> Vec<String> {
     let db = db.display().to_string();
     [
         "--db",
@@ -28,13 +30,17 @@ fn serve_args(db: &std::path::Path, redis: &str, llm: &str) -> Vec<String> {
         "--llm-attempts",
         "1",
         "--lease",
-        "2s",
+        lease,
     ]
     .map(str::to_owned)
     .to_vec()
 }
 
-async fn setup(user: &str) -> (RedisServer, FakeLlm, Vec<Instance>, tempfile::TempDir) {
+/// Redis, the fake LLM and 3 instances holding claims for `lease`, with 2 letters of `user`.
+async fn setup(
+    user: &str,
+    lease: &str,
+) -> (RedisServer, FakeLlm, Vec<Instance>, tempfile::TempDir) {
     // Durable as the service requires by default: every write fsynced before it is answered.
     let redis = RedisOptions::new()
         .append_only(AppendFsync::Always)
@@ -47,23 +53,20 @@ async fn setup(user: &str) -> (RedisServer, FakeLlm, Vec<Instance>, tempfile::Te
     .await
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let args = serve_args(&dir.path().join("shared.db"), &redis.url(), &llm.url());
+    let args = serve_args(
+        &dir.path().join("shared.db"),
+        &redis.url(),
+        &llm.url(),
+        lease,
+    );
     let nodes: Vec<Instance> = (0..3).map(|_| Instance::serve(&args)).collect();
-    let client = HttpClient::new();
-    for i in 0..2 {
-        let letter = serde_json::json!({ "date": DATE, "text": format!("letter {i}") });
-        let url = format!("{}/users/{user}/letters", nodes[0].url);
-        assert_eq!(
-            post(&client, &url, letter).await.status,
-            StatusCode::CREATED
-        );
-    }
+    store_letters(&HttpClient::new(), &nodes[0].url, user, 2).await;
     (redis, llm, nodes, dir)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn s3_three_instances_over_one_redis_300_identical_reports_give_one_201_and_one_llm_call() {
-    let (_redis, llm, nodes, _dir) = setup("pat").await;
+    let (_redis, llm, nodes, _dir) = setup("pat", "60s").await;
     let client = HttpClient::new();
     let urls: Vec<String> = nodes
         .iter()
@@ -87,7 +90,7 @@ async fn s3_three_instances_over_one_redis_300_identical_reports_give_one_201_an
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn s3_redis_instance_killed_mid_call_is_reconciled_from_the_report_table() {
-    let (_redis, llm, mut nodes, _dir) = setup("erin").await;
+    let (_redis, llm, mut nodes, _dir) = setup("erin", "2s").await;
     let client = HttpClient::new();
     let report = |node: &Instance| format!("{}/users/erin/daily-reports/{DATE}", node.url);
     llm.hold();

@@ -15,7 +15,7 @@ use tollgate::policy::Backoff;
 use tollgate::store::{Key, LeaseTiming};
 
 use crate::app::App;
-use crate::db::{NaiveSave, Repository, SavedQuestions};
+use crate::db::{NaiveSave, PaidCall, Repository, SavedQuestions};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath};
 use crate::store::ServiceOutbox;
@@ -162,10 +162,12 @@ pub async fn create_naive(
         count: QUESTIONS,
     };
     let asking = app.clone();
-    let ask = move || async move {
-        let questions = asking.llm().questions(&request).await?.questions;
-        Ok::<_, crate::llm::LlmError>((questions, asking.save_faults().take()))
-    };
+    let ask: PaidCall<(), _> = Box::new(move |()| {
+        Box::pin(async move {
+            let questions = asking.llm().questions(&request).await?.questions;
+            Ok((questions, asking.save_faults().take()))
+        })
+    });
     match app.db().naive_save(&user, &role, ask).await? {
         NaiveSave::Saved(questions) => Ok(Json(QuestionsAnswer {
             questions,

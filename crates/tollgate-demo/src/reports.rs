@@ -375,10 +375,12 @@ pub async fn create_naive(
     let (user, date) = parse_path(&user, &date)?;
     let llm = app.llm().clone();
     let request_user = user.clone();
-    let pay = move |letters| async move {
-        llm.analyze(&analyze_request(&request_user, date, letters))
-            .await
-    };
+    let pay: db::PaidCall<_, _> = Box::new(move |letters| {
+        Box::pin(async move {
+            llm.analyze(&analyze_request(&request_user, date, letters))
+                .await
+        })
+    });
     match app.db().naive_report(&user, date, pay).await? {
         db::NaiveReport::Exists => Err(report_exists()),
         db::NaiveReport::NoLetters => Err(WorkFailure::NoLetters.into()),

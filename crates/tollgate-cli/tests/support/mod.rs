@@ -136,3 +136,17 @@ pub async fn next_statuses(
 pub fn count(statuses: &[http::StatusCode], status: http::StatusCode) -> usize {
     statuses.iter().filter(|s| **s == status).count()
 }
+
+/// Stores `n` letters of `user` for 2026-11-21 through the service at `url`.
+pub async fn store_letters(
+    client: &tollgate_demo::client::HttpClient,
+    url: &str,
+    user: &str,
+    n: usize,
+) {
+    for i in 0..n {
+        let letter = serde_json::json!({ "date": "2026-11-21", "text": format!("letter {i}") });
+        let stored = post(client, &format!("{url}/users/{user}/letters"), letter).await;
+        assert_eq!(stored.status, http::StatusCode::CREATED);
+    }
+}

@@ -18,7 +18,6 @@ mod repo;
 mod sqlite;
 mod url;
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -30,7 +29,7 @@ pub use model::{
     StoredAnalysis, Wallet,
 };
 pub use postgres::{PgDb, insert_report as pg_insert_report};
-pub use repo::Repository;
+pub use repo::{PaidCall, Repository};
 pub use sqlite::{BUSY_TIMEOUT, SqliteDb, insert_report as sqlite_insert_report};
 pub use url::{Database, DatabaseUrlError};
 
@@ -224,31 +223,21 @@ impl Repository for Db {
         each_db!(self, db => db.saved_questions(user).await)
     }
 
-    async fn naive_report<F, Fut, E>(
+    async fn naive_report(
         &self,
         user: &str,
         date: Day,
-        call: F,
-    ) -> Result<NaiveReport<E>, DbError>
-    where
-        F: FnOnce(Vec<Letter>) -> Fut + Send,
-        Fut: Future<Output = Result<AnalyzeResponse, E>> + Send,
-        E: Send,
-    {
+        call: PaidCall<Vec<Letter>, AnalyzeResponse>,
+    ) -> Result<NaiveReport, DbError> {
         each_db!(self, db => db.naive_report(user, date, call).await)
     }
 
-    async fn naive_save<F, Fut, E>(
+    async fn naive_save(
         &self,
         user: &str,
         role: &str,
-        call: F,
-    ) -> Result<NaiveSave<E>, DbError>
-    where
-        F: FnOnce() -> Fut + Send,
-        Fut: Future<Output = Result<(Vec<String>, bool), E>> + Send,
-        E: Send,
-    {
+        call: PaidCall<(), (Vec<String>, bool)>,
+    ) -> Result<NaiveSave, DbError> {
         each_db!(self, db => db.naive_save(user, role, call).await)
     }
 }

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::llm::LlmError;
 use crate::validate::Day;
 
 /// A stored letter.
@@ -96,13 +97,13 @@ pub struct SavedQuestions {
 
 /// What the naive report path (S3's original code) did.
 #[derive(Debug)]
-pub enum NaiveReport<E> {
+pub enum NaiveReport {
     /// A report of that day existed when it looked: nothing was paid.
     Exists,
     /// The day has no letters.
     NoLetters,
     /// The LLM call failed; the transaction was rolled back.
-    CallFailed(E),
+    CallFailed(LlmError),
     /// It paid for the call and stored a report with this id in `naive_reports`.
     Made {
         /// The report's id.
@@ -114,9 +115,9 @@ pub enum NaiveReport<E> {
 
 /// What the naive save of interview questions (S4's original code) did.
 #[derive(Debug)]
-pub enum NaiveSave<E> {
+pub enum NaiveSave {
     /// The LLM call failed; the transaction was rolled back.
-    CallFailed(E),
+    CallFailed(LlmError),
     /// The questions were asked and saved in the transaction opened before the call.
     Saved(Vec<String>),
     /// The questions were asked, then the save was refused: the transaction rolled back and

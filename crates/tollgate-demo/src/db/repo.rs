@@ -4,11 +4,13 @@
 //! a transaction across the paid call) and are served only in demo mode.
 
 use std::future::Future;
+use std::pin::Pin;
 
 use super::DbError;
 use super::model::{
     Letter, NaiveReport, NaiveSave, Purchase, PurchaseRefused, Report, SavedQuestions, Wallet,
 };
+use crate::llm::LlmError;
 use crate::validate::Day;
 use crate::wire::AnalyzeResponse;
 
@@ -100,28 +102,25 @@ pub trait Repository: Send + Sync + 'static {
     /// **S3's original code, bug included**: in one transaction on a pooled connection, check
     /// whether the report exists and read the letters, then `call` the LLM with the
     /// transaction still open, then insert into `naive_reports` and commit.
-    fn naive_report<F, Fut, E>(
+    fn naive_report(
         &self,
         user: &str,
         date: Day,
-        call: F,
-    ) -> impl Future<Output = Result<NaiveReport<E>, DbError>> + Send
-    where
-        F: FnOnce(Vec<Letter>) -> Fut + Send,
-        Fut: Future<Output = Result<AnalyzeResponse, E>> + Send,
-        E: Send;
+        call: PaidCall<Vec<Letter>, AnalyzeResponse>,
+    ) -> impl Future<Output = Result<NaiveReport, DbError>> + Send;
 
     /// **S4's original code, bug included**: open a transaction, `call` the LLM with it open,
     /// then save the questions and commit — or roll back when `call` says the save is refused
     /// (`true`), losing the paid questions.
-    fn naive_save<F, Fut, E>(
+    fn naive_save(
         &self,
         user: &str,
         role: &str,
-        call: F,
-    ) -> impl Future<Output = Result<NaiveSave<E>, DbError>> + Send
-    where
-        F: FnOnce() -> Fut + Send,
-        Fut: Future<Output = Result<(Vec<String>, bool), E>> + Send,
-        E: Send;
+        call: PaidCall<(), (Vec<String>, bool)>,
+    ) -> impl Future<Output = Result<NaiveSave, DbError>> + Send;
 }
+
+/// The paid LLM call of a naive path, made while its transaction is still open: given `A`, it
+/// answers `T` or the LLM's error.
+pub type PaidCall<A, T> =
+    Box<dyn FnOnce(A) -> Pin<Box<dyn Future<Output = Result<T, LlmError>> + Send>> + Send>;

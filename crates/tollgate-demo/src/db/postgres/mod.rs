@@ -14,7 +14,6 @@ mod reports;
 mod schema;
 mod wallets;
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,7 +27,7 @@ use super::error::{CodePath, DbError, LockErrors, chain};
 use super::model::{
     Letter, NaiveReport, NaiveSave, Purchase, PurchaseRefused, Report, SavedQuestions, Wallet,
 };
-use super::repo::Repository;
+use super::repo::{PaidCall, Repository};
 use crate::validate::Day;
 use crate::wire::AnalyzeResponse;
 
@@ -233,31 +232,21 @@ impl Repository for PgDb {
         questions::of_user(self, user).await
     }
 
-    async fn naive_report<F, Fut, E>(
+    async fn naive_report(
         &self,
         user: &str,
         date: Day,
-        call: F,
-    ) -> Result<NaiveReport<E>, DbError>
-    where
-        F: FnOnce(Vec<Letter>) -> Fut + Send,
-        Fut: Future<Output = Result<AnalyzeResponse, E>> + Send,
-        E: Send,
-    {
+        call: PaidCall<Vec<Letter>, AnalyzeResponse>,
+    ) -> Result<NaiveReport, DbError> {
         naive::report(self, user, date, call).await
     }
 
-    async fn naive_save<F, Fut, E>(
+    async fn naive_save(
         &self,
         user: &str,
         role: &str,
-        call: F,
-    ) -> Result<NaiveSave<E>, DbError>
-    where
-        F: FnOnce() -> Fut + Send,
-        Fut: Future<Output = Result<(Vec<String>, bool), E>> + Send,
-        E: Send,
-    {
+        call: PaidCall<(), (Vec<String>, bool)>,
+    ) -> Result<NaiveSave, DbError> {
         naive::save(self, user, role, call).await
     }
 }

@@ -2,29 +2,23 @@
 //! transaction on a pooled connection, held open across the paid LLM call. (Dropping a
 //! `tokio_postgres` transaction before it ends rolls it back.)
 
-use std::future::Future;
-
 use tollgate_postgres::tokio_postgres;
 
 use super::PgDb;
 use crate::db::error::{CodePath, DbError};
 use crate::db::model::{Letter, NaiveReport, NaiveSave};
 use crate::db::now_ms;
+use crate::db::repo::PaidCall;
 use crate::validate::Day;
 use crate::wire::AnalyzeResponse;
 
 /// S3's original code: check, pay, insert — in one transaction held across the call.
-pub(super) async fn report<F, Fut, E>(
+pub(super) async fn report(
     db: &PgDb,
     user: &str,
     date: Day,
-    call: F,
-) -> Result<NaiveReport<E>, DbError>
-where
-    F: FnOnce(Vec<Letter>) -> Fut + Send,
-    Fut: Future<Output = Result<AnalyzeResponse, E>> + Send,
-    E: Send,
-{
+    call: PaidCall<Vec<Letter>, AnalyzeResponse>,
+) -> Result<NaiveReport, DbError> {
     let fail = |e: tokio_postgres::Error| db.classified(CodePath::Naive, &e);
     let mut client = db.client().await?;
     let tx = client.transaction().await.map_err(fail)?;
@@ -94,21 +88,16 @@ where
 }
 
 /// S4's original code: the save in a transaction opened before the call and held across it.
-pub(super) async fn save<F, Fut, E>(
+pub(super) async fn save(
     db: &PgDb,
     user: &str,
     role: &str,
-    call: F,
-) -> Result<NaiveSave<E>, DbError>
-where
-    F: FnOnce() -> Fut + Send,
-    Fut: Future<Output = Result<(Vec<String>, bool), E>> + Send,
-    E: Send,
-{
+    call: PaidCall<(), (Vec<String>, bool)>,
+) -> Result<NaiveSave, DbError> {
     let fail = |e: tokio_postgres::Error| db.classified(CodePath::Naive, &e);
     let mut client = db.client().await?;
     let tx = client.transaction().await.map_err(fail)?;
-    let (questions, refused) = match call().await {
+    let (questions, refused) = match call(()).await {
         Ok(asked) => asked,
         Err(e) => return Ok(NaiveSave::CallFailed(e)),
     };

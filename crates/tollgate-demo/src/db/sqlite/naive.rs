@@ -1,8 +1,6 @@
 //! The naive paths of S3 and S4 on SQLite — **the original code, bugs included**: a deferred
 //! transaction on a pooled connection, held open across the paid LLM call.
 
-use std::future::Future;
-
 use deadpool_sqlite::Object;
 use tollgate_sqlite::rusqlite::{self, Connection, params};
 
@@ -10,6 +8,7 @@ use super::SqliteDb;
 use crate::db::error::{CodePath, DbError};
 use crate::db::model::{Letter, NaiveReport, NaiveSave};
 use crate::db::now_ms;
+use crate::db::repo::PaidCall;
 use crate::validate::Day;
 use crate::wire::AnalyzeResponse;
 
@@ -66,17 +65,12 @@ impl Drop for Held {
 }
 
 /// S3's original code: check, pay, insert — in one transaction held across the call.
-pub(super) async fn report<F, Fut, E>(
+pub(super) async fn report(
     db: &SqliteDb,
     user: &str,
     date: Day,
-    call: F,
-) -> Result<NaiveReport<E>, DbError>
-where
-    F: FnOnce(Vec<Letter>) -> Fut + Send,
-    Fut: Future<Output = Result<AnalyzeResponse, E>> + Send,
-    E: Send,
-{
+    call: PaidCall<Vec<Letter>, AnalyzeResponse>,
+) -> Result<NaiveReport, DbError> {
     let mut held = Held::begin(db).await?;
     let (u, d) = (user.to_owned(), date.to_string());
     // 1. "Does the report exist?" — inside the transaction.
@@ -130,19 +124,14 @@ where
 }
 
 /// S4's original code: the save in a transaction opened before the call and held across it.
-pub(super) async fn save<F, Fut, E>(
+pub(super) async fn save(
     db: &SqliteDb,
     user: &str,
     role: &str,
-    call: F,
-) -> Result<NaiveSave<E>, DbError>
-where
-    F: FnOnce() -> Fut + Send,
-    Fut: Future<Output = Result<(Vec<String>, bool), E>> + Send,
-    E: Send,
-{
+    call: PaidCall<(), (Vec<String>, bool)>,
+) -> Result<NaiveSave, DbError> {
     let mut held = Held::begin(db).await?;
-    let (questions, refused) = match call().await {
+    let (questions, refused) = match call(()).await {
         Ok(asked) => asked,
         Err(e) => return Ok(NaiveSave::CallFailed(e)),
     };
