@@ -44,7 +44,9 @@ mod conn;
 mod error;
 mod expect;
 mod h2;
+pub mod html;
 mod io;
+mod mark;
 mod plan;
 mod release;
 mod report;
@@ -59,6 +61,7 @@ use std::sync::Arc;
 pub use config::{Header, RaceConfig, SyncMode};
 pub use error::{ErrorKind, RaceError};
 pub use expect::{Expectation, StatusMatch};
+pub use mark::RequestMark;
 pub use report::{
     InvariantResult, InvariantSummary, Latency, Report, ResponseGroup, Spread, TrialReport,
 };

@@ -13,10 +13,12 @@ use std::time::{Duration, Instant};
 use frame::{ACK, CONTINUATION, DATA, END_HEADERS, END_STREAM, Frame, GOAWAY, HEADERS};
 use frame::{PING, RST_STREAM, SETTINGS, WINDOW_UPDATE, bad};
 
+use tokio::io::{AsyncRead, AsyncWrite};
+
 use crate::conn::Stream;
 use crate::error::{ErrorKind, RequestError};
 use crate::io::{send, within};
-use crate::plan::{Outcome, Plan, Timed, TrialRun};
+use crate::plan::{Outcome, Plan, Settled};
 use crate::request::Parts;
 use crate::response::Response;
 
@@ -41,11 +43,11 @@ struct Peer {
     max_frame: usize,
 }
 
-pub(crate) async fn single_packet(plan: &Plan, requests: Vec<Parts>) -> TrialRun {
+pub(crate) async fn single_packet(plan: &Plan, requests: Vec<Parts>) -> Settled {
     let n = requests.len();
-    let fail_all = |e: RequestError| TrialRun {
-        outcomes: (0..n).map(|_| Err(e.clone())).collect(),
-        spread: Duration::ZERO,
+    let fail_all = |e: RequestError| {
+        let outcomes = (0..n).map(|_| Outcome::failed(e.clone(), None));
+        (outcomes.collect(), Duration::ZERO)
     };
     let connected = within(plan.timeout, "connecting", async {
         let mut stream = plan.connector.connect().await?;
@@ -70,10 +72,7 @@ pub(crate) async fn single_packet(plan: &Plan, requests: Vec<Parts>) -> TrialRun
     if let Err(e) = read.await {
         responses.fail_open(&e);
     }
-    TrialRun {
-        outcomes: responses.finish(),
-        spread: released - start,
-    }
+    (responses.finish(), released - start)
 }
 
 async fn handshake(stream: &mut Stream) -> Result<Peer, RequestError> {
@@ -206,7 +205,10 @@ impl Responses {
         }
     }
 
-    async fn read_all(&mut self, stream: &mut Stream) -> Result<(), RequestError> {
+    async fn read_all<S>(&mut self, stream: &mut S) -> Result<(), RequestError>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
         while self.open > 0 {
             let f = frame::read(stream, OUR_MAX_FRAME).await?;
             match f.kind {
@@ -223,7 +225,7 @@ impl Responses {
                         RequestError::new(ErrorKind::Reset, "HTTP/2 GOAWAY before a response");
                     for id in (1u32..).step_by(2).take(self.streams.len()) {
                         if id > last {
-                            self.complete(id, Err(error.clone()));
+                            self.fail(id, error.clone());
                         }
                     }
                 }
@@ -276,7 +278,7 @@ impl Responses {
             _ => {
                 let code = f.u32_at(0);
                 let message = format!("HTTP/2 stream reset by the server (error code {code})");
-                self.complete(f.stream, Err(RequestError::new(ErrorKind::Reset, message)));
+                self.fail(f.stream, RequestError::new(ErrorKind::Reset, message));
             }
         }
         Ok(())
@@ -287,16 +289,17 @@ impl Responses {
         let index = (id as usize - 1) / 2;
         let state = &mut self.streams[index];
         let outcome = match state.status {
-            Some(status) => Ok(Timed {
-                response: Response {
-                    status,
-                    body: std::mem::take(&mut state.body),
-                },
-                latency: self.released.elapsed(),
-            }),
-            None => Err(bad("stream ended without a :status")),
+            Some(status) => {
+                let body = std::mem::take(&mut state.body);
+                Outcome::response(Response { status, body }, self.released)
+            }
+            None => Outcome::failed(bad("stream ended without a :status"), Some(self.released)),
         };
         self.complete(id, outcome);
+    }
+
+    fn fail(&mut self, id: u32, error: RequestError) {
+        self.complete(id, Outcome::failed(error, Some(self.released)));
     }
 
     fn complete(&mut self, id: u32, outcome: Outcome) {
@@ -308,14 +311,19 @@ impl Responses {
     }
 
     fn fail_open(&mut self, error: &RequestError) {
+        let released = Some(self.released);
         for state in &mut self.streams {
-            state.outcome.get_or_insert_with(|| Err(error.clone()));
+            state
+                .outcome
+                .get_or_insert_with(|| Outcome::failed(error.clone(), released));
         }
         self.open = 0;
     }
 
     fn finish(self) -> Vec<Outcome> {
-        let lost = || Err(RequestError::new(ErrorKind::Io, "request lost"));
+        let error = RequestError::new(ErrorKind::Io, "request lost");
+        let released = Some(self.released);
+        let lost = || Outcome::failed(error.clone(), released);
         self.streams
             .into_iter()
             .map(|s| s.outcome.unwrap_or_else(lost))
