@@ -8,7 +8,7 @@ const WIDTH: f64 = 960.0;
 const HEIGHT: f64 = 190.0;
 const LEFT: f64 = 64.0;
 const RIGHT: f64 = 16.0;
-const TOP: f64 = 14.0;
+const TOP: f64 = 26.0;
 const BOTTOM: f64 = 40.0;
 
 /// One bar: stacked segments (value, colour), a tooltip, a label under it (or none), and a
