@@ -43,6 +43,8 @@ mod config;
 mod conn;
 mod error;
 mod expect;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod h2;
 pub mod html;
 mod io;

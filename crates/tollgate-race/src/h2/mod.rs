@@ -15,7 +15,6 @@ use frame::{PING, RST_STREAM, SETTINGS, WINDOW_UPDATE, bad};
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use crate::conn::Stream;
 use crate::error::{ErrorKind, RequestError};
 use crate::io::{send, within};
 use crate::plan::{Outcome, Plan, Settled};
@@ -75,7 +74,10 @@ pub(crate) async fn single_packet(plan: &Plan, requests: Vec<Parts>) -> Settled 
     (responses.finish(), released - start)
 }
 
-async fn handshake(stream: &mut Stream) -> Result<Peer, RequestError> {
+async fn handshake<S>(stream: &mut S) -> Result<Peer, RequestError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let mut out = frame::PREFACE.to_vec();
     frame::write_settings(
         &mut out,
@@ -100,9 +102,7 @@ async fn handshake(stream: &mut Stream) -> Result<Peer, RequestError> {
                     match id {
                         frame::SETTINGS_MAX_CONCURRENT_STREAMS => peer.max_streams = value,
                         frame::SETTINGS_INITIAL_WINDOW_SIZE => peer.stream_window = value,
-                        frame::SETTINGS_MAX_FRAME_SIZE => {
-                            peer.max_frame = usize::try_from(value).unwrap_or(OUR_MAX_FRAME);
-                        }
+                        frame::SETTINGS_MAX_FRAME_SIZE => peer.max_frame = max_frame(value)?,
                         _ => {}
                     }
                 }
@@ -115,6 +115,34 @@ async fn handshake(stream: &mut Stream) -> Result<Peer, RequestError> {
             _ => {}
         }
     }
+}
+
+/// The fuzz target's connection: the handshake, then the responses of `n` streams. The
+/// largest frame the peer allows is returned too: [`frames`] cuts bodies by it.
+#[cfg(feature = "fuzzing")]
+pub(crate) async fn fuzz_connection<S>(
+    mut stream: S,
+    n: usize,
+    head_request: bool,
+) -> Result<(usize, Vec<Outcome>), RequestError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let peer = handshake(&mut stream).await?;
+    let mut responses = Responses::new(n, Instant::now(), head_request);
+    if let Err(e) = responses.read_all(&mut stream).await {
+        responses.fail_open(&e);
+    }
+    Ok((peer.max_frame, responses.finish()))
+}
+
+/// The peer's SETTINGS_MAX_FRAME_SIZE, which RFC 9113 §6.5.2 bounds to 2^14..2^24 (request
+/// bodies are cut into frames of this size, so a 0 would never end).
+fn max_frame(value: u32) -> Result<usize, RequestError> {
+    usize::try_from(value)
+        .ok()
+        .filter(|v| (1 << 14..1 << 24).contains(v))
+        .ok_or_else(|| bad(&format!("SETTINGS_MAX_FRAME_SIZE {value} is out of range")))
 }
 
 /// Everything but the final frames, and the final frames (one per request).
@@ -328,5 +356,35 @@ impl Responses {
             .into_iter()
             .map(|s| s.outcome.unwrap_or_else(lost))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A server that sends one SETTINGS frame with SETTINGS_MAX_FRAME_SIZE = `max_frame`.
+    async fn handshake_with(max_frame: u32) -> Result<Peer, RequestError> {
+        let mut server = Vec::new();
+        frame::write_settings(&mut server, &[(frame::SETTINGS_MAX_FRAME_SIZE, max_frame)]);
+        let mut io = tokio::io::join(server.as_slice(), tokio::io::sink());
+        handshake(&mut io).await
+    }
+
+    /// Found by the `http2_connection` fuzz target: 2298478600 was accepted (and a 0 would
+    /// have cut request bodies into empty frames forever).
+    #[tokio::test]
+    async fn a_max_frame_size_out_of_range_is_refused() {
+        for value in [0, 16_383, 1 << 24, 2_298_478_600] {
+            let err = handshake_with(value).await.unwrap_err();
+            assert_eq!(err.kind, ErrorKind::Protocol, "{value}");
+            assert!(err.message.contains("out of range"), "{}", err.message);
+        }
+        for value in [16_384, (1 << 24) - 1] {
+            assert_eq!(
+                handshake_with(value).await.unwrap().max_frame,
+                value as usize
+            );
+        }
     }
 }

@@ -230,7 +230,8 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
     let _ = stream.shutdown().await;
 }
 
-async fn read_request<S: AsyncRead + Unpin>(stream: &mut S) -> Option<Seen> {
+/// Reads one request (head and `Content-Length` body); `None` if the client closed first.
+pub(crate) async fn read_request<S: AsyncRead + Unpin>(stream: &mut S) -> Option<Seen> {
     let mut buf = Vec::new();
     let head_end = loop {
         if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
