@@ -178,7 +178,20 @@ where
     F: Fn(Io) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    listen_on(SocketAddr::from(([127, 0, 0, 1], 0)), tls, serve_one).await
+}
+
+/// [`listen`] on `addr` (the send-spread example serves on a veth address).
+pub(crate) async fn listen_on<F, Fut>(
+    addr: SocketAddr,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    serve_one: F,
+) -> (SocketAddr, JoinHandle<()>)
+where
+    F: Fn(Io) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let listener = TcpListener::bind(addr).await.unwrap();
     let addr = listener.local_addr().unwrap();
     let serve_one = Arc::new(serve_one);
     let accept = tokio::spawn(async move {
@@ -201,9 +214,18 @@ where
 
 /// An HTTP/1.1 server (over TLS when `tls` is given) running `handler`.
 pub(crate) async fn serve(tls: Option<tokio_rustls::TlsAcceptor>, handler: Handler) -> Server {
+    serve_on(SocketAddr::from(([127, 0, 0, 1], 0)), tls, handler).await
+}
+
+/// [`serve`] on `addr`.
+pub(crate) async fn serve_on(
+    addr: SocketAddr,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    handler: Handler,
+) -> Server {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let log = Arc::clone(&seen);
-    let (addr, accept) = listen(tls, move |io| {
+    let (addr, accept) = listen_on(addr, tls, move |io| {
         connection(io, Arc::clone(&handler), Arc::clone(&log))
     })
     .await;
