@@ -7,7 +7,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tollgate_race::{ErrorKind, RaceConfig, Report, SyncMode, run};
 
 use support::Io;
@@ -128,4 +128,32 @@ async fn a_connection_closed_mid_chunk_is_a_reset() {
         ErrorKind::Reset,
         "closed in the middle of the body",
     );
+}
+
+/// An HTTP/2 "server" that reads the client's preface and answers with a frame header
+/// announcing a 16 MiB frame, far over the limit the client advertised.
+async fn h2_garbage(mut io: Io) {
+    let mut preface = [0u8; 24];
+    if io.read_exact(&mut preface).await.is_ok() {
+        let _ = io.write_all(b"\xff\xff\xff\x00\x00\x00\x00\x00\x00").await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_garbage_fails_every_stream_with_a_protocol_error() {
+    let (addr, _accept) = support::listen(None, h2_garbage).await;
+    let mut config = RaceConfig::new(format!("http://{addr}/"));
+    config.requests = 4;
+    config.timeout = TIMEOUT;
+    config.sync = SyncMode::SinglePacket;
+    let report = run(&config).await.unwrap();
+    assert!(report.status.is_empty());
+    assert_eq!(
+        report.errors.get(&ErrorKind::Protocol),
+        Some(&4),
+        "{:?}",
+        report.errors
+    );
+    let sample = &report.per_trial[0].error_samples[&ErrorKind::Protocol];
+    assert_eq!(sample, "HTTP/2: frame larger than the advertised maximum");
 }

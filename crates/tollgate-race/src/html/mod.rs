@@ -30,6 +30,6 @@ mod timeline;
 
 pub use comparison::{Comparison, Side, comparison_page};
 pub use node::{Node, escape};
-pub use page::{chip, document, heading, status_colour};
+pub use page::document;
 pub use race::{MAX_TIMELINES, race_page};
 pub use timeline::timeline;

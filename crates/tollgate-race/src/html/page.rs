@@ -55,7 +55,7 @@ pub fn document(title: &str, body: impl IntoIterator<Item = Node>) -> String {
 }
 
 /// The colour of a response status (by class) or of a failed request (`None`).
-pub fn status_colour(status: Option<u16>) -> &'static str {
+pub(crate) fn status_colour(status: Option<u16>) -> &'static str {
     match status.map(|s| s / 100) {
         Some(2) => "#2e7d32",
         Some(3) => "#1565c0",
@@ -67,7 +67,7 @@ pub fn status_colour(status: Option<u16>) -> &'static str {
 }
 
 /// A coloured label for a status (or `error` when `None`) with its count.
-pub fn chip(status: Option<u16>, label: &str, count: usize) -> Node {
+pub(crate) fn chip(status: Option<u16>, label: &str, count: usize) -> Node {
     Node::new("span")
         .attr("class", "chip")
         .attr("style", format!("background:{}", status_colour(status)))
@@ -75,7 +75,7 @@ pub fn chip(status: Option<u16>, label: &str, count: usize) -> Node {
 }
 
 /// A heading of level 2.
-pub fn heading(text: &str) -> Node {
+pub(crate) fn heading(text: &str) -> Node {
     Node::new("h2").text(text)
 }
 

@@ -236,3 +236,64 @@ fn timelines(r: &Report) -> Vec<Node> {
     }
     nodes
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::config::RaceConfig;
+    use crate::plan::{Outcome, TrialRun};
+    use crate::report::Builder;
+    use crate::response::Response;
+
+    /// A trial whose requests got `statuses`, released 1 µs apart, all answered at 20 ms.
+    fn trial(statuses: &[u16]) -> TrialRun {
+        let started = Instant::now();
+        let at = |us| started + Duration::from_micros(us);
+        let outcomes = (1_000..).zip(statuses).map(|(released, &status)| Outcome {
+            result: Ok(Response {
+                status,
+                body: b"<b>".to_vec(),
+            }),
+            released: Some(at(released)),
+            ended: at(20_000),
+        });
+        TrialRun {
+            outcomes: outcomes.collect(),
+            spread: Duration::from_micros(statuses.len() as u64 - 1),
+            started,
+        }
+    }
+
+    #[test]
+    fn the_page_draws_every_request_and_marks_the_violated_trials() {
+        let mut config = RaceConfig::new("http://h/<x>");
+        config.expectations = vec!["201=1".parse().unwrap()];
+        config.timeline = true;
+        let mut builder = Builder::new(&config);
+        builder.add(trial(&[201, 409, 409]));
+        builder.add(trial(&[201, 201, 409]));
+        let page = race_page(&builder.finish(), "tollgate race 'http://h/<x>'");
+        assert_eq!(page.matches("<g class=\"req\"").count(), 6);
+        assert_eq!(page.matches("<svg class=\"timeline\"").count(), 2);
+        assert_eq!(page.matches("<tr class=\"violated\">").count(), 1);
+        assert!(page.contains("201=1 ✗ saw 2"));
+        assert!(page.contains("FAIL: 1 of 2 trials violated"));
+        assert!(
+            page.contains(
+                "<pre class=\"command\">tollgate race &#39;http://h/&lt;x&gt;&#39;</pre>"
+            )
+        );
+        assert!(!page.contains("<x>"), "every text is escaped");
+    }
+
+    #[test]
+    fn without_a_timeline_the_page_says_so() {
+        let mut builder = Builder::new(&RaceConfig::new("http://h/"));
+        builder.add(trial(&[200]));
+        let page = race_page(&builder.finish(), "");
+        assert!(!page.contains("<svg class=\"timeline\""));
+        assert!(page.contains("this run kept no timeline"));
+    }
+}
