@@ -6,23 +6,12 @@
 mod support;
 
 mod chromium;
+mod run;
 
 use std::path::PathBuf;
-use std::process::Output;
 
+use run::tollgate;
 use serde_json::Value;
-
-/// Runs the binary off the runtime's worker threads, which serve the test servers.
-async fn tollgate(args: Vec<String>) -> Output {
-    tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
-            .args(&args)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap()
-}
 
 /// A path for `name` under the target's temporary directory, kept after the test so that the
 /// screenshot can be looked at.
@@ -32,59 +21,54 @@ fn output(name: &str) -> PathBuf {
     dir.join(name)
 }
 
+/// The page's script ran to its end and counted `timelines` timelines and `marks` marks.
+fn assert_drawn(rendered: &chromium::Rendered, timelines: usize, marks: usize) {
+    assert_eq!(rendered.console, Vec::<String>::new(), "console messages");
+    let dom = &rendered.dom;
+    assert!(
+        dom.contains("data-rendered=\"ok\""),
+        "the script did not finish"
+    );
+    let check = format!("drawn: {timelines} timelines, {marks} request marks");
+    assert!(dom.contains(&check), "{check}");
+    assert_eq!(dom.matches("<g class=\"req\"").count(), marks);
+    let png = std::fs::read(&rendered.screenshot).unwrap();
+    assert!(chromium::is_png(&png), "{}", rendered.screenshot.display());
+    println!("screenshot: {}", rendered.screenshot.display());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_race_page_shows_one_mark_per_request_and_the_violated_trials() {
     let server = support::racy().await;
     let page = output("race.html");
-    let args = [
+    let (html, url) = (page.display().to_string(), server.url("/r/{{trial_uuid}}"));
+    let out = tollgate(&[
         "race", "-X", "POST", "-n", "20", "--trials", "3", "--expect", "201=1", "--expect",
-        "409=19", "--json", "--html",
-    ];
-    let mut args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
-    args.push(page.display().to_string());
-    let url = server.url("/reports/{{trial_uuid}}");
-    args.push(url.clone());
-    let out = tollgate(args).await;
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        "409=19", "--json", "--html", &html, &url,
+    ])
+    .await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     let violations = report["violations"].as_u64().unwrap() as usize;
 
     let seen = chromium::render(&page, 2400);
-    assert_eq!(seen.console, Vec::<String>::new(), "console messages");
-    assert!(
-        seen.dom.contains("data-rendered=\"ok\""),
-        "the page's script did not finish"
-    );
-    assert!(seen.dom.contains("drawn: 3 timelines, 60 request marks"));
-    assert_eq!(
-        seen.dom
-            .matches("<svg class=\"timeline\" data-requests=\"20\"")
-            .count(),
-        3
-    );
-    assert_eq!(seen.dom.matches("<g class=\"req\"").count(), 60);
-    assert_eq!(
-        seen.dom.matches("<tr class=\"violated\">").count(),
-        violations
-    );
-    assert!(seen.dom.contains("&#39;http://127.0.0.1:") || seen.dom.contains("'http://127.0.0.1:"));
-    assert!(
-        seen.dom.contains("/reports/{{trial_uuid}}'"),
-        "the exact command line"
-    );
-    assert!(chromium::is_png(&std::fs::read(&seen.screenshot).unwrap()));
-    println!("screenshot: {}", seen.screenshot.display());
+    assert_drawn(&seen, 3, 60);
+    let timelines = seen
+        .dom
+        .matches("<svg class=\"timeline\" data-requests=\"20\"");
+    assert_eq!(timelines.count(), 3);
+    let violated = seen.dom.matches("<tr class=\"violated\">").count();
+    assert_eq!(violated, violations);
+    let command = format!("--json --html {html} '{url}'</pre>");
+    assert!(seen.dom.contains(&command), "the exact command line");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_page_shows_both_sides_one_mark_per_request() {
     let page = output("demo.html");
-    let args = [
+    let html = page.display().to_string();
+    let out = tollgate(&[
         "demo",
         "-n",
         "20",
@@ -92,10 +76,9 @@ async fn the_demo_page_shows_both_sides_one_mark_per_request() {
         "50ms",
         "--json",
         "--html",
-    ];
-    let mut args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
-    args.push(page.display().to_string());
-    let out = tollgate(args).await;
+        &html,
+    ])
+    .await;
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -106,22 +89,12 @@ async fn the_demo_page_shows_both_sides_one_mark_per_request() {
     let naive_created = report["naive"]["status"]["201"].as_u64().unwrap_or(0) as usize;
 
     let seen = chromium::render(&page, 1400);
-    assert_eq!(seen.console, Vec::<String>::new(), "console messages");
-    assert!(
-        seen.dom.contains("data-rendered=\"ok\""),
-        "the page's script did not finish"
-    );
-    assert!(seen.dom.contains("drawn: 2 timelines, 40 request marks"));
-    assert_eq!(seen.dom.matches("<g class=\"req\"").count(), 40);
+    assert_drawn(&seen, 2, 40);
     // The guarded side answers 201 once and 409 to the 19 others.
-    assert_eq!(
-        seen.dom.matches("data-status=\"201\"").count(),
-        naive_created + 1
-    );
+    let created = seen.dom.matches("data-status=\"201\"").count();
+    assert_eq!(created, naive_created + 1);
     assert!(
         seen.dom
             .contains("guarded: exactly once — 1 × 201, 19 × 409")
     );
-    assert!(chromium::is_png(&std::fs::read(&seen.screenshot).unwrap()));
-    println!("screenshot: {}", seen.screenshot.display());
 }

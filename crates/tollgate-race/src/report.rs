@@ -45,6 +45,17 @@ pub struct Report {
     pub per_trial: Vec<TrialReport>,
 }
 
+impl TrialReport {
+    /// Each invariant this trial violated, as `201=1 (saw 3)`.
+    pub fn violated(&self) -> Vec<String> {
+        self.invariants
+            .iter()
+            .filter(|i| !i.held)
+            .map(|i| format!("{} (saw {})", i.expect, i.observed))
+            .collect()
+    }
+}
+
 impl Report {
     /// Whether every invariant held in every trial.
     pub fn passed(&self) -> bool {

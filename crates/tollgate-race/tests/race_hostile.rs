@@ -59,7 +59,7 @@ const TIMEOUT: Duration = Duration::from_millis(500);
 
 /// Races 4 requests at `/<behaviour>/{{i}}`; returns the report and how long the run took.
 async fn race(behaviour: &str) -> (Report, Duration) {
-    let (addr, _accept) = support::listen(None, misbehave).await;
+    let (addr, _accept) = support::listen(support::LOOPBACK, None, misbehave).await;
     let mut config = RaceConfig::new(format!("http://{addr}/{behaviour}/{{{{i}}}}"));
     config.requests = 4;
     config.timeout = TIMEOUT;
@@ -141,7 +141,7 @@ async fn h2_garbage(mut io: Io) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http2_garbage_fails_every_stream_with_a_protocol_error() {
-    let (addr, _accept) = support::listen(None, h2_garbage).await;
+    let (addr, _accept) = support::listen(support::LOOPBACK, None, h2_garbage).await;
     let mut config = RaceConfig::new(format!("http://{addr}/"));
     config.requests = 4;
     config.timeout = TIMEOUT;

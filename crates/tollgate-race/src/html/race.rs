@@ -216,12 +216,7 @@ fn timelines(r: &Report) -> Vec<Node> {
         nodes.push(Node::new("p").attr("class", "note").text(note));
     }
     for t in r.per_trial.iter().take(MAX_TIMELINES) {
-        let broken: Vec<_> = t
-            .invariants
-            .iter()
-            .filter(|i| !i.held)
-            .map(|i| format!("{} (saw {})", i.expect, i.observed))
-            .collect();
+        let broken = t.violated();
         let title = Node::new("h3").text(format!("trial {} ", t.trial));
         let title = if broken.is_empty() {
             title

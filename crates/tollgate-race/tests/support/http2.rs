@@ -9,7 +9,7 @@ use super::{Handler, Io, Seen, Server};
 /// An HTTP/2 server (prior knowledge, or TLS with ALPN `h2`) running `app`; the counter
 /// says how many connections it accepted.
 pub(crate) async fn serve(app: Handler, tls: bool) -> (Server, Arc<AtomicUsize>) {
-    serve_on(SocketAddr::from(([127, 0, 0, 1], 0)), app, tls).await
+    serve_on(super::LOOPBACK, app, tls).await
 }
 
 /// [`serve`] on `addr`.
@@ -22,7 +22,7 @@ pub(crate) async fn serve_on(
     let connections = Arc::new(AtomicUsize::new(0));
     let acceptor = tls.then(|| super::tls_acceptor(&[b"h2"]));
     let (log, count) = (Arc::clone(&seen), Arc::clone(&connections));
-    let (addr, accept) = super::listen_on(addr, acceptor, move |io| {
+    let (addr, accept) = super::listen(addr, acceptor, move |io| {
         count.fetch_add(1, Ordering::SeqCst);
         connection(io, Arc::clone(&app), Arc::clone(&log))
     })

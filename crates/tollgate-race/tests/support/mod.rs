@@ -7,7 +7,7 @@
 
 use std::collections::HashSet;
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -168,21 +168,13 @@ pub(crate) type Io = Box<dyn IoStream>;
 pub(crate) trait IoStream: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> IoStream for T {}
 
-/// Binds a loopback port and hands every accepted connection (after the TLS handshake when
-/// `tls` is given) to `serve_one`, each on its own task.
-pub(crate) async fn listen<F, Fut>(
-    tls: Option<tokio_rustls::TlsAcceptor>,
-    serve_one: F,
-) -> (SocketAddr, JoinHandle<()>)
-where
-    F: Fn(Io) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    listen_on(SocketAddr::from(([127, 0, 0, 1], 0)), tls, serve_one).await
-}
+/// Loopback, any free port: where the test servers listen.
+pub(crate) const LOOPBACK: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
 
-/// [`listen`] on `addr` (the send-spread example serves on a veth address).
-pub(crate) async fn listen_on<F, Fut>(
+/// Binds `addr` (the send-spread example serves on a veth address) and hands every accepted
+/// connection (after the TLS handshake when `tls` is given) to `serve_one`, each on its own
+/// task.
+pub(crate) async fn listen<F, Fut>(
     addr: SocketAddr,
     tls: Option<tokio_rustls::TlsAcceptor>,
     serve_one: F,
@@ -214,7 +206,7 @@ where
 
 /// An HTTP/1.1 server (over TLS when `tls` is given) running `handler`.
 pub(crate) async fn serve(tls: Option<tokio_rustls::TlsAcceptor>, handler: Handler) -> Server {
-    serve_on(SocketAddr::from(([127, 0, 0, 1], 0)), tls, handler).await
+    serve_on(LOOPBACK, tls, handler).await
 }
 
 /// [`serve`] on `addr`.
@@ -225,7 +217,7 @@ pub(crate) async fn serve_on(
 ) -> Server {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let log = Arc::clone(&seen);
-    let (addr, accept) = listen_on(addr, tls, move |io| {
+    let (addr, accept) = listen(addr, tls, move |io| {
         connection(io, Arc::clone(&handler), Arc::clone(&log))
     })
     .await;
