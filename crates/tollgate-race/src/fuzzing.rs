@@ -1,8 +1,8 @@
 //! Entry points for the cargo-fuzz targets in `fuzz/` (feature `fuzzing`): the parsers a
 //! server's bytes or a user's arguments reach, driven without a network or a runtime.
 //!
-//! Each function is deterministic and must return, whatever the input: a panic or an input
-//! the readers wait on forever (a reader over a complete input that is still pending) is a bug.
+//! Each function must return, whatever the input: a panic, or an input the readers would wait
+//! on forever (a reader over a complete input that is still pending), is a bug.
 
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};

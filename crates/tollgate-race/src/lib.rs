@@ -19,6 +19,12 @@
 //! when any invariant does not hold, and the [`Report`] gives the violation rate over trials.
 //! Use `{{trial_uuid}}` in the URL, a header or the body to give each trial its own key.
 //!
+//! ## Reports
+//! The [`Report`] serializes to JSON. With [`RaceConfig::timeline`] set, each trial also keeps
+//! when every request was released and answered ([`RequestMark`]), and [`html::race_page`]
+//! draws the run as a self-contained HTML page (a timeline per trial, the send spreads, a
+//! latency histogram, statuses and violated invariants per trial).
+//!
 //! ## Example
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {

@@ -54,12 +54,16 @@ impl RequestMark {
         let since = |at: Instant| micros(at.saturating_duration_since(origin));
         let released = outcome.released.map(since);
         let ended = since(outcome.ended);
-        match &outcome.result {
-            Ok(response) => Self {
-                released_us: released,
-                ..Self::response(index, 0, ended, response.status)
-            },
-            Err(e) => Self::failed(index, released, ended, e.kind),
+        let (status, error) = match &outcome.result {
+            Ok(response) => (Some(response.status), None),
+            Err(e) => (None, Some(e.kind)),
+        };
+        Self {
+            index,
+            released_us: released,
+            ended_us: ended,
+            status,
+            error,
         }
     }
 }

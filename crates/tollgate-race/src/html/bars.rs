@@ -112,7 +112,7 @@ fn y_axis(y: &Scale, title: &str) -> Node {
     Node::new("g").children(ticks).child(
         Node::new("text")
             .attr("x", 4.0)
-            .attr("y", TOP - 2.0)
+            .attr("y", TOP - 12.0)
             .text(title),
     )
 }

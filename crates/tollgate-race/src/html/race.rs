@@ -110,11 +110,13 @@ fn histogram(r: &Report) -> Node {
         .flat_map(|t| &t.timeline)
         .filter_map(|m| Some((m.ended_us.checked_sub(m.released_us?)?, m.status?)))
         .collect();
-    let max = latencies.iter().map(|l| l.0).max().unwrap_or(0).max(1);
-    let width = max.div_ceil(HISTOGRAM_BINS as u64).max(1);
+    // From the fastest to the slowest response: on loopback they are all far from zero.
+    let low = latencies.iter().map(|l| l.0).min().unwrap_or(0);
+    let high = latencies.iter().map(|l| l.0).max().unwrap_or(0);
+    let width = (high - low + 1).div_ceil(HISTOGRAM_BINS as u64);
     let mut bins = vec![BTreeMap::<u16, usize>::new(); HISTOGRAM_BINS];
     for (latency, status) in latencies {
-        let bin = usize::try_from(latency / width)
+        let bin = usize::try_from((latency - low) / width)
             .map_or(HISTOGRAM_BINS - 1, |b| b.min(HISTOGRAM_BINS - 1));
         *bins[bin].entry(status).or_insert(0) += 1;
     }
@@ -122,7 +124,7 @@ fn histogram(r: &Report) -> Node {
         .iter()
         .enumerate()
         .map(|(i, bin)| {
-            let from = i as u64 * width;
+            let from = low + i as u64 * width;
             let counts: Vec<_> = bin.iter().map(|(s, n)| format!("{s} ×{n}")).collect();
             Bar {
                 segments: bin
@@ -135,7 +137,7 @@ fn histogram(r: &Report) -> Node {
                     ms(from + width),
                     counts.join(", ")
                 ),
-                label: (i % 5 == 0).then(|| format!("{:.1}", from as f64 / 1000.0)),
+                label: (i % 5 == 0).then(|| format!("{:.2}", from as f64 / 1000.0)),
                 flagged: false,
             }
         })
