@@ -36,6 +36,9 @@ pub(crate) struct DemoArgs {
     /// Print one JSON object on stdout instead of the table.
     #[arg(long)]
     json: bool,
+    /// Also write the comparison as a self-contained HTML page with timelines to FILE.
+    #[arg(long, value_name = "FILE")]
+    html: Option<std::path::PathBuf>,
 }
 
 fn parse_requests(text: &str) -> Result<usize, String> {
@@ -91,6 +94,12 @@ pub(crate) async fn main(args: DemoArgs) -> ExitCode {
     } else {
         println!();
         print!("{}", demo::table(&report, &options));
+    }
+    if let Some(path) = &args.html {
+        if let Err(e) = crate::html::write_demo(path, &report, &options) {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
     }
     if report.guarded_held() {
         ExitCode::SUCCESS

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 mod demo;
 mod duration;
+mod html;
 mod plan;
 mod print;
 mod race;

@@ -103,12 +103,7 @@ fn trial_line(t: &TrialReport) -> String {
     if !t.errors.is_empty() {
         let _ = write!(text, "  errors {}", errors(&t.errors));
     }
-    let broken: Vec<_> = t
-        .invariants
-        .iter()
-        .filter(|i| !i.held)
-        .map(|i| format!("{} (saw {})", i.expect, i.observed))
-        .collect();
+    let broken = t.violated();
     if !broken.is_empty() {
         let _ = write!(text, "  VIOLATED {}", broken.join(", "));
     }

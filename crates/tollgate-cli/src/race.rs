@@ -52,6 +52,9 @@ pub(crate) struct RaceArgs {
     /// Print the report as one JSON object on stdout.
     #[arg(long)]
     json: bool,
+    /// Also write the report as a self-contained HTML page with charts to FILE.
+    #[arg(long, value_name = "FILE")]
+    html: Option<std::path::PathBuf>,
 }
 
 fn parse_requests(text: &str) -> Result<usize, String> {
@@ -94,6 +97,11 @@ pub(crate) async fn main(args: RaceArgs) -> ExitCode {
     if let Err(message) = output(&report, args.json) {
         return usage_error(&message);
     }
+    if let Some(path) = &args.html {
+        if let Err(message) = crate::html::write_race(path, &report) {
+            return usage_error(&message);
+        }
+    }
     if report.passed() {
         ExitCode::SUCCESS
     } else {
@@ -120,6 +128,7 @@ fn config(args: &RaceArgs) -> Result<RaceConfig, String> {
     config.sync = args.sync;
     config.timeout = args.timeout;
     config.insecure = args.insecure;
+    config.timeline = args.html.is_some();
     Ok(config)
 }
 

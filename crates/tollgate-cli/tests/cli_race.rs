@@ -3,26 +3,10 @@
 #[path = "../../tollgate-race/tests/support/mod.rs"]
 mod support;
 
-use std::process::Output;
+mod run;
 
+use run::tollgate;
 use serde_json::Value;
-
-/// Runs the binary off the runtime's worker threads, which serve the test servers.
-#[allow(
-    clippy::unwrap_used,
-    reason = "failing to run the binary fails the test"
-)]
-async fn tollgate(args: &[&str]) -> Output {
-    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
-    tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
-            .args(&args)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap()
-}
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()

@@ -68,6 +68,9 @@ pub struct Side {
     pub reports_stored: u64,
     /// Busy / locked errors reported by the database.
     pub lock_errors: u64,
+    /// Each request's release and end (for `tollgate demo --html`); not in the JSON.
+    #[serde(skip)]
+    pub timeline: Vec<tollgate_race::RequestMark>,
 }
 
 impl Side {
@@ -204,6 +207,7 @@ pub async fn run(
         race.trials = 1;
         race.sync = SyncMode::LastByte;
         race.timeout = Duration::from_secs(60);
+        race.timeline = true;
         let report = tollgate_race::run(&race).await?;
         let mut status: BTreeMap<String, usize> = report
             .status
@@ -228,6 +232,11 @@ pub async fn run(
                 CodePath::Guarded => guarded,
             },
             lock_errors: service.app().db().lock_errors().get(path) - locks_before,
+            timeline: report
+                .per_trial
+                .first()
+                .map(|t| t.timeline.clone())
+                .unwrap_or_default(),
         });
     }
     let _ = service.shutdown().await;

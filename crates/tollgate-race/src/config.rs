@@ -37,6 +37,9 @@ pub struct RaceConfig {
     pub timeout: Duration,
     /// Accept any TLS certificate (self-signed test servers). Never for production targets.
     pub insecure: bool,
+    /// Keep each request's release and end in [`TrialReport::timeline`](crate::TrialReport)
+    /// (for charts). Off by default: it grows with requests × trials.
+    pub timeline: bool,
 }
 
 impl RaceConfig {
@@ -54,6 +57,7 @@ impl RaceConfig {
             sync: SyncMode::LastByte,
             timeout: Duration::from_secs(10),
             insecure: false,
+            timeline: false,
         }
     }
 }

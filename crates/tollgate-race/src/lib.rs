@@ -19,6 +19,12 @@
 //! when any invariant does not hold, and the [`Report`] gives the violation rate over trials.
 //! Use `{{trial_uuid}}` in the URL, a header or the body to give each trial its own key.
 //!
+//! ## Reports
+//! The [`Report`] serializes to JSON. With [`RaceConfig::timeline`] set, each trial also keeps
+//! when every request was released and answered ([`RequestMark`]), and [`html::race_page`]
+//! draws the run as a self-contained HTML page (a timeline per trial, the send spreads, a
+//! latency histogram, statuses and violated invariants per trial).
+//!
 //! ## Example
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -43,8 +49,12 @@ mod config;
 mod conn;
 mod error;
 mod expect;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod h2;
+pub mod html;
 mod io;
+mod mark;
 mod plan;
 mod release;
 mod report;
@@ -59,6 +69,7 @@ use std::sync::Arc;
 pub use config::{Header, RaceConfig, SyncMode};
 pub use error::{ErrorKind, RaceError};
 pub use expect::{Expectation, StatusMatch};
+pub use mark::RequestMark;
 pub use report::{
     InvariantResult, InvariantSummary, Latency, Report, ResponseGroup, Spread, TrialReport,
 };

@@ -8,6 +8,7 @@ use serde::Serialize;
 use crate::config::{RaceConfig, SyncMode};
 use crate::error::ErrorKind;
 use crate::expect::Expectation;
+use crate::mark::{RequestMark, micros};
 use crate::plan::TrialRun;
 
 /// The result of a run: per trial and summed over trials.
@@ -44,6 +45,17 @@ pub struct Report {
     pub per_trial: Vec<TrialReport>,
 }
 
+impl TrialReport {
+    /// Each invariant this trial violated, as `201=1 (saw 3)`.
+    pub fn violated(&self) -> Vec<String> {
+        self.invariants
+            .iter()
+            .filter(|i| !i.held)
+            .map(|i| format!("{} (saw {})", i.expect, i.observed))
+            .collect()
+    }
+}
+
 impl Report {
     /// Whether every invariant held in every trial.
     pub fn passed(&self) -> bool {
@@ -73,6 +85,10 @@ pub struct TrialReport {
     pub invariants: Vec<InvariantResult>,
     /// Whether every invariant held.
     pub held: bool,
+    /// Each request's release and end, in index order; empty unless
+    /// [`RaceConfig::timeline`] was set.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub timeline: Vec<RequestMark>,
 }
 
 /// Responses with the same status and the same body.
@@ -152,6 +168,7 @@ pub(crate) struct Builder {
     latencies: Vec<Duration>,
     spreads: Vec<u64>,
     expectations: Vec<Expectation>,
+    timeline: bool,
 }
 
 impl Builder {
@@ -187,13 +204,20 @@ impl Builder {
             latencies: Vec::new(),
             spreads: Vec::new(),
             expectations: config.expectations.clone(),
+            timeline: config.timeline,
         }
     }
 
     /// Adds one trial and returns its report.
     pub(crate) fn add(&mut self, run: TrialRun) -> &TrialReport {
         self.latencies.extend(latencies_of(&run));
-        let trial = trial_report(self.report.per_trial.len(), run, &self.expectations);
+        let mut trial = trial_report(self.report.per_trial.len(), &run, &self.expectations);
+        if self.timeline {
+            let marks = run.outcomes.iter().enumerate();
+            trial.timeline = marks
+                .map(|(i, o)| RequestMark::of(i, o, run.started))
+                .collect();
+        }
         let r = &mut self.report;
         r.trials += 1;
         r.violations += usize::from(!trial.held);
@@ -229,30 +253,26 @@ impl Builder {
 
 /// The latencies of a run's successful responses.
 fn latencies_of(run: &TrialRun) -> Vec<Duration> {
-    run.outcomes
-        .iter()
-        .filter_map(|o| o.as_ref().ok().map(|t| t.latency))
-        .collect()
+    run.outcomes.iter().filter_map(|o| o.latency()).collect()
 }
 
-fn trial_report(trial: usize, run: TrialRun, expectations: &[Expectation]) -> TrialReport {
-    let mut latencies = latencies_of(&run);
+fn trial_report(trial: usize, run: &TrialRun, expectations: &[Expectation]) -> TrialReport {
+    let mut latencies = latencies_of(run);
     let mut status = BTreeMap::new();
     let mut errors = BTreeMap::new();
     let mut error_samples = BTreeMap::new();
     let mut groups: Vec<ResponseGroup> = Vec::new();
-    for outcome in run.outcomes {
-        match outcome {
-            Ok(timed) => {
-                *status.entry(timed.response.status).or_insert(0) += 1;
-                merge_groups(
-                    &mut groups,
-                    &[group_of(timed.response.status, &timed.response.body)],
-                );
+    for outcome in &run.outcomes {
+        match &outcome.result {
+            Ok(response) => {
+                *status.entry(response.status).or_insert(0) += 1;
+                merge_groups(&mut groups, &[group_of(response.status, &response.body)]);
             }
             Err(e) => {
                 *errors.entry(e.kind).or_insert(0) += 1;
-                error_samples.entry(e.kind).or_insert(e.message);
+                error_samples
+                    .entry(e.kind)
+                    .or_insert_with(|| e.message.clone());
             }
         }
     }
@@ -278,6 +298,7 @@ fn trial_report(trial: usize, run: TrialRun, expectations: &[Expectation]) -> Tr
         error_samples,
         groups,
         invariants,
+        timeline: Vec::new(),
     }
 }
 
@@ -320,10 +341,6 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
         (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     })
-}
-
-fn micros(d: Duration) -> u64 {
-    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
 fn median(sorted: &[u64]) -> u64 {

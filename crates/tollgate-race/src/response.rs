@@ -59,12 +59,17 @@ fn parse_status(head: &str) -> Result<u16, RequestError> {
     let line = head.lines().next().unwrap_or_default();
     let mut parts = line.split(' ');
     let (version, code) = (parts.next(), parts.next());
-    match (version, code) {
+    // RFC 9110 §15: three digits, 100 to 599 (`u16::from_str` alone takes `+12` and `021`).
+    let status = match (version, code) {
         (Some(v), Some(code)) if v.starts_with("HTTP/1.") && code.len() == 3 => code
-            .parse()
-            .map_err(|_| protocol(format!("bad status line `{line}`"))),
-        _ => Err(protocol(format!("bad status line `{line}`"))),
-    }
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| code.parse::<u16>().ok())
+            .flatten()
+            .filter(|s| (100..=599).contains(s)),
+        _ => None,
+    };
+    status.ok_or_else(|| protocol(format!("bad status line `{line}`")))
 }
 
 /// The value of the first header named `name` (lowercase), trimmed and lowercased.
@@ -257,5 +262,18 @@ mod tests {
         );
         let bad_chunk = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n";
         assert_eq!(kind(read(bad_chunk).await), ErrorKind::Protocol);
+    }
+
+    /// Found by the `http1_response` fuzz target: `021` was read as status 21.
+    #[tokio::test]
+    async fn status_codes_are_three_digits_from_100_to_599() {
+        for line in ["021", "+12", "600", "2 1", "099"] {
+            let raw = format!("HTTP/1.1 {line} Created\r\nContent-Length: 0\r\n\r\n");
+            let err = read(raw.as_bytes()).await.unwrap_err();
+            assert_eq!(err.kind, ErrorKind::Protocol, "{line}");
+            assert!(err.message.starts_with("bad status line"), "{line}");
+        }
+        let r = read(b"HTTP/1.1 599 X\r\nContent-Length: 0\r\n\r\n").await;
+        assert_eq!(r.unwrap().status, 599);
     }
 }

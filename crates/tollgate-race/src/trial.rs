@@ -15,12 +15,13 @@ use crate::config::SyncMode;
 use crate::conn::Stream;
 use crate::error::{ErrorKind, RequestError};
 use crate::io::{send, within};
-use crate::plan::{Outcome, Plan, Timed, TrialRun};
+use crate::plan::{Outcome, Plan, Settled, TrialRun};
 use crate::release::{Armed, lost, release};
 use crate::response::read_response;
 use crate::template::{Vars, uuid_v4};
 
 pub(crate) async fn run_trial(plan: &Arc<Plan>, trial: usize) -> TrialRun {
+    let started = Instant::now();
     let trial_uuid = uuid_v4();
     let vars = |index| Vars {
         index,
@@ -28,17 +29,22 @@ pub(crate) async fn run_trial(plan: &Arc<Plan>, trial: usize) -> TrialRun {
         trial_uuid: &trial_uuid,
     };
     let requests = (0..plan.requests).map(|i| plan.request.render(vars(i)));
-    match plan.sync {
+    let (outcomes, spread) = match plan.sync {
         SyncMode::LastByte => last_byte(plan, requests.collect()).await,
         SyncMode::None => plain(plan, requests.collect()).await,
         SyncMode::SinglePacket => {
             let parts = (0..plan.requests).map(|i| plan.request.parts(vars(i)));
             crate::h2::single_packet(plan, parts.collect()).await
         }
+    };
+    TrialRun {
+        outcomes,
+        spread,
+        started,
     }
 }
 
-async fn last_byte(plan: &Arc<Plan>, requests: Vec<Vec<u8>>) -> TrialRun {
+async fn last_byte(plan: &Arc<Plan>, requests: Vec<Vec<u8>>) -> Settled {
     let opening: Vec<JoinHandle<_>> = requests
         .into_iter()
         .map(|mut bytes| {
@@ -66,15 +72,16 @@ async fn last_byte(plan: &Arc<Plan>, requests: Vec<Vec<u8>>) -> TrialRun {
                 });
                 outcomes.push(None);
             }
-            Err(e) => outcomes.push(Some(Err(e))),
+            Err(e) => outcomes.push(Some(Outcome::failed(e, None))),
         }
     }
 
     let (released, failed) = release(ready).await;
     for (index, e) in failed {
-        outcomes[index] = Some(Err(e));
+        outcomes[index] = Some(Outcome::failed(e, None));
     }
     let spread = spread(released.iter().map(|r| r.at));
+    let release_times: Vec<_> = released.iter().map(|r| Some(r.at)).collect();
 
     let reading: Vec<_> = released
         .into_iter()
@@ -83,17 +90,18 @@ async fn last_byte(plan: &Arc<Plan>, requests: Vec<Vec<u8>>) -> TrialRun {
             (r.index, tokio::spawn(reader))
         })
         .collect();
-    for (index, handle) in reading {
-        outcomes[index] = Some(joined(handle.await));
+    for ((index, handle), at) in reading.into_iter().zip(release_times) {
+        let outcome = handle.await;
+        outcomes[index] = Some(outcome.unwrap_or_else(|e| Outcome::failed(task_failed(&e), at)));
     }
     let outcomes = outcomes
         .into_iter()
-        .map(|o| o.unwrap_or_else(|| Err(lost())))
+        .map(|o| o.unwrap_or_else(|| Outcome::failed(lost(), None)))
         .collect();
-    TrialRun { outcomes, spread }
+    (outcomes, spread)
 }
 
-async fn plain(plan: &Arc<Plan>, requests: Vec<Vec<u8>>) -> TrialRun {
+async fn plain(plan: &Arc<Plan>, requests: Vec<Vec<u8>>) -> Settled {
     let handles: Vec<JoinHandle<_>> = requests
         .into_iter()
         .map(|bytes| {
@@ -104,24 +112,20 @@ async fn plain(plan: &Arc<Plan>, requests: Vec<Vec<u8>>) -> TrialRun {
                     send(&mut stream, &bytes).await?;
                     Ok((stream, Instant::now()))
                 });
-                let (stream, at) = sent.await?;
-                Ok((at, receive(plan, stream, at).await))
+                match sent.await {
+                    Ok((stream, at)) => receive(plan, stream, at).await,
+                    Err(e) => Outcome::failed(e, None),
+                }
             })
         })
         .collect();
     let mut outcomes = Vec::with_capacity(handles.len());
-    let mut sent_at = Vec::with_capacity(handles.len());
     for handle in handles {
-        match joined(handle.await) {
-            Ok((at, outcome)) => {
-                sent_at.push(at);
-                outcomes.push(outcome);
-            }
-            Err(e) => outcomes.push(Err(e)),
-        }
+        let outcome = handle.await;
+        outcomes.push(outcome.unwrap_or_else(|e| Outcome::failed(task_failed(&e), None)));
     }
-    let spread = spread(sent_at.into_iter());
-    TrialRun { outcomes, spread }
+    let spread = spread(outcomes.iter().filter_map(|o| o.released));
+    (outcomes, spread)
 }
 
 async fn receive(plan: Arc<Plan>, mut stream: Stream, released: Instant) -> Outcome {
@@ -129,22 +133,20 @@ async fn receive(plan: Arc<Plan>, mut stream: Stream, released: Instant) -> Outc
     let response = within(plan.timeout, "waiting for the response", async {
         read_response(&mut stream, head).await
     });
-    let response = response.await?;
-    Ok(Timed {
-        response,
-        latency: released.elapsed(),
-    })
+    match response.await {
+        Ok(response) => Outcome::response(response, released),
+        Err(e) => Outcome::failed(e, Some(released)),
+    }
+}
+
+fn task_failed(e: &tokio::task::JoinError) -> RequestError {
+    RequestError::new(ErrorKind::Io, format!("request task failed: {e}"))
 }
 
 fn joined<T>(
     result: Result<Result<T, RequestError>, tokio::task::JoinError>,
 ) -> Result<T, RequestError> {
-    result.unwrap_or_else(|e| {
-        Err(RequestError::new(
-            ErrorKind::Io,
-            format!("request task failed: {e}"),
-        ))
-    })
+    result.unwrap_or_else(|e| Err(task_failed(&e)))
 }
 
 fn spread(instants: impl Iterator<Item = Instant>) -> Duration {

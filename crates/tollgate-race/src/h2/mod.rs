@@ -13,10 +13,11 @@ use std::time::{Duration, Instant};
 use frame::{ACK, CONTINUATION, DATA, END_HEADERS, END_STREAM, Frame, GOAWAY, HEADERS};
 use frame::{PING, RST_STREAM, SETTINGS, WINDOW_UPDATE, bad};
 
-use crate::conn::Stream;
+use tokio::io::{AsyncRead, AsyncWrite};
+
 use crate::error::{ErrorKind, RequestError};
 use crate::io::{send, within};
-use crate::plan::{Outcome, Plan, Timed, TrialRun};
+use crate::plan::{Outcome, Plan, Settled};
 use crate::request::Parts;
 use crate::response::Response;
 
@@ -41,11 +42,11 @@ struct Peer {
     max_frame: usize,
 }
 
-pub(crate) async fn single_packet(plan: &Plan, requests: Vec<Parts>) -> TrialRun {
+pub(crate) async fn single_packet(plan: &Plan, requests: Vec<Parts>) -> Settled {
     let n = requests.len();
-    let fail_all = |e: RequestError| TrialRun {
-        outcomes: (0..n).map(|_| Err(e.clone())).collect(),
-        spread: Duration::ZERO,
+    let fail_all = |e: RequestError| {
+        let outcomes = (0..n).map(|_| Outcome::failed(e.clone(), None));
+        (outcomes.collect(), Duration::ZERO)
     };
     let connected = within(plan.timeout, "connecting", async {
         let mut stream = plan.connector.connect().await?;
@@ -70,13 +71,13 @@ pub(crate) async fn single_packet(plan: &Plan, requests: Vec<Parts>) -> TrialRun
     if let Err(e) = read.await {
         responses.fail_open(&e);
     }
-    TrialRun {
-        outcomes: responses.finish(),
-        spread: released - start,
-    }
+    (responses.finish(), released - start)
 }
 
-async fn handshake(stream: &mut Stream) -> Result<Peer, RequestError> {
+async fn handshake<S>(stream: &mut S) -> Result<Peer, RequestError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let mut out = frame::PREFACE.to_vec();
     frame::write_settings(
         &mut out,
@@ -101,9 +102,7 @@ async fn handshake(stream: &mut Stream) -> Result<Peer, RequestError> {
                     match id {
                         frame::SETTINGS_MAX_CONCURRENT_STREAMS => peer.max_streams = value,
                         frame::SETTINGS_INITIAL_WINDOW_SIZE => peer.stream_window = value,
-                        frame::SETTINGS_MAX_FRAME_SIZE => {
-                            peer.max_frame = usize::try_from(value).unwrap_or(OUR_MAX_FRAME);
-                        }
+                        frame::SETTINGS_MAX_FRAME_SIZE => peer.max_frame = max_frame(value)?,
                         _ => {}
                     }
                 }
@@ -116,6 +115,34 @@ async fn handshake(stream: &mut Stream) -> Result<Peer, RequestError> {
             _ => {}
         }
     }
+}
+
+/// The fuzz target's connection: the handshake, then the responses of `n` streams. The
+/// largest frame the peer allows is returned too: [`frames`] cuts bodies by it.
+#[cfg(feature = "fuzzing")]
+pub(crate) async fn fuzz_connection<S>(
+    mut stream: S,
+    n: usize,
+    head_request: bool,
+) -> Result<(usize, Vec<Outcome>), RequestError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let peer = handshake(&mut stream).await?;
+    let mut responses = Responses::new(n, Instant::now(), head_request);
+    if let Err(e) = responses.read_all(&mut stream).await {
+        responses.fail_open(&e);
+    }
+    Ok((peer.max_frame, responses.finish()))
+}
+
+/// The peer's SETTINGS_MAX_FRAME_SIZE, which RFC 9113 §6.5.2 bounds to 2^14..2^24 (request
+/// bodies are cut into frames of this size, so a 0 would never end).
+fn max_frame(value: u32) -> Result<usize, RequestError> {
+    usize::try_from(value)
+        .ok()
+        .filter(|v| (1 << 14..1 << 24).contains(v))
+        .ok_or_else(|| bad(&format!("SETTINGS_MAX_FRAME_SIZE {value} is out of range")))
 }
 
 /// Everything but the final frames, and the final frames (one per request).
@@ -206,7 +233,10 @@ impl Responses {
         }
     }
 
-    async fn read_all(&mut self, stream: &mut Stream) -> Result<(), RequestError> {
+    async fn read_all<S>(&mut self, stream: &mut S) -> Result<(), RequestError>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
         while self.open > 0 {
             let f = frame::read(stream, OUR_MAX_FRAME).await?;
             match f.kind {
@@ -223,7 +253,7 @@ impl Responses {
                         RequestError::new(ErrorKind::Reset, "HTTP/2 GOAWAY before a response");
                     for id in (1u32..).step_by(2).take(self.streams.len()) {
                         if id > last {
-                            self.complete(id, Err(error.clone()));
+                            self.fail(id, error.clone());
                         }
                     }
                 }
@@ -276,7 +306,7 @@ impl Responses {
             _ => {
                 let code = f.u32_at(0);
                 let message = format!("HTTP/2 stream reset by the server (error code {code})");
-                self.complete(f.stream, Err(RequestError::new(ErrorKind::Reset, message)));
+                self.fail(f.stream, RequestError::new(ErrorKind::Reset, message));
             }
         }
         Ok(())
@@ -287,16 +317,17 @@ impl Responses {
         let index = (id as usize - 1) / 2;
         let state = &mut self.streams[index];
         let outcome = match state.status {
-            Some(status) => Ok(Timed {
-                response: Response {
-                    status,
-                    body: std::mem::take(&mut state.body),
-                },
-                latency: self.released.elapsed(),
-            }),
-            None => Err(bad("stream ended without a :status")),
+            Some(status) => {
+                let body = std::mem::take(&mut state.body);
+                Outcome::response(Response { status, body }, self.released)
+            }
+            None => Outcome::failed(bad("stream ended without a :status"), Some(self.released)),
         };
         self.complete(id, outcome);
+    }
+
+    fn fail(&mut self, id: u32, error: RequestError) {
+        self.complete(id, Outcome::failed(error, Some(self.released)));
     }
 
     fn complete(&mut self, id: u32, outcome: Outcome) {
@@ -308,17 +339,52 @@ impl Responses {
     }
 
     fn fail_open(&mut self, error: &RequestError) {
+        let released = Some(self.released);
         for state in &mut self.streams {
-            state.outcome.get_or_insert_with(|| Err(error.clone()));
+            state
+                .outcome
+                .get_or_insert_with(|| Outcome::failed(error.clone(), released));
         }
         self.open = 0;
     }
 
     fn finish(self) -> Vec<Outcome> {
-        let lost = || Err(RequestError::new(ErrorKind::Io, "request lost"));
+        let error = RequestError::new(ErrorKind::Io, "request lost");
+        let released = Some(self.released);
+        let lost = || Outcome::failed(error.clone(), released);
         self.streams
             .into_iter()
             .map(|s| s.outcome.unwrap_or_else(lost))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A server that sends one SETTINGS frame with SETTINGS_MAX_FRAME_SIZE = `max_frame`.
+    async fn handshake_with(max_frame: u32) -> Result<Peer, RequestError> {
+        let mut server = Vec::new();
+        frame::write_settings(&mut server, &[(frame::SETTINGS_MAX_FRAME_SIZE, max_frame)]);
+        let mut io = tokio::io::join(server.as_slice(), tokio::io::sink());
+        handshake(&mut io).await
+    }
+
+    /// Found by the `http2_connection` fuzz target: 2298478600 was accepted (and a 0 would
+    /// have cut request bodies into empty frames forever).
+    #[tokio::test]
+    async fn a_max_frame_size_out_of_range_is_refused() {
+        for value in [0, 16_383, 1 << 24, 2_298_478_600] {
+            let err = handshake_with(value).await.unwrap_err();
+            assert_eq!(err.kind, ErrorKind::Protocol, "{value}");
+            assert!(err.message.contains("out of range"), "{}", err.message);
+        }
+        for value in [16_384, (1 << 24) - 1] {
+            assert_eq!(
+                handshake_with(value).await.unwrap().max_frame,
+                value as usize
+            );
+        }
     }
 }

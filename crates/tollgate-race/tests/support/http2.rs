@@ -1,5 +1,6 @@
 //! An HTTP/2 test server (the `h2` crate): prior knowledge, or TLS with ALPN `h2`.
 
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -8,11 +9,20 @@ use super::{Handler, Io, Seen, Server};
 /// An HTTP/2 server (prior knowledge, or TLS with ALPN `h2`) running `app`; the counter
 /// says how many connections it accepted.
 pub(crate) async fn serve(app: Handler, tls: bool) -> (Server, Arc<AtomicUsize>) {
+    serve_on(super::LOOPBACK, app, tls).await
+}
+
+/// [`serve`] on `addr`.
+pub(crate) async fn serve_on(
+    addr: SocketAddr,
+    app: Handler,
+    tls: bool,
+) -> (Server, Arc<AtomicUsize>) {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let connections = Arc::new(AtomicUsize::new(0));
     let acceptor = tls.then(|| super::tls_acceptor(&[b"h2"]));
     let (log, count) = (Arc::clone(&seen), Arc::clone(&connections));
-    let (addr, accept) = super::listen(acceptor, move |io| {
+    let (addr, accept) = super::listen(addr, acceptor, move |io| {
         count.fetch_add(1, Ordering::SeqCst);
         connection(io, Arc::clone(&app), Arc::clone(&log))
     })

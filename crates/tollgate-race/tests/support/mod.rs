@@ -7,7 +7,7 @@
 
 use std::collections::HashSet;
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -168,9 +168,14 @@ pub(crate) type Io = Box<dyn IoStream>;
 pub(crate) trait IoStream: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> IoStream for T {}
 
-/// Binds a loopback port and hands every accepted connection (after the TLS handshake when
-/// `tls` is given) to `serve_one`, each on its own task.
+/// Loopback, any free port: where the test servers listen.
+pub(crate) const LOOPBACK: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
+
+/// Binds `addr` (the send-spread example serves on a veth address) and hands every accepted
+/// connection (after the TLS handshake when `tls` is given) to `serve_one`, each on its own
+/// task.
 pub(crate) async fn listen<F, Fut>(
+    addr: SocketAddr,
     tls: Option<tokio_rustls::TlsAcceptor>,
     serve_one: F,
 ) -> (SocketAddr, JoinHandle<()>)
@@ -178,7 +183,7 @@ where
     F: Fn(Io) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listener = TcpListener::bind(addr).await.unwrap();
     let addr = listener.local_addr().unwrap();
     let serve_one = Arc::new(serve_one);
     let accept = tokio::spawn(async move {
@@ -201,9 +206,18 @@ where
 
 /// An HTTP/1.1 server (over TLS when `tls` is given) running `handler`.
 pub(crate) async fn serve(tls: Option<tokio_rustls::TlsAcceptor>, handler: Handler) -> Server {
+    serve_on(LOOPBACK, tls, handler).await
+}
+
+/// [`serve`] on `addr`.
+pub(crate) async fn serve_on(
+    addr: SocketAddr,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    handler: Handler,
+) -> Server {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let log = Arc::clone(&seen);
-    let (addr, accept) = listen(tls, move |io| {
+    let (addr, accept) = listen(addr, tls, move |io| {
         connection(io, Arc::clone(&handler), Arc::clone(&log))
     })
     .await;
@@ -230,7 +244,8 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
     let _ = stream.shutdown().await;
 }
 
-async fn read_request<S: AsyncRead + Unpin>(stream: &mut S) -> Option<Seen> {
+/// Reads one request (head and `Content-Length` body); `None` if the client closed first.
+pub(crate) async fn read_request<S: AsyncRead + Unpin>(stream: &mut S) -> Option<Seen> {
     let mut buf = Vec::new();
     let head_end = loop {
         if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
