@@ -4,6 +4,7 @@ use std::error::Error as StdError;
 use std::fmt;
 
 use rusqlite::{Connection, ToSql};
+use tollgate::lock::{self, FencedSqlError, Placeholders};
 use tollgate::store::Fence;
 
 /// Why a [`fenced_update`] could not run.
@@ -100,7 +101,8 @@ pub fn fenced_update(
     Ok(conn.execute(&sql, values.as_slice())? > 0)
 }
 
-/// The statement [`fenced_update`] runs: `set_columns` as `?1 …`, then the fence and the id.
+/// The statement [`fenced_update`] runs: `set_columns` as `?1 …`, then the fence and the id
+/// (written by [`tollgate::lock::fenced_update_sql`], shared with the PostgreSQL backend).
 ///
 /// # Errors
 /// As [`fenced_update`], for the names.
@@ -110,35 +112,11 @@ pub fn fenced_update_sql(
     fence_col: &str,
     set_columns: &[&str],
 ) -> Result<String, FencedUpdateError> {
-    if set_columns.is_empty() {
-        return Err(FencedUpdateError::NothingToSet);
-    }
-    for name in [table, id_col, fence_col].iter().chain(set_columns) {
-        identifier(name)?;
-    }
-    let (f, id) = (set_columns.len() + 1, set_columns.len() + 2);
-    let sets: Vec<String> = set_columns
-        .iter()
-        .enumerate()
-        .map(|(i, column)| format!("\"{column}\" = ?{}", i + 1))
-        .collect();
-    Ok(format!(
-        "UPDATE \"{table}\" SET {}, \"{fence_col}\" = ?{f} \
-         WHERE \"{id_col}\" = ?{id} AND \"{fence_col}\" <= ?{f}",
-        sets.join(", ")
-    ))
-}
-
-fn identifier(name: &str) -> Result<(), FencedUpdateError> {
-    let mut chars = name.chars();
-    let plain = chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
-    match plain {
-        true => Ok(()),
-        false => Err(FencedUpdateError::InvalidIdentifier(name.to_string())),
-    }
+    let sql = lock::fenced_update_sql(table, id_col, fence_col, set_columns, Placeholders::Question);
+    sql.map_err(|e| match e {
+        FencedSqlError::InvalidIdentifier(name) => FencedUpdateError::InvalidIdentifier(name),
+        _ => FencedUpdateError::NothingToSet,
+    })
 }
 
 #[cfg(test)]

@@ -137,6 +137,7 @@ macro_rules! lock_conformance {
                 lock_renewal_extends_only_the_holders_lease,
                 waiter_gets_the_key_on_release_or_times_out,
                 lost_signal_fires_when_the_store_fences_the_holder,
+                mutual_exclusion_of_1000_tasks_over_10_keys,
             );
         }
     };

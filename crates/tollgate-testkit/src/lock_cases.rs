@@ -293,3 +293,52 @@ pub async fn waiter_gets_the_key_on_release_or_times_out<B: LockBackend>(backend
     held.release().await.unwrap();
     assert_eq!(waiting.await.unwrap(), Fence(2));
 }
+
+/// The keys of [`mutual_exclusion_of_1000_tasks_over_10_keys`].
+const LOAD_KEYS: usize = 10;
+
+/// 1,000 tasks released together by a start gate, over 10 keys and 4 handles (4 clients: each
+/// hand-off between clients goes through the store), each acquiring with [`Wait::Until`] and
+/// counting "holders now" of its key inside the critical section: never more than one holder
+/// of a key at once, the fences of each key strictly increase in the order the holders
+/// entered, and exactly 1,000 critical sections completed (100 per key).
+pub async fn mutual_exclusion_of_1000_tasks_over_10_keys<B: LockBackend>(backend: &B) {
+    const TASKS: usize = 1_000;
+    let mut clients = Vec::new();
+    for _ in 0..4 {
+        clients.push(Locks::new(backend.connect().await));
+    }
+    let holders: Arc<Vec<AtomicUsize>> = Arc::new((0..LOAD_KEYS).map(|_| 0.into()).collect());
+    let most = Arc::new(AtomicUsize::new(0));
+    let fences: Arc<Vec<std::sync::Mutex<Vec<Fence>>>> =
+        Arc::new((0..LOAD_KEYS).map(|_| Default::default()).collect());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
+    let completed = release_together(TASKS, |i| {
+        let locks = clients[i % clients.len()].clone();
+        let (holders, most, fences) = (Arc::clone(&holders), Arc::clone(&most), Arc::clone(&fences));
+        async move {
+            let k = i % LOAD_KEYS;
+            let key = Key::new("wallet", format!("user-{k}"));
+            let guard = locks.acquire(key, LONG_LEASE, Wait::Until(deadline)).await;
+            let guard = guard.unwrap();
+            let now = holders[k].fetch_add(1, Ordering::SeqCst) + 1;
+            most.fetch_max(now, Ordering::SeqCst);
+            fences[k].lock().unwrap().push(guard.fence());
+            tokio::task::yield_now().await; // others run while this one holds the key
+            holders[k].fetch_sub(1, Ordering::SeqCst);
+            guard.release().await.unwrap();
+            1_usize
+        }
+    })
+    .await;
+    assert_eq!(completed.iter().sum::<usize>(), TASKS);
+    assert_eq!(most.load(Ordering::SeqCst), 1, "two holders of one key at once");
+    for (k, fences) in fences.iter().enumerate() {
+        let fences = fences.lock().unwrap();
+        assert_eq!(fences.len(), TASKS / LOAD_KEYS, "key {k}");
+        assert!(
+            fences.windows(2).all(|w| w[0] < w[1]),
+            "key {k}: fences not strictly increasing: {fences:?}"
+        );
+    }
+}

@@ -11,7 +11,7 @@ use super::error::LockError;
 use super::record::Release;
 use super::store::LockStore;
 use crate::keyed;
-use crate::store::lease::{self, LeaseLost, LeaseTiming};
+use crate::store::lease::{self, LeaseLost, LeaseTiming, LostReason};
 use crate::store::{Fence, Key, Token};
 
 /// Holds one key of a [`Locks`](super::Locks) while it lives.
@@ -51,7 +51,18 @@ impl<S: LockStore> LockGuard<S> {
             async move { store.renew(&key, token, timing.lease()).await }
         };
         let (keeper, lost) = lease::keep(format!("lock {key}"), timing, sent, renew);
-        let keeper = tokio::spawn(keeper).abort_handle();
+        let namespace = key.namespace().to_owned();
+        let keeper = tokio::spawn(async move {
+            let reason = keeper.await;
+            let reason = match reason {
+                LostReason::Fenced => "fenced",
+                LostReason::Expired => "expired",
+            };
+            metrics::counter!("tollgate_lock_lost_total",
+                "namespace" => namespace, "reason" => reason)
+            .increment(1);
+        })
+        .abort_handle();
         LockGuard {
             store,
             key,

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::error::LockError;
+use super::error::{LockError, LockErrorKind};
 use super::guard::LockGuard;
 use super::record::Acquisition;
 use super::store::LockStore;
@@ -86,14 +86,37 @@ impl<S: LockStore> Locks<S> {
         lease: Duration,
         wait: Wait,
     ) -> Result<LockGuard<S>, LockError> {
-        let local = self.turn(&key, wait).await?;
+        let acquired = self.acquire_counted(&key, lease, wait).await;
+        let outcome = match &acquired {
+            Ok(_) => "acquired",
+            Err(e) => match e.kind() {
+                LockErrorKind::Held => "held",
+                LockErrorKind::TimedOut => "timed_out",
+                _ => "failed",
+            },
+        };
+        metrics::counter!("tollgate_lock_acquisitions_total",
+            "namespace" => key.namespace().to_owned(), "outcome" => outcome)
+        .increment(1);
+        acquired
+    }
+
+    async fn acquire_counted(
+        &self,
+        key: &Key,
+        lease: Duration,
+        wait: Wait,
+    ) -> Result<LockGuard<S>, LockError> {
+        let mut contended = Contention::new(key);
+        let local = self.turn(key, wait, &mut contended).await?;
         let owner = Owner::random();
         let mut backoff = FIRST_BACKOFF;
         loop {
             let sent = Instant::now();
-            let (holder, lease_until) = match self.store.acquire(&key, owner, lease).await? {
+            let (holder, lease_until) = match self.store.acquire(key, owner, lease).await? {
                 Acquisition::Acquired { token, .. } => {
                     let store = Arc::clone(&self.store);
+                    let key = key.clone();
                     return Ok(LockGuard::start(store, key, token, lease, sent, local));
                 }
                 Acquisition::Held {
@@ -101,13 +124,14 @@ impl<S: LockStore> Locks<S> {
                     lease_until,
                 } => (holder, lease_until),
             };
+            contended.note();
             let deadline = match wait {
                 Wait::Until(deadline) if Instant::now() < deadline => deadline,
-                Wait::Until(_) => return Err(LockError::TimedOut { key }),
+                Wait::Until(_) => return Err(LockError::TimedOut { key: key.clone() }),
                 Wait::Fail => {
                     let (holder, lease_until) = (Some(holder), Some(lease_until));
                     return Err(LockError::Held {
-                        key,
+                        key: key.clone(),
                         holder,
                         lease_until,
                     });
@@ -120,9 +144,18 @@ impl<S: LockStore> Locks<S> {
     }
 
     /// This task's turn at `key` among the waiters of this process, in arrival order.
-    async fn turn(&self, key: &Key, wait: Wait) -> Result<keyed::Guard<Key>, LockError> {
+    async fn turn(
+        &self,
+        key: &Key,
+        wait: Wait,
+        contended: &mut Contention<'_>,
+    ) -> Result<keyed::Guard<Key>, LockError> {
+        if let Some(turn) = self.local.try_lock(key.clone()) {
+            return Ok(turn);
+        }
+        contended.note();
         match wait {
-            Wait::Fail => self.local.try_lock(key.clone()).ok_or(LockError::Held {
+            Wait::Fail => Err(LockError::Held {
                 key: key.clone(),
                 holder: None,
                 lease_until: None,
@@ -132,6 +165,30 @@ impl<S: LockStore> Locks<S> {
                     .await
                     .map_err(|_| LockError::TimedOut { key: key.clone() })
             }
+        }
+    }
+}
+
+/// Counts an acquisition that found its key held (in this process or elsewhere) once, in
+/// `tollgate_lock_contended_total`.
+struct Contention<'k> {
+    key: &'k Key,
+    counted: bool,
+}
+
+impl<'k> Contention<'k> {
+    fn new(key: &'k Key) -> Self {
+        Contention {
+            key,
+            counted: false,
+        }
+    }
+
+    fn note(&mut self) {
+        if !std::mem::replace(&mut self.counted, true) {
+            metrics::counter!("tollgate_lock_contended_total",
+                "namespace" => self.key.namespace().to_owned())
+            .increment(1);
         }
     }
 }

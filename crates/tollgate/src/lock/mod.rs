@@ -29,6 +29,13 @@
 //! - **A paused holder's stale write is rejected by the resource**:
 //!   `s2_paused_holder_stale_write_is_rejected_by_the_fence` in `tollgate-sqlite`.
 //!
+//! # Metrics
+//! Through the `metrics` facade: `tollgate_lock_acquisitions_total` (labels `namespace`,
+//! `outcome` = `acquired` / `held` / `timed_out` / `failed`), `tollgate_lock_contended_total`
+//! (`namespace`: acquisitions that found the key held, counted once per call) and
+//! `tollgate_lock_lost_total` (`namespace`, `reason` = `fenced` / `expired`); test
+//! `lock_metrics::acquisitions_contention_and_lost_leases_are_counted`.
+//!
 //! Cancellation: dropping [`Locks::acquire`] before it returns holds nothing and leaves the
 //! queue (`a_cancelled_waiter_leaves_the_queue`); dropping a guard releases the key in a
 //! spawned task (`a_dropped_guard_releases_its_key_to_another_process`).
@@ -58,6 +65,7 @@
 //! ```
 
 mod error;
+mod fenced;
 mod guard;
 mod locks;
 mod memory;
@@ -66,6 +74,7 @@ mod store;
 pub mod transition;
 
 pub use error::{LockError, LockErrorKind};
+pub use fenced::{FencedSqlError, Placeholders, fenced_update_sql};
 pub use guard::LockGuard;
 pub use locks::{Locks, Wait};
 pub use memory::MemoryLockStore;
