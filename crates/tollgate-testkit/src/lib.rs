@@ -36,12 +36,14 @@
 mod backend;
 pub mod bench;
 mod cases;
+pub mod child;
 mod counting;
 mod engine;
 mod fault;
 mod gate;
 mod lock_cases;
 mod race;
+pub mod s2_lock;
 pub mod s3;
 pub mod server;
 
