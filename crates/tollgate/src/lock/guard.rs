@@ -17,8 +17,9 @@ use crate::store::{Fence, Key, Token};
 /// Holds one key of a [`Locks`](super::Locks) while it lives.
 ///
 /// A spawned task renews the lease every third of it ([`store::lease::keep`](lease::keep));
-/// when the store rejects a renewal or none succeeds for a whole lease, [`LockGuard::lost`]
-/// fires and the holder must stop writing. Pass [`LockGuard::fence`] with every write to the
+/// when the store rejects a renewal or none succeeds for nine tenths of the lease (a margin
+/// for late timers, so the holder is told while the lease is still live on the store),
+/// [`LockGuard::lost`] fires and the holder must stop writing. Pass [`LockGuard::fence`] with every write to the
 /// protected resource, so the resource itself rejects a holder that was replaced (see
 /// `tollgate_sqlite::fenced_update`).
 ///
@@ -44,11 +45,14 @@ impl<S: LockStore> LockGuard<S> {
         sent: Instant,
         local: keyed::Guard<Key>,
     ) -> Self {
-        let timing = LeaseTiming::new(lease, lease / 3);
+        // The holder gives up its lease a tenth of it before the store's end (from the instant
+        // the last successful request was sent): timers fire late and tasks are scheduled late,
+        // and the lost-lease signal must fire while the lease is still live on the store.
+        let timing = LeaseTiming::new(lease - lease / 10, lease / 3);
         let (renewing, renew_key) = (Arc::clone(&store), key.clone());
         let renew = move || {
             let (store, key) = (Arc::clone(&renewing), renew_key.clone());
-            async move { store.renew(&key, token, timing.lease()).await }
+            async move { store.renew(&key, token, lease).await }
         };
         let (keeper, lost) = lease::keep(format!("lock {key}"), timing, sent, renew);
         let namespace = key.namespace().to_owned();
@@ -90,7 +94,7 @@ impl<S: LockStore> LockGuard<S> {
     }
 
     /// The lost-lease signal: fires once when the store rejected a renewal (the key was taken
-    /// over) or no renewal succeeded for a whole lease. `select!` the protected work on
+    /// over) or no renewal succeeded for nine tenths of the lease. `select!` the protected work on
     /// [`LeaseLost::wait`].
     pub fn lost(&self) -> LeaseLost {
         self.lost.clone()

@@ -21,8 +21,10 @@
 //!   and fence must match; otherwise nothing changes and the answer is
 //!   [`LockError::NotHolder`] (`release_by_a_non_holder_is_rejected`).
 //! - **A holder is told when its lease is lost**: [`LockGuard::lost`] fires when the store
-//!   rejects a renewal, or when none succeeded for a whole lease — before the store can let
-//!   the lease run out (`lost_signal_fires_when_the_store_fences_the_holder`).
+//!   rejects a renewal, or when none succeeded for nine tenths of the lease — while the lease
+//!   is still live on the store (`lost_signal_fires_when_the_store_fences_the_holder`; with
+//!   the store paused, `s2_holder_is_told_before_its_lease_ends_when_the_server_is_paused_postgres`
+//!   and `…_store_is_paused_redis`).
 //! - **Waiters of one process are served in arrival order**; only the first polls the store,
 //!   with backoff (`waiters_of_one_process_are_served_in_arrival_order` in
 //!   `tests/lock_waiters.rs`).
