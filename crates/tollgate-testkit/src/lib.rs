@@ -42,6 +42,7 @@ mod engine;
 mod fault;
 mod gate;
 mod lock_cases;
+pub mod lock_faults;
 mod race;
 pub mod s2_lock;
 pub mod s3;
