@@ -151,7 +151,11 @@ fn record(row: &Row) -> Result<LockRecord, StoreError> {
             lease_until: timestamp(lease_until),
         },
         (None, None) => LockState::Released,
-        _ => return Err(corrupt("a lock row with an owner but no lease, or a lease alone")),
+        _ => {
+            return Err(corrupt(
+                "a lock row with an owner but no lease, or a lease alone",
+            ));
+        }
     };
     Ok(LockRecord {
         fence: fence_of(row.try_get(0).map_err(db)?),

@@ -12,37 +12,19 @@
 
 mod support;
 
-use std::time::Duration;
-
-use tollgate_postgres::tollgate::lock::Locks;
-use tollgate_postgres::tollgate::store::Fence;
-use tollgate_postgres::{PgLockStore, PostgresStore};
 use tollgate_testkit::child::ChildTest;
 use tollgate_testkit::lock_faults::{
-    FAULT_LEASE, after_the_restart_no_two_holders_overlap, every_holder_is_told_when_the_store_dies,
-    fault_key, hold_until_killed, killed_holder_is_taken_over_after_its_lease, lease_ends,
+    hold_until_killed, killed_holder_is_taken_over_after_its_lease, the_store_killed_under_holders,
 };
 
 const URL: &str = "TOLLGATE_LOCK_HOLDER_URL";
 const SCHEMA: &str = "TOLLGATE_LOCK_HOLDER_SCHEMA";
 
-/// The locks of `schema` on the server at `url`, every call bounded by `timeout`.
-async fn locks(url: &str, schema: &str, timeout: Duration) -> Locks<PgLockStore> {
-    let pool = tollgate_postgres::pool(url.parse().unwrap(), 4, timeout).unwrap();
-    let store = PostgresStore::builder(pool)
-        .schema(schema)
-        .timeout(timeout)
-        .open()
-        .await
-        .unwrap();
-    Locks::new(PgLockStore::new(store))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_holder_process_is_taken_over_after_its_lease_with_a_higher_fence_postgres() {
     let server = support::shared_server().await;
     let (url, schema) = (server.url(), support::fresh_schema());
-    let locks = locks(&url, &schema, support::TIMEOUT).await;
+    let locks = support::locks(&url, &schema, support::TIMEOUT).await;
     let env = [(URL, url), (SCHEMA, schema)];
     let mut child = tokio::task::block_in_place(|| ChildTest::spawn("lock_holder_process", &env));
     killed_holder_is_taken_over_after_its_lease(&mut child, &locks).await;
@@ -51,25 +33,13 @@ async fn a_killed_holder_process_is_taken_over_after_its_lease_with_a_higher_fen
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_server_killed_tells_every_holder_and_after_the_restart_no_two_overlap_postgres() {
     let start = || support::options().start().unwrap();
-    let mut server = tokio::task::spawn_blocking(start).await.unwrap();
+    let server = tokio::task::spawn_blocking(start).await.unwrap();
     let url = server.url();
-    let a = locks(&url, "tollgate", Duration::from_millis(300)).await;
-    let mut holders = Vec::new();
-    for i in 0..10 {
-        let guard = a.try_acquire(fault_key(i), FAULT_LEASE).await.unwrap();
-        holders.push(guard.expect("a free key"));
-    }
-    let ends = lease_ends(&a, holders.len()).await;
-    every_holder_is_told_when_the_store_dies(&holders, &ends, || server.kill().unwrap()).await;
-    let dead: Vec<Fence> = holders.iter().map(|g| g.fence()).collect();
-    drop(holders);
-
-    tokio::task::block_in_place(|| server.restart()).unwrap();
-    let mut clients = Vec::new();
-    for _ in 0..2 {
-        clients.push(locks(&url, "tollgate", support::TIMEOUT).await);
-    }
-    after_the_restart_no_two_holders_overlap(&clients, &dead).await;
+    let server = std::sync::Mutex::new(server);
+    let connect = |timeout| support::locks(&url, "tollgate", timeout);
+    let kill = || server.lock().unwrap().kill().unwrap();
+    let restart = || server.lock().unwrap().restart().unwrap();
+    the_store_killed_under_holders(connect, kill, restart).await;
 }
 
 /// The holder process: holds `fault_key(0)` until it is killed. Run only by the test above.
@@ -79,5 +49,5 @@ async fn lock_holder_process() {
     let (Ok(url), Ok(schema)) = (std::env::var(URL), std::env::var(SCHEMA)) else {
         return;
     };
-    hold_until_killed(locks(&url, &schema, support::TIMEOUT).await).await;
+    hold_until_killed(support::locks(&url, &schema, support::TIMEOUT).await).await;
 }

@@ -19,35 +19,18 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 use tollgate_postgres::deadpool_postgres::Pool;
-use tollgate_postgres::tollgate::lock::{LockState, LockStore, Locks, Wait};
-use tollgate_postgres::tollgate::store::{Fence, Key, LostReason, Timestamp};
-use tollgate_postgres::{PgLockStore, PostgresStore, fenced_update};
+use tollgate_postgres::tollgate::lock::{Locks, Wait};
+use tollgate_postgres::tollgate::store::Fence;
+use tollgate_postgres::{PgLockStore, fenced_update};
 use tollgate_testkit::child::ChildTest;
 use tollgate_testkit::s2_lock::{
     DEPOSIT, HOLDER_LEASE, PRICE, PausedWrite, START_BALANCE, pause_the_holder_while,
-    paused_holder,
+    paused_holder, told_before_the_lease_ends_while_the_store_is_paused, wallet_key,
 };
-use tollgate_testkit::server::PostgresServer;
 
 const URL: &str = "TOLLGATE_S2_URL";
 const SCHEMA: &str = "TOLLGATE_S2_SCHEMA";
 const MODE: &str = "TOLLGATE_S2_MODE";
-
-fn wallet_key() -> Key {
-    Key::new("wallet", "1")
-}
-
-/// The locks of `schema` on the server at `url`, every call bounded by `timeout`.
-async fn locks(url: &str, schema: &str, timeout: Duration) -> Locks<PgLockStore> {
-    let pool = tollgate_postgres::pool(url.parse().unwrap(), 4, timeout).unwrap();
-    let store = PostgresStore::builder(pool)
-        .schema(schema)
-        .timeout(timeout)
-        .open()
-        .await
-        .unwrap();
-    Locks::new(PgLockStore::new(store))
-}
 
 fn pool_of(locks: &Locks<PgLockStore>) -> Pool {
     locks.store().store().pool().clone()
@@ -77,8 +60,10 @@ async fn write(pool: Pool, schema: String, naive: bool, fence: Fence, balance: i
         let sql = "UPDATE wallets SET balance = $1 WHERE id = 1";
         return client.execute(sql, &[&balance]).await.unwrap() == 1;
     }
-    let set: &[(&str, &(dyn tollgate_postgres::tokio_postgres::types::ToSql + Sync))] =
-        &[("balance", &balance)];
+    let set: &[(
+        &str,
+        &(dyn tollgate_postgres::tokio_postgres::types::ToSql + Sync),
+    )] = &[("balance", &balance)];
     let written = fenced_update(&**client, "wallets", "id", &1_i64, "fence", fence, set).await;
     client.batch_execute("RESET search_path").await.unwrap();
     written.unwrap()
@@ -89,18 +74,28 @@ async fn write(pool: Pool, schema: String, naive: bool, fence: Fence, balance: i
 async fn paused_holder_schedule(naive: bool) -> (PausedWrite, i64) {
     let server = support::shared_server().await;
     let (url, schema) = (server.url(), support::fresh_schema());
-    let b = locks(&url, &schema, support::TIMEOUT).await;
+    let b = support::locks(&url, &schema, support::TIMEOUT).await;
     let pool = pool_of(&b);
     create_wallet(&pool, &schema).await;
     let mode = if naive { "naive" } else { "fenced" };
-    let env = [(URL, url), (SCHEMA, schema.clone()), (MODE, mode.to_owned())];
+    let env = [
+        (URL, url),
+        (SCHEMA, schema.clone()),
+        (MODE, mode.to_owned()),
+    ];
     let mut child = tokio::task::block_in_place(|| ChildTest::spawn("holder_process", &env));
     let next_holder = async {
         let deadline = Instant::now() + Duration::from_secs(30);
         let guard = b.acquire(wallet_key(), HOLDER_LEASE, Wait::Until(deadline));
         let guard = guard.await.unwrap();
         let read = balance(pool.clone(), schema.clone()).await;
-        let bought = write(pool.clone(), schema.clone(), naive, guard.fence(), read - PRICE);
+        let bought = write(
+            pool.clone(),
+            schema.clone(),
+            naive,
+            guard.fence(),
+            read - PRICE,
+        );
         assert!(bought.await);
         guard.release().await.unwrap();
     };
@@ -131,48 +126,26 @@ async fn s2_paused_holder_stale_write_is_rejected_by_the_fence_postgres() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s2_holder_is_told_before_its_lease_ends_when_the_server_is_paused_postgres() {
     let start = || support::options().start().unwrap();
-    let mut server: PostgresServer = tokio::task::spawn_blocking(start).await.unwrap();
+    let server = tokio::task::spawn_blocking(start).await.unwrap();
     let (url, schema) = (server.url(), "tollgate".to_owned());
-    let a = locks(&url, &schema, Duration::from_millis(300)).await;
-    let b = locks(&url, &schema, support::TIMEOUT).await;
-    let pool = pool_of(&b);
+    let pool = pool_of(&support::locks(&url, &schema, support::TIMEOUT).await);
     create_wallet(&pool, &schema).await;
-    let a_guard = a.try_acquire(wallet_key(), HOLDER_LEASE).await.unwrap();
-    let a_guard = a_guard.expect("the wallet's lock is free");
-    let record = a.store().read(&wallet_key()).await.unwrap().unwrap();
-    let LockState::Held { lease_until, .. } = record.state else {
-        panic!("A holds the key: {record:?}");
-    };
-    let a_read = balance(pool.clone(), schema.clone()).await;
-
-    tokio::task::block_in_place(|| server.pause()).unwrap();
-    let reason = a_guard.lost().wait().await;
-    assert_eq!(reason, LostReason::Expired);
-    // The server runs on this machine: its clock is the system clock.
-    let told_at = Timestamp::system_now();
-    assert!(
-        told_at < lease_until,
-        "told at {told_at:?}, at or after the lease's end {lease_until:?} on the store's clock"
-    );
-    tokio::task::block_in_place(|| server.resume()).unwrap();
-
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let b_guard = b.acquire(wallet_key(), HOLDER_LEASE, Wait::Until(deadline));
-    let b_guard = b_guard.await.unwrap();
-    assert_eq!(b_guard.fence(), Fence(2));
-    let b_read = balance(pool.clone(), schema.clone()).await;
-    let bought = write(pool.clone(), schema.clone(), false, b_guard.fence(), b_read - PRICE);
-    assert!(bought.await);
-    let stale = write(pool.clone(), schema.clone(), false, a_guard.fence(), a_read + DEPOSIT);
-    assert!(!stale.await, "A's write after its loss changes no row");
-    assert_eq!(balance(pool, schema).await, START_BALANCE - PRICE);
+    let server = std::sync::Mutex::new(server);
+    told_before_the_lease_ends_while_the_store_is_paused(
+        |timeout| support::locks(&url, "tollgate", timeout),
+        || server.lock().unwrap().pause().unwrap(),
+        || server.lock().unwrap().resume().unwrap(),
+        || balance(pool.clone(), schema.clone()),
+        |fence, balance| write(pool.clone(), schema.clone(), false, fence, balance),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fenced_update_accepts_the_holder_and_rejects_an_older_fence_postgres() {
     let server = support::shared_server().await;
     let schema = support::fresh_schema();
-    let b = locks(&server.url(), &schema, support::TIMEOUT).await;
+    let b = support::locks(&server.url(), &schema, support::TIMEOUT).await;
     let pool = pool_of(&b);
     create_wallet(&pool, &schema).await;
     let write = |fence, value| write(pool.clone(), schema.clone(), false, Fence(fence), value);
@@ -193,12 +166,14 @@ async fn fenced_update_accepts_the_holder_and_rejects_an_older_fence_postgres() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "run as a child process by the s2_* tests"]
 async fn holder_process() {
-    let (Ok(url), Ok(schema), Ok(mode)) =
-        (std::env::var(URL), std::env::var(SCHEMA), std::env::var(MODE))
-    else {
+    let (Ok(url), Ok(schema), Ok(mode)) = (
+        std::env::var(URL),
+        std::env::var(SCHEMA),
+        std::env::var(MODE),
+    ) else {
         return;
     };
-    let locks = locks(&url, &schema, support::TIMEOUT).await;
+    let locks = support::locks(&url, &schema, support::TIMEOUT).await;
     let pool = pool_of(&locks);
     let guard = locks.try_acquire(wallet_key(), HOLDER_LEASE).await.unwrap();
     let guard = guard.expect("the wallet's lock is free");

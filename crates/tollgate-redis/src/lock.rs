@@ -167,7 +167,11 @@ impl LockStore for RedisLockStore {
                 lease_until: Timestamp(lease),
             },
             (None, None) => LockState::Released,
-            _ => return Err(corrupt("a lock hash with an owner but no lease, or a lease alone")),
+            _ => {
+                return Err(corrupt(
+                    "a lock hash with an owner but no lease, or a lease alone",
+                ));
+            }
         };
         Ok(Some(LockRecord {
             fence: Fence(fence),

@@ -84,5 +84,4 @@ pub(crate) static RENEW_SCRIPT: LazyLock<Script> = LazyLock::new(|| lock_script(
 /// The release script.
 pub(crate) static RELEASE_SCRIPT: LazyLock<Script> = LazyLock::new(|| lock_script(RELEASE));
 /// The fenced write to a protected hash.
-pub(crate) static FENCED_HSET_SCRIPT: LazyLock<Script> =
-    LazyLock::new(|| Script::new(FENCED_HSET));
+pub(crate) static FENCED_HSET_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(FENCED_HSET));

@@ -12,17 +12,20 @@
 //! `holder_process`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::time::Duration;
 
 use tokio::time::Instant;
+use tollgate_redis::fenced_hset;
 use tollgate_redis::redis::AsyncCommands;
 use tollgate_redis::redis::aio::MultiplexedConnection;
-use tollgate_redis::tollgate::lock::{LockState, LockStore, Locks, Wait};
-use tollgate_redis::tollgate::store::{Fence, Key, LostReason, Timestamp};
-use tollgate_redis::{Durability, RedisLockStore, RedisStore, fenced_hset};
+use tollgate_redis::tollgate::lock::Wait;
+use tollgate_redis::tollgate::store::Fence;
 use tollgate_testkit::child::ChildTest;
 use tollgate_testkit::s2_lock::{
     DEPOSIT, HOLDER_LEASE, PRICE, START_BALANCE, pause_the_holder_while, paused_holder,
+    told_before_the_lease_ends_while_the_store_is_paused, wallet_key,
 };
 use tollgate_testkit::server::RedisServer;
 
@@ -30,10 +33,6 @@ const URL: &str = "TOLLGATE_S2_URL";
 const MODE: &str = "TOLLGATE_S2_MODE";
 const WALLET: &str = "wallet:1";
 const NAIVE_LOCK: &str = "naive-lock:wallet:1";
-
-fn wallet_key() -> Key {
-    Key::new("wallet", "1")
-}
 
 async fn own_server() -> RedisServer {
     let start = || RedisServer::start().unwrap_or_else(|e| panic!("{e}"));
@@ -43,16 +42,6 @@ async fn own_server() -> RedisServer {
 async fn data(url: &str) -> MultiplexedConnection {
     let client = tollgate_redis::redis::Client::open(url).unwrap();
     client.get_multiplexed_async_connection().await.unwrap()
-}
-
-async fn locks(url: &str, timeout: Duration) -> Locks<RedisLockStore> {
-    let store = RedisStore::builder(url)
-        .durability(Durability::Unchecked)
-        .timeout(timeout)
-        .connect()
-        .await
-        .unwrap();
-    Locks::new(RedisLockStore::new(store))
 }
 
 async fn balance(mut conn: MultiplexedConnection) -> i64 {
@@ -103,7 +92,7 @@ async fn paused_holder_schedule(mode: &str) -> (tollgate_testkit::s2_lock::Pause
             let _: () = b.hset(WALLET, "balance", read - PRICE).await.unwrap();
             return;
         }
-        let locks = locks(&url, Duration::from_secs(5)).await;
+        let locks = common::locks(&url, Duration::from_secs(5)).await;
         let deadline = Instant::now() + Duration::from_secs(30);
         let guard = locks.acquire(wallet_key(), HOLDER_LEASE, Wait::Until(deadline));
         let guard = guard.await.unwrap();
@@ -131,49 +120,33 @@ async fn s2_paused_holder_stale_write_is_rejected_by_the_fence_redis() {
     let (a, balance) = paused_holder_schedule("fenced").await;
     assert_eq!(a.fence, 1);
     assert!(!a.applied, "the stale holder's write must be rejected");
-    assert_eq!(balance, START_BALANCE - PRICE, "the hash keeps B's purchase");
+    assert_eq!(
+        balance,
+        START_BALANCE - PRICE,
+        "the hash keeps B's purchase"
+    );
     assert_eq!(a.lost, "Expired", "A is told it lost the lock as it wakes");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s2_holder_is_told_before_its_lease_ends_when_the_store_is_paused_redis() {
-    let mut server = own_server().await;
+    let server = own_server().await;
     let url = server.url();
-    let mut b_data = data(&url).await;
-    let _: () = b_data
+    let wallet = data(&url).await;
+    let _: () = wallet
+        .clone()
         .hset_multiple(WALLET, &[("balance", START_BALANCE), ("fence", 0)])
         .await
         .unwrap();
-    let a = locks(&url, Duration::from_millis(300)).await;
-    let a_guard = a.try_acquire(wallet_key(), HOLDER_LEASE).await.unwrap();
-    let a_guard = a_guard.expect("the wallet's lock is free");
-    let record = a.store().read(&wallet_key()).await.unwrap().unwrap();
-    let LockState::Held { lease_until, .. } = record.state else {
-        panic!("A holds the key: {record:?}");
-    };
-    let a_read = balance(data(&url).await).await;
-
-    tokio::task::block_in_place(|| server.pause()).unwrap();
-    let reason = a_guard.lost().wait().await;
-    assert_eq!(reason, LostReason::Expired);
-    // The server runs on this machine: its clock is the system clock.
-    let told_at = Timestamp::system_now();
-    assert!(
-        told_at < lease_until,
-        "told at {told_at:?}, at or after the lease's end {lease_until:?} on the store's clock"
-    );
-    tokio::task::block_in_place(|| server.resume()).unwrap();
-
-    let b = locks(&url, Duration::from_secs(5)).await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let b_guard = b.acquire(wallet_key(), HOLDER_LEASE, Wait::Until(deadline));
-    let b_guard = b_guard.await.unwrap();
-    assert_eq!(b_guard.fence(), Fence(2));
-    let b_read = balance(b_data.clone()).await;
-    assert!(fenced_write(b_data.clone(), b_guard.fence(), b_read - PRICE).await);
-    let stale = fenced_write(b_data.clone(), a_guard.fence(), a_read + DEPOSIT).await;
-    assert!(!stale, "A's write after its loss is rejected");
-    assert_eq!(balance(b_data).await, START_BALANCE - PRICE);
+    let server = std::sync::Mutex::new(server);
+    told_before_the_lease_ends_while_the_store_is_paused(
+        |timeout| common::locks(&url, timeout),
+        || server.lock().unwrap().pause().unwrap(),
+        || server.lock().unwrap().resume().unwrap(),
+        || balance(wallet.clone()),
+        |fence, balance| fenced_write(wallet.clone(), fence, balance),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -182,11 +155,26 @@ async fn fenced_hset_accepts_the_holder_and_rejects_an_older_fence_redis() {
     let mut conn = data(&server.url()).await;
     let write = |fence, balance: &'static [u8]| {
         let mut conn = conn.clone();
-        async move { fenced_hset(&mut conn, WALLET, "fence", Fence(fence), &[("balance", balance)]).await }
+        async move {
+            fenced_hset(
+                &mut conn,
+                WALLET,
+                "fence",
+                Fence(fence),
+                &[("balance", balance)],
+            )
+            .await
+        }
     };
-    assert!(write(2, b"0").await.unwrap(), "a hash without a fence takes any");
+    assert!(
+        write(2, b"0").await.unwrap(),
+        "a hash without a fence takes any"
+    );
     assert!(write(2, b"10").await.unwrap(), "the holder writes again");
-    assert!(!write(1, b"1500").await.unwrap(), "an older fence is rejected");
+    assert!(
+        !write(1, b"1500").await.unwrap(),
+        "an older fence is rejected"
+    );
     let nothing = fenced_hset(&mut conn, WALLET, "fence", Fence(3), &[]).await;
     assert_eq!(
         nothing.unwrap_err().kind(),
@@ -216,7 +204,7 @@ async fn holder_process() {
         };
         return paused_holder(Fence(0), balance(conn), write, None).await;
     }
-    let locks = locks(&url, Duration::from_secs(5)).await;
+    let locks = common::locks(&url, Duration::from_secs(5)).await;
     let guard = locks.try_acquire(wallet_key(), HOLDER_LEASE).await.unwrap();
     let guard = guard.expect("the wallet's lock is free");
     let fence = guard.fence();

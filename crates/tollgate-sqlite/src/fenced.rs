@@ -112,7 +112,13 @@ pub fn fenced_update_sql(
     fence_col: &str,
     set_columns: &[&str],
 ) -> Result<String, FencedUpdateError> {
-    let sql = lock::fenced_update_sql(table, id_col, fence_col, set_columns, Placeholders::Question);
+    let sql = lock::fenced_update_sql(
+        table,
+        id_col,
+        fence_col,
+        set_columns,
+        Placeholders::Question,
+    );
     sql.map_err(|e| match e {
         FencedSqlError::InvalidIdentifier(name) => FencedUpdateError::InvalidIdentifier(name),
         _ => FencedUpdateError::NothingToSet,

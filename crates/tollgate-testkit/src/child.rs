@@ -25,7 +25,13 @@ impl ChildTest {
     pub fn spawn(test: &str, env: &[(&str, String)]) -> ChildTest {
         let mut command = Command::new(std::env::current_exe().expect("the test binary"));
         command
-            .args([test, "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+            .args([
+                test,
+                "--exact",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());

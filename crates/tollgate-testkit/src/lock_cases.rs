@@ -331,7 +331,8 @@ pub async fn exclusive_sections<S: LockStore>(
     let completed = release_together(tasks, |i| {
         let locks = clients[i % clients.len()].clone();
         let (k, key) = (i % keys.len(), keys[i % keys.len()].clone());
-        let (holders, most, fences) = (Arc::clone(&holders), Arc::clone(&most), Arc::clone(&fences));
+        let (holders, most, fences) =
+            (Arc::clone(&holders), Arc::clone(&most), Arc::clone(&fences));
         async move {
             let guard = locks.acquire(key, LONG_LEASE, Wait::Until(deadline)).await;
             let guard = guard.unwrap();
@@ -346,7 +347,11 @@ pub async fn exclusive_sections<S: LockStore>(
     })
     .await;
     assert_eq!(completed.iter().sum::<usize>(), tasks);
-    assert_eq!(most.load(Ordering::SeqCst), 1, "two holders of one key at once");
+    assert_eq!(
+        most.load(Ordering::SeqCst),
+        1,
+        "two holders of one key at once"
+    );
     let fences: Vec<Vec<Fence>> = fences.iter().map(|f| f.lock().unwrap().clone()).collect();
     for (key, fences) in keys.iter().zip(&fences) {
         assert!(

@@ -57,11 +57,41 @@ pub async fn killed_holder_is_taken_over_after_its_lease<S: LockStore>(
     next.release().await.unwrap();
 }
 
-/// `holders` hold keys `0..holders.len()` when the store is killed by `kill`: every one is
-/// told through its lost-lease signal that its lease is lost ([`LostReason::Expired`]: no
-/// renewal can succeed), each before its lease ended on the store's clock — the server runs
-/// on this machine, so its clock is the system clock.
-pub async fn every_holder_is_told_when_the_store_dies<S: LockStore>(
+/// The server killed under holders: 10 holders of keys `0..10` (locks from `connect` with a
+/// 300 ms call timeout) when `kill` kills the store; every one is told through its lost-lease
+/// signal that its lease is lost ([`LostReason::Expired`]: no renewal can succeed), each
+/// before its lease ended on the store's clock. Then `restart`, and 100 tasks over those keys
+/// through two new clients never overlap, with fences above the dead holders'.
+pub async fn the_store_killed_under_holders<S, C, CF>(
+    connect: C,
+    kill: impl FnOnce(),
+    restart: impl FnOnce(),
+) where
+    S: LockStore,
+    C: Fn(Duration) -> CF,
+    CF: std::future::Future<Output = Locks<S>>,
+{
+    let a = connect(Duration::from_millis(300)).await;
+    let mut holders = Vec::new();
+    for i in 0..10 {
+        let guard = a.try_acquire(fault_key(i), FAULT_LEASE).await.unwrap();
+        holders.push(guard.expect("a free key"));
+    }
+    let ends = lease_ends(&a, holders.len()).await;
+    every_holder_is_told_when_the_store_dies(&holders, &ends, kill).await;
+    let dead: Vec<Fence> = holders.iter().map(LockGuard::fence).collect();
+    drop(holders);
+    tokio::task::block_in_place(restart);
+    let clients = vec![
+        connect(Duration::from_secs(20)).await,
+        connect(Duration::from_secs(20)).await,
+    ];
+    after_the_restart_no_two_holders_overlap(&clients, &dead).await;
+}
+
+/// Every one of `holders` is told its lease is lost once `kill` ran, before `lease_ends` — the
+/// server runs on this machine, so its clock is the system clock.
+async fn every_holder_is_told_when_the_store_dies<S: LockStore>(
     holders: &[LockGuard<S>],
     lease_ends: &[Timestamp],
     kill: impl FnOnce(),
@@ -77,28 +107,36 @@ pub async fn every_holder_is_told_when_the_store_dies<S: LockStore>(
     for (i, (told, end)) in told.into_iter().zip(lease_ends).enumerate() {
         let (reason, at) = told.await.expect("a watcher panicked");
         assert_eq!(reason, LostReason::Expired, "holder {i}");
-        assert!(at < *end, "holder {i} told at {at:?}, its lease ended at {end:?}");
+        assert!(
+            at < *end,
+            "holder {i} told at {at:?}, its lease ended at {end:?}"
+        );
     }
 }
 
 /// The lease ends, on the store's clock, of keys `0..n` as `locks`'s store records them.
-pub async fn lease_ends<S: LockStore>(locks: &Locks<S>, n: usize) -> Vec<Timestamp> {
+async fn lease_ends<S: LockStore>(locks: &Locks<S>, n: usize) -> Vec<Timestamp> {
     let mut ends = Vec::with_capacity(n);
     for i in 0..n {
-        ends.push(lease_until(locks.store().read(&fault_key(i)).await.unwrap()));
+        ends.push(lease_until(
+            locks.store().read(&fault_key(i)).await.unwrap(),
+        ));
     }
     ends
 }
 
-/// After the store's restart: 100 tasks over the `holders` keys of the dead holders, through
+/// After the store's restart: 100 tasks over the keys of the `dead` holders, through
 /// `clients`, never overlap, and every key's first new fence is above its dead holder's.
-pub async fn after_the_restart_no_two_holders_overlap<S: LockStore>(
+async fn after_the_restart_no_two_holders_overlap<S: LockStore>(
     clients: &[Locks<S>],
     dead: &[Fence],
 ) {
     let keys: Vec<Key> = (0..dead.len()).map(fault_key).collect();
     let fences = exclusive_sections(clients, &keys, 100).await;
     for ((key, fences), dead) in keys.iter().zip(&fences).zip(dead) {
-        assert!(fences[0] > *dead, "{key}: {fences:?} after a dead holder's {dead:?}");
+        assert!(
+            fences[0] > *dead,
+            "{key}: {fences:?} after a dead holder's {dead:?}"
+        );
     }
 }

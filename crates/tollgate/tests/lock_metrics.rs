@@ -1,37 +1,16 @@
 //! `tollgate::lock` reports acquisitions, contention and lost leases through `metrics`.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // in tests a panic is the failure report
 
+#[path = "support/metrics.rs"]
+mod support;
+
 use std::time::Duration;
 
-use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+use metrics_util::debugging::DebuggingRecorder;
+use support::{counter, snapshot};
 use tollgate::clock::{Clock, ManualClock};
 use tollgate::lock::{LockStore, Locks, MemoryLockStore, Wait};
 use tollgate::store::{Key, LostReason, Owner};
-
-type Snapshot = Vec<(
-    metrics_util::CompositeKey,
-    Option<metrics::Unit>,
-    Option<metrics::SharedString>,
-    DebugValue,
-)>;
-
-fn counter(snapshot: &Snapshot, name: &str, labels: &[(&str, &str)]) -> u64 {
-    snapshot
-        .iter()
-        .find_map(|(key, _, _, value)| {
-            let k = key.key();
-            let matches = k.name() == name
-                && labels.iter().all(|(l, v)| {
-                    k.labels()
-                        .any(|label| label.key() == *l && label.value() == *v)
-                });
-            match (matches, value) {
-                (true, DebugValue::Counter(n)) => Some(*n),
-                _ => None,
-            }
-        })
-        .unwrap_or(0)
-}
 
 #[test]
 fn acquisitions_contention_and_lost_leases_are_counted() {
@@ -65,8 +44,7 @@ fn acquisitions_contention_and_lost_leases_are_counted() {
             tokio::task::yield_now().await;
         });
     });
-    // Snapshots drain the recorder: take one, then look values up in it.
-    let snapshot: Snapshot = recorder.snapshotter().snapshot().into_vec();
+    let snapshot = snapshot(&recorder);
     let acquisitions = |outcome| {
         let labels = [("namespace", "wallet"), ("outcome", outcome)];
         counter(&snapshot, "tollgate_lock_acquisitions_total", &labels)

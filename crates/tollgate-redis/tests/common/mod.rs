@@ -77,3 +77,17 @@ impl Backend for RedisBackend {
         self.time.advance(by);
     }
 }
+
+/// The locks on the server at `url`, every call bounded by `timeout`.
+pub async fn locks(
+    url: &str,
+    timeout: Duration,
+) -> tollgate_redis::tollgate::lock::Locks<tollgate_redis::RedisLockStore> {
+    let store = RedisStore::builder(url)
+        .durability(Durability::Unchecked)
+        .timeout(timeout)
+        .connect()
+        .await
+        .unwrap();
+    tollgate_redis::tollgate::lock::Locks::new(tollgate_redis::RedisLockStore::new(store))
+}

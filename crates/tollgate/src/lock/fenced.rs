@@ -125,8 +125,10 @@ mod tests {
         );
         assert_eq!(
             sql.as_deref(),
-            Ok("UPDATE \"wallets\" SET \"balance\" = ?1, \"note\" = ?2, \"fence\" = ?3 \
-                WHERE \"id\" = ?4 AND \"fence\" <= ?3")
+            Ok(
+                "UPDATE \"wallets\" SET \"balance\" = ?1, \"note\" = ?2, \"fence\" = ?3 \
+                WHERE \"id\" = ?4 AND \"fence\" <= ?3"
+            )
         );
     }
 
