@@ -18,8 +18,8 @@ use crate::time::ms;
 ///
 /// - **Every operation is one statement, one round trip**: an acquisition is one call of the
 ///   `lock_acquire` function (one `INSERT … ON CONFLICT … DO UPDATE … WHERE <free>`; see the
-///   `lock_sql` module's source for why a function), renew and release are one `UPDATE` each,
-///   fenced by owner and fence. 500 racers acquire a key exactly once (conformance
+///   `lock_sql` module's source for why a function); renew, release and the hand-over to a
+///   waiter of the same process are one `UPDATE` each, fenced by owner and fence. 500 racers acquire a key exactly once (conformance
 ///   `lock_conformance::store_acquire_race_of_500_tasks_acquires_exactly_once`).
 /// - **The server's clock decides** whether a lease ended (`clock_timestamp()`, or the
 ///   store's [`PinnedTime`](crate::PinnedTime) in tests); callers pass durations.
@@ -126,6 +126,40 @@ impl LockStore for PgLockStore {
             true => Release::NotHolder,
             false => Release::Released,
         })
+    }
+
+    async fn hand_over(
+        &self,
+        key: &Key,
+        from: Token,
+        to: Owner,
+        lease: Duration,
+    ) -> Result<Option<Acquisition>, StoreError> {
+        let (who, f) = (owner_bytes(from.owner).to_vec(), fence(from.fence));
+        let (pinned, next, millis) = (self.store.pinned(), owner_bytes(to).to_vec(), ms(lease));
+        let params: &Params<'_> = &[
+            &key.namespace(),
+            &key.key(),
+            &who,
+            &f,
+            &pinned,
+            &next,
+            &millis,
+        ];
+        let rows = self
+            .store
+            .query("a lock hand-over", &self.sql.hand_over, params)
+            .await?;
+        let Some(row) = rows.first() else {
+            return Ok(None);
+        };
+        Ok(Some(Acquisition::Acquired {
+            token: Token {
+                owner: to,
+                fence: fence_of(row.try_get(0).map_err(db)?),
+            },
+            lease_until: timestamp(row.try_get(1).map_err(db)?),
+        }))
     }
 
     async fn read(&self, key: &Key) -> Result<Option<LockRecord>, StoreError> {

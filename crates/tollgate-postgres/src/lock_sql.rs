@@ -8,8 +8,8 @@
 //! second statement in a `VOLATILE` function under `READ COMMITTED` reads with a fresh snapshot
 //! while `ON CONFLICT` keeps the row locked. A plain read first answers a live holder without
 //! taking the row lock, so racers losing to a holder neither queue nor commit a lock; it never
-//! decides an acquisition. Renew and release are one conditional `UPDATE` each, fenced by owner
-//! and fence. No session-level advisory lock anywhere: the lease is a row, judged by the
+//! decides an acquisition. Renew, release and hand-over are one conditional `UPDATE` each,
+//! fenced by owner and fence. No session-level advisory lock anywhere: the lease is a row, judged by the
 //! server's clock (`now_ms`, migration 1), so it survives transaction-pooling proxies and
 //! crashed clients alike.
 
@@ -71,6 +71,8 @@ pub(crate) struct LockStatements {
     pub(crate) renew: String,
     /// `$1`–`$4` the holder.
     pub(crate) release: String,
+    /// `$1`–`$4` the holder, `$5` pinned time, `$6` the next owner, `$7` lease ms.
+    pub(crate) hand_over: String,
     /// `$1` namespace, `$2` key.
     pub(crate) read: String,
 }
@@ -86,6 +88,10 @@ impl LockStatements {
             ),
             release: format!(
                 "UPDATE {s}.locks SET owner = NULL, lease_until = NULL WHERE {HOLDER} RETURNING 1"
+            ),
+            hand_over: format!(
+                "UPDATE {s}.locks SET fence = fence + 1, owner = $6, \
+                 lease_until = {s}.now_ms($5) + $7 WHERE {HOLDER} RETURNING fence, lease_until"
             ),
             read: format!(
                 "SELECT fence, owner, lease_until FROM {s}.locks WHERE namespace = $1 AND key = $2"

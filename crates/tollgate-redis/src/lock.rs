@@ -8,7 +8,7 @@ use tollgate::store::{Fence, Key, Owner, Settle, StoreError, Timestamp, Token};
 
 use crate::error::corrupt;
 use crate::keys::Prefix;
-use crate::lock_scripts::{ACQUIRE_SCRIPT, RELEASE_SCRIPT, RENEW_SCRIPT};
+use crate::lock_scripts::{ACQUIRE_SCRIPT, HAND_OVER_SCRIPT, RELEASE_SCRIPT, RENEW_SCRIPT};
 use crate::store::{RedisStore, ms};
 
 /// How long a lock's hash (and so its fence) is kept after its last lease ended or it was
@@ -18,7 +18,7 @@ const FENCE_RETENTION: Duration = Duration::from_secs(7 * 24 * 60 * 60);
 /// A [`LockStore`] on the server (or cluster) of a [`RedisStore`], for
 /// [`tollgate::lock::Locks`].
 ///
-/// - **Every operation is one Lua script** (acquire, renew, release; `EVALSHA`), so 500 racers
+/// - **Every operation is one Lua script** (acquire, renew, release, hand-over; `EVALSHA`), so 500 racers
 ///   acquire a key exactly once (conformance
 ///   `lock_conformance::store_acquire_race_of_500_tasks_acquires_exactly_once`).
 /// - **The server's clock decides** (`TIME` inside the script; [`ManualTime`](crate::ManualTime)
@@ -146,6 +146,32 @@ impl LockStore for RedisLockStore {
         Ok(match released {
             1 => Release::Released,
             _ => Release::NotHolder,
+        })
+    }
+
+    async fn hand_over(
+        &self,
+        key: &Key,
+        from: Token,
+        to: Owner,
+        lease: Duration,
+    ) -> Result<Option<Acquisition>, StoreError> {
+        let mut call = self.call(&HAND_OVER_SCRIPT, key);
+        call.arg(from.owner.0.to_string())
+            .arg(from.fence.0)
+            .arg(to.0.to_string())
+            .arg(ms(lease))
+            .arg(ms(self.retention));
+        let handed: Vec<u64> = self.run(&call, "lock hand-over").await?;
+        Ok(match handed.as_slice() {
+            [fence, until] => Some(Acquisition::Acquired {
+                token: Token {
+                    owner: to,
+                    fence: Fence(*fence),
+                },
+                lease_until: Timestamp(*until),
+            }),
+            _ => None,
         })
     }
 

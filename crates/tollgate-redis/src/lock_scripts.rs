@@ -64,6 +64,18 @@ redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return 1
 "#;
 
+/// `KEYS[1]` lock; `ARGV`: now, owner, fence, the next owner, lease ms, retention ms. Hands the
+/// key to the next owner with the next fence: `{fence, lease_until}`, or `{}` (not the holder:
+/// nothing changed).
+const HAND_OVER: &str = r#"
+if not holds() then return {} end
+local fence, lease = tonumber(ARGV[3]) + 1, tonumber(ARGV[5])
+local lease_until = now_ms() + lease
+redis.call('HSET', KEYS[1], 'fence', int(fence), 'owner', ARGV[4], 'lease', int(lease_until))
+redis.call('PEXPIRE', KEYS[1], int(lease + tonumber(ARGV[6])))
+return { int(fence), int(lease_until) }
+"#;
+
 /// `KEYS[1]` the protected hash; `ARGV`: the fence field, the writer's fence, then field/value
 /// pairs. Writes them and the fence only if no higher fence was written before: 1, else 0.
 const FENCED_HSET: &str = r#"
@@ -83,5 +95,7 @@ pub(crate) static ACQUIRE_SCRIPT: LazyLock<Script> = LazyLock::new(|| lock_scrip
 pub(crate) static RENEW_SCRIPT: LazyLock<Script> = LazyLock::new(|| lock_script(RENEW));
 /// The release script.
 pub(crate) static RELEASE_SCRIPT: LazyLock<Script> = LazyLock::new(|| lock_script(RELEASE));
+/// The hand-over script.
+pub(crate) static HAND_OVER_SCRIPT: LazyLock<Script> = LazyLock::new(|| lock_script(HAND_OVER));
 /// The fenced write to a protected hash.
 pub(crate) static FENCED_HSET_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(FENCED_HSET));

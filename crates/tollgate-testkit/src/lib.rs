@@ -141,6 +141,7 @@ macro_rules! lock_conformance {
                 waiter_gets_the_key_on_release_or_times_out,
                 lost_signal_fires_when_the_store_fences_the_holder,
                 mutual_exclusion_of_1000_tasks_over_10_keys,
+                hand_over_moves_the_key_to_the_next_owner_with_the_next_fence,
             );
         }
     };

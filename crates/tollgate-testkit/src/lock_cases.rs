@@ -294,6 +294,40 @@ pub async fn waiter_gets_the_key_on_release_or_times_out<B: LockBackend>(backend
     assert_eq!(waiting.await.unwrap(), Fence(2));
 }
 
+/// [`LockStore::hand_over`] moves the key from its holder to the next owner with the next
+/// fence and a lease from the store's now, in one step: a non-holder's hand-over changes
+/// nothing; the old holder is then fenced (renew, release), the new one holds until its lease
+/// ends.
+pub async fn hand_over_moves_the_key_to_the_next_owner_with_the_next_fence<B: LockBackend>(
+    backend: &B,
+) {
+    let store = backend.connect().await;
+    let first = acquired(&store, 1).await;
+    let before = store.read(&lock_key()).await.unwrap();
+    let key = lock_key();
+    let stranger = store.hand_over(&key, token(2, 1), Owner(3), LOCK_LEASE);
+    assert_eq!(stranger.await.unwrap(), None);
+    assert_eq!(store.read(&lock_key()).await.unwrap(), before);
+    backend.advance(LOCK_LEASE / 2).await;
+    let handed = store.hand_over(&key, first, Owner(3), LOCK_LEASE);
+    let next = match handed.await.unwrap() {
+        Some(Acquisition::Acquired { token, .. }) => token,
+        other => panic!("expected the key handed over, got {other:?}"),
+    };
+    assert_eq!(next, token(3, 2));
+    let renewal = store.renew(&lock_key(), first, LOCK_LEASE).await.unwrap();
+    assert_eq!(renewal, Settle::Fenced);
+    assert_eq!(
+        store.release(&lock_key(), first).await.unwrap(),
+        Release::NotHolder
+    );
+    backend.advance(LOCK_LEASE - MS).await;
+    let answer = store.acquire(&lock_key(), Owner(4), LOCK_LEASE).await;
+    assert!(matches!(answer.unwrap(), Acquisition::Held { holder, .. } if holder == next));
+    backend.advance(MS).await;
+    assert_eq!(acquired(&store, 4).await, token(4, 3));
+}
+
 /// The keys of [`mutual_exclusion_of_1000_tasks_over_10_keys`].
 const LOAD_KEYS: usize = 10;
 

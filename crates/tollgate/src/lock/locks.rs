@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::baton::Batons;
 use super::error::{LockError, LockErrorKind};
-use super::guard::LockGuard;
+use super::guard::{Held, LockGuard};
 use super::record::Acquisition;
 use super::store::LockStore;
 use crate::keyed;
@@ -34,6 +35,7 @@ pub enum Wait {
 pub struct Locks<S> {
     store: Arc<S>,
     local: keyed::Mutex<Key>,
+    batons: Arc<Batons>,
 }
 
 impl<S> Clone for Locks<S> {
@@ -41,6 +43,7 @@ impl<S> Clone for Locks<S> {
         Locks {
             store: Arc::clone(&self.store),
             local: self.local.clone(),
+            batons: Arc::clone(&self.batons),
         }
     }
 }
@@ -51,6 +54,7 @@ impl<S: LockStore> Locks<S> {
         Locks {
             store: Arc::new(store),
             local: keyed::Mutex::new(),
+            batons: Arc::default(),
         }
     }
 
@@ -109,15 +113,24 @@ impl<S: LockStore> Locks<S> {
     ) -> Result<LockGuard<S>, LockError> {
         let mut contended = Contention::new(key);
         let local = self.turn(key, wait, &mut contended).await?;
+        if let Some(baton) = self.batons.take(key) {
+            if baton.usable_for(lease) {
+                let (store, batons) = (Arc::clone(&self.store), Arc::clone(&self.batons));
+                let held = Held::new(key.clone(), baton.token, lease, local);
+                return Ok(LockGuard::start(store, batons, held, baton.sent));
+            }
+            // Handed over for another lease, or too late: give it back (owner-checked).
+            let _ = self.store.release(key, baton.token).await;
+        }
         let owner = Owner::random();
         let mut backoff = FIRST_BACKOFF;
         loop {
             let sent = Instant::now();
             let (holder, lease_until) = match self.store.acquire(key, owner, lease).await? {
                 Acquisition::Acquired { token, .. } => {
-                    let store = Arc::clone(&self.store);
-                    let key = key.clone();
-                    return Ok(LockGuard::start(store, key, token, lease, sent, local));
+                    let (store, batons) = (Arc::clone(&self.store), Arc::clone(&self.batons));
+                    let held = Held::new(key.clone(), token, lease, local);
+                    return Ok(LockGuard::start(store, batons, held, sent));
                 }
                 Acquisition::Held {
                     holder,

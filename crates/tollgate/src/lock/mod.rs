@@ -25,7 +25,9 @@
 //!   is still live on the store (`lost_signal_fires_when_the_store_fences_the_holder`; with
 //!   the store paused, `s2_holder_is_told_before_its_lease_ends_when_the_server_is_paused_postgres`
 //!   and `…_store_is_paused_redis`).
-//! - **Waiters of one process are served in arrival order**; only the first polls the store,
+//! - **Waiters of one process are served in arrival order**, and a holder releasing a key a
+//!   local task waits for hands it over in one store step ([`LockStore::hand_over`]: the
+//!   next fence, no round trip for the waiter); only the first waiter polls the store,
 //!   with backoff (`waiters_of_one_process_are_served_in_arrival_order` in
 //!   `tests/lock_waiters.rs`).
 //! - **A paused holder's stale write is rejected by the resource**:
@@ -66,6 +68,7 @@
 //! # }
 //! ```
 
+mod baton;
 mod error;
 mod fenced;
 mod guard;
