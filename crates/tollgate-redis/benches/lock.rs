@@ -32,14 +32,6 @@ const LEASE: Duration = Duration::from_secs(30);
 /// Rounds of the interleaved report.
 const ROUNDS: usize = 400;
 
-fn runtime() -> Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
 fn key() -> Key {
     Key::new("bench", "wallet-1")
 }
@@ -158,7 +150,7 @@ async fn report_rslock(locks: &Locks<RedisLockStore>, manager: &rslock::LockMana
 }
 
 fn benches(c: &mut Criterion) {
-    let rt = runtime();
+    let rt = tollgate_testkit::bench::runtime();
     let dir = tempfile::tempdir().unwrap();
     let redis = RedisServer::start().unwrap_or_else(|e| panic!("{e}"));
     let postgres = PostgresServer::start().unwrap_or_else(|e| panic!("{e}"));

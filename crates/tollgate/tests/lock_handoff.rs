@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 use tollgate::lock::{
-    Acquisition, LockRecord, LockState, LockStore, Locks, MemoryLockStore, Release, Wait,
+    Acquisition, LockGuard, LockRecord, LockState, LockStore, Locks, MemoryLockStore, Release, Wait,
 };
 use tollgate::store::{Fence, Key, Owner, Settle, StoreError, Token};
 
@@ -62,23 +62,24 @@ fn key() -> Key {
     Key::new("wallet", "1")
 }
 
-#[tokio::test(flavor = "current_thread", start_paused = true)]
-async fn a_release_hands_the_key_to_a_local_waiter_in_one_store_step() {
-    let locks = Locks::new(Counted::default());
+/// A holder releases the key while a task of the same process waits for it with `lease`;
+/// returns the waiter's guard.
+async fn released_to_a_waiter(locks: &Locks<Counted>, lease: Duration) -> LockGuard<Counted> {
     let holder = locks.try_acquire(key(), LEASE).await.unwrap().unwrap();
     let waiter = tokio::spawn({
         let locks = locks.clone();
-        async move {
-            let deadline = Instant::now() + Duration::from_secs(60);
-            locks
-                .acquire(key(), LEASE, Wait::Until(deadline))
-                .await
-                .unwrap()
-        }
+        let deadline = Instant::now() + Duration::from_secs(60);
+        async move { locks.acquire(key(), lease, Wait::Until(deadline)).await }
     });
     tokio::task::yield_now().await; // the waiter queues behind the holder
     holder.release().await.unwrap();
-    let next = waiter.await.unwrap();
+    waiter.await.unwrap().unwrap()
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_release_hands_the_key_to_a_local_waiter_in_one_store_step() {
+    let locks = Locks::new(Counted::default());
+    let next = released_to_a_waiter(&locks, LEASE).await;
     assert_eq!(next.fence(), Fence(2));
     let counted = locks.store();
     let calls = |n: &AtomicUsize| n.load(Ordering::SeqCst);
@@ -99,21 +100,7 @@ async fn a_release_hands_the_key_to_a_local_waiter_in_one_store_step() {
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn a_waiter_asking_for_another_lease_gives_the_baton_back_and_acquires_anew() {
     let locks = Locks::new(Counted::default());
-    let holder = locks.try_acquire(key(), LEASE).await.unwrap().unwrap();
-    let waiter = tokio::spawn({
-        let locks = locks.clone();
-        async move {
-            let deadline = Instant::now() + Duration::from_secs(60);
-            let other = LEASE * 2;
-            locks
-                .acquire(key(), other, Wait::Until(deadline))
-                .await
-                .unwrap()
-        }
-    });
-    tokio::task::yield_now().await;
-    holder.release().await.unwrap();
-    let next = waiter.await.unwrap();
+    let next = released_to_a_waiter(&locks, LEASE * 2).await;
     assert_eq!(
         next.fence(),
         Fence(3),
