@@ -31,8 +31,8 @@
 //! - **Leased, fenced locks** ([`RedisLockStore`], for [`tollgate::lock`], issue 13): one
 //!   Lua script per operation on the server's clock; the fence counter is a field of the
 //!   lock's one hash-tagged key and expires with it. [`fenced_hset`] makes a protected hash
-//!   reject a replaced holder's write (tests `lock_conformance::*`, `s2_*_redis` in
-//!   `tests/s2_lock_fencing.rs`).
+//!   reject a replaced holder's write (tests `lock_conformance::*` on a server and on a
+//!   3-primary cluster, `tests/lock_cluster.rs`; `s2_*_redis` in `tests/s2_lock_fencing.rs`).
 //! - **No transactional completion**: Redis holds no user transaction to commit the work's
 //!   writes with the completion, so [`Commit`](tollgate::once::Commit) does not apply:
 //!   `Once::run` works, `run_committed` is not offered.

@@ -54,6 +54,37 @@ impl RedisBackend {
     }
 }
 
+impl RedisBackend {
+    /// A fresh prefix on this binary's shared 3-primary cluster.
+    pub async fn on_cluster() -> Self {
+        let cluster = tokio::task::spawn_blocking(cluster::shared_cluster)
+            .await
+            .unwrap();
+        RedisBackend {
+            urls: cluster.urls(),
+            cluster: true,
+            prefix: fresh_prefix(),
+            time: ManualTime::new(Timestamp::system_now()),
+            _keep: Arc::new(()),
+        }
+    }
+}
+
+/// The locks beside a [`RedisBackend`]'s records.
+pub struct RedisLocks(pub RedisBackend);
+
+impl tollgate_testkit::LockBackend for RedisLocks {
+    type Store = tollgate_redis::RedisLockStore;
+
+    async fn connect(&self) -> tollgate_redis::RedisLockStore {
+        tollgate_redis::RedisLockStore::new(self.0.connect().await)
+    }
+
+    async fn advance(&self, by: Duration) {
+        self.0.advance(by).await;
+    }
+}
+
 impl Backend for RedisBackend {
     type Store = RedisStore;
 
