@@ -35,6 +35,11 @@
 //!   transaction with [`PgOutbox::enqueue_in`] (one statement), claimed with one
 //!   `UPDATE … FOR UPDATE SKIP LOCKED` statement so concurrent workers never claim the same
 //!   effect, and settled by fenced `UPDATE`s (tests `s4_outbox::*`).
+//! - **Leased, fenced locks** ([`PgLockStore`], for [`tollgate::lock`], issue 13): a lease
+//!   table (migration 5), one statement per operation, the server's clock; never a
+//!   session-level advisory lock. [`fenced_update`] carries the lock's fence into the write so
+//!   the protected rows reject a replaced holder (tests `lock_conformance::*`, `s2_*_postgres`
+//!   in `tests/s2_lock_fencing.rs`).
 //! - S2's two paths: [`versioned::VersionedRows`] (optimistic compare-and-set) and
 //!   [`PostgresStore::locked`] (a transaction-level lock, safe behind PgBouncer).
 //!
@@ -64,6 +69,9 @@
 
 mod commit;
 pub mod error;
+mod lock;
+mod lock_fenced;
+mod lock_sql;
 mod notify;
 mod outbox;
 pub mod schema;
@@ -74,6 +82,8 @@ pub mod versioned;
 
 pub use commit::{InTransaction, Writes};
 pub use deadpool_postgres;
+pub use lock::PgLockStore;
+pub use lock_fenced::{FencedUpdateError, fenced_update};
 pub use outbox::PgOutbox;
 pub use store::{Builder, PostgresStore, pool};
 pub use time::PinnedTime;

@@ -55,7 +55,7 @@ impl fmt::Display for SchemaName {
 
 /// The migrations, in order: version `i + 1` is `MIGRATIONS[i]`, with `{s}` standing for the
 /// schema. Append only: an applied migration is never edited.
-const MIGRATIONS: &[&str] = &[V1_RECORDS, V2_CLAIM, V3_VERSIONED, V4_OUTBOX];
+const MIGRATIONS: &[&str] = &[V1_RECORDS, V2_CLAIM, V3_VERSIONED, V4_OUTBOX, V5_LOCKS];
 
 /// The records table. Times are milliseconds since the Unix epoch on the store's clock;
 /// `state` is 0 in progress, 1 completed, 2 failed, 3 unknown; `taken_from` is the owner the
@@ -118,6 +118,9 @@ CREATE TABLE {s}.outbox (
 CREATE INDEX outbox_unapplied ON {s}.outbox (id) WHERE state IN (0, 1);
 CREATE INDEX outbox_dead ON {s}.outbox (id) WHERE state = 3;
 ";
+
+/// The lease table of [`crate::PgLockStore`]: see [`crate::lock_sql`]'s source.
+const V5_LOCKS: &str = crate::lock_sql::V5_LOCKS;
 
 /// The latest migration version.
 pub const LATEST: i32 = MIGRATIONS.len() as i32;

@@ -32,6 +32,11 @@ impl Prefix {
         format!("{}{{{}}}", self.0, key.encode())
     }
 
+    /// The prefix of the lock records beside these records: `<prefix>lock:`.
+    pub(crate) fn locks(&self) -> Prefix {
+        Prefix(format!("{}lock:", self.0))
+    }
+
     /// The pub/sub channel on which settled records are announced (their record key).
     pub(crate) fn channel(&self) -> String {
         format!("{}settled", self.0)

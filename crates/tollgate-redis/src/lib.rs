@@ -28,6 +28,11 @@
 //!   `Unavailable`, no answer in time → `TimedOut` (the operation may have taken effect),
 //!   `BUSY`/`LOADING`/`TRYAGAIN`/`CLUSTERDOWN` → `Busy`, a record that does not decode →
 //!   `Corrupt`, `READONLY`/`NOPERM`/a refused durability → `Rejected` (tests/faults.rs).
+//! - **Leased, fenced locks** ([`RedisLockStore`], for [`tollgate::lock`], issue 13): one
+//!   Lua script per operation on the server's clock; the fence counter is a field of the
+//!   lock's one hash-tagged key and expires with it. [`fenced_hset`] makes a protected hash
+//!   reject a replaced holder's write (tests `lock_conformance::*` on a server and on a
+//!   3-primary cluster, `tests/lock_cluster.rs`; `s2_*_redis` in `tests/s2_lock_fencing.rs`).
 //! - **No transactional completion**: Redis holds no user transaction to commit the work's
 //!   writes with the completion, so [`Commit`](tollgate::once::Commit) does not apply:
 //!   `Once::run` works, `run_committed` is not offered.
@@ -77,6 +82,9 @@ mod conn;
 mod durability;
 pub mod error;
 mod keys;
+mod lock;
+mod lock_fenced;
+mod lock_scripts;
 mod scripts;
 mod store;
 mod time;
@@ -85,6 +93,8 @@ mod wake;
 pub use builder::Builder;
 pub use durability::Durability;
 pub use error::DurabilityRefused;
+pub use lock::RedisLockStore;
+pub use lock_fenced::fenced_hset;
 pub use redis;
 pub use store::RedisStore;
 pub use time::ManualTime;

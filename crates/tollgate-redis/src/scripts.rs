@@ -26,7 +26,7 @@ use std::sync::LazyLock;
 use redis::Script;
 
 /// Shared by every script: the store's time and the record's fields.
-const PRELUDE: &str = r#"
+pub(crate) const PRELUDE: &str = r#"
 local function now_ms()
   if ARGV[1] ~= '' then return tonumber(ARGV[1]) end
   local t = redis.call('TIME')

@@ -39,7 +39,7 @@ pub(crate) struct Inner {
     pub(crate) wakeups: Wakeups,
 }
 
-fn ms(d: Duration) -> u64 {
+pub(crate) fn ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
@@ -89,7 +89,9 @@ impl RedisStore {
             .collect()
     }
 
-    fn now_arg(&self) -> String {
+    /// The store's time for a script's `ARGV[1]`: empty (the server's `TIME`) unless a test
+    /// set a [`ManualTime`].
+    pub(crate) fn now_arg(&self) -> String {
         match &self.inner.manual_time {
             Some(time) => time.now().0.to_string(),
             None => String::new(),

@@ -6,23 +6,10 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use common::RedisBackend;
-use common::cluster::shared_cluster;
-use tollgate_redis::ManualTime;
-use tollgate_redis::tollgate::store::Timestamp;
 
 async fn cluster() -> RedisBackend {
-    let cluster = tokio::task::spawn_blocking(shared_cluster).await.unwrap();
-    let urls = cluster.urls();
-    RedisBackend {
-        urls,
-        cluster: true,
-        prefix: common::fresh_prefix(),
-        time: ManualTime::new(Timestamp::system_now()),
-        _keep: Arc::new(()),
-    }
+    RedisBackend::on_cluster().await
 }
 
 tollgate_testkit::conformance!(cluster);

@@ -4,6 +4,7 @@ use std::error::Error as StdError;
 use std::fmt;
 
 use rusqlite::{Connection, ToSql};
+use tollgate::lock::{self, FencedSqlError, Placeholders};
 use tollgate::store::Fence;
 
 /// Why a [`fenced_update`] could not run.
@@ -100,7 +101,8 @@ pub fn fenced_update(
     Ok(conn.execute(&sql, values.as_slice())? > 0)
 }
 
-/// The statement [`fenced_update`] runs: `set_columns` as `?1 …`, then the fence and the id.
+/// The statement [`fenced_update`] runs: `set_columns` as `?1 …`, then the fence and the id
+/// (written by [`tollgate::lock::fenced_update_sql`], shared with the PostgreSQL backend).
 ///
 /// # Errors
 /// As [`fenced_update`], for the names.
@@ -110,65 +112,37 @@ pub fn fenced_update_sql(
     fence_col: &str,
     set_columns: &[&str],
 ) -> Result<String, FencedUpdateError> {
-    if set_columns.is_empty() {
-        return Err(FencedUpdateError::NothingToSet);
-    }
-    for name in [table, id_col, fence_col].iter().chain(set_columns) {
-        identifier(name)?;
-    }
-    let (f, id) = (set_columns.len() + 1, set_columns.len() + 2);
-    let sets: Vec<String> = set_columns
-        .iter()
-        .enumerate()
-        .map(|(i, column)| format!("\"{column}\" = ?{}", i + 1))
-        .collect();
-    Ok(format!(
-        "UPDATE \"{table}\" SET {}, \"{fence_col}\" = ?{f} \
-         WHERE \"{id_col}\" = ?{id} AND \"{fence_col}\" <= ?{f}",
-        sets.join(", ")
-    ))
-}
-
-fn identifier(name: &str) -> Result<(), FencedUpdateError> {
-    let mut chars = name.chars();
-    let plain = chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
-    match plain {
-        true => Ok(()),
-        false => Err(FencedUpdateError::InvalidIdentifier(name.to_string())),
-    }
+    let sql = lock::fenced_update_sql(
+        table,
+        id_col,
+        fence_col,
+        set_columns,
+        Placeholders::Question,
+    );
+    sql.map_err(|e| match e {
+        FencedSqlError::InvalidIdentifier(name) => FencedUpdateError::InvalidIdentifier(name),
+        _ => FencedUpdateError::NothingToSet,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    // The statement itself is tested where it is written (`tollgate::lock::fenced_update_sql`);
+    // here, that SQLite's placeholders and error variants are the ones this crate documents.
     #[test]
-    fn the_statement_carries_the_fence_into_the_write_and_its_condition() {
-        let sql = fenced_update_sql("wallets", "id", "fence", &["balance", "note"]);
+    fn the_sqlite_statement_uses_question_placeholders_and_this_crates_errors() {
+        let sql = fenced_update_sql("wallets", "id", "fence", &["balance"]);
         assert_eq!(
             sql.ok().as_deref(),
             Some(
-                "UPDATE \"wallets\" SET \"balance\" = ?1, \"note\" = ?2, \"fence\" = ?3 \
-                 WHERE \"id\" = ?4 AND \"fence\" <= ?3"
+                "UPDATE \"wallets\" SET \"balance\" = ?1, \"fence\" = ?2 WHERE \"id\" = ?3 AND \"fence\" <= ?2"
             )
         );
-    }
-
-    #[test]
-    fn names_that_are_not_plain_identifiers_are_rejected() {
-        for bad in ["", "1x", "a b", "x\"; DROP TABLE t; --", "é"] {
-            let sql = fenced_update_sql("t", "id", "fence", &[bad]);
-            assert!(
-                matches!(sql, Err(FencedUpdateError::InvalidIdentifier(ref n)) if n == bad),
-                "{bad:?}"
-            );
-        }
-        assert!(matches!(
-            fenced_update_sql("t", "id", "fence", &[]),
-            Err(FencedUpdateError::NothingToSet)
-        ));
+        let bad = fenced_update_sql("t", "id", "fence", &["a b"]);
+        assert!(matches!(bad, Err(FencedUpdateError::InvalidIdentifier(ref n)) if n == "a b"));
+        let none = fenced_update_sql("t", "id", "fence", &[]);
+        assert!(matches!(none, Err(FencedUpdateError::NothingToSet)));
     }
 }

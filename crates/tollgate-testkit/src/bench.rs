@@ -10,6 +10,16 @@ use tollgate::once::{
     ClaimOutcome, ClaimRequest, Fingerprint, Key, OnExpired, Owner, Settle, Store,
 };
 
+/// The runtime every backend benchmark runs on: multi-thread, two workers (the machine's two
+/// cores), timers and I/O enabled.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
+
 /// Claimants in [`race`].
 pub const RACERS: u64 = 1_000;
 

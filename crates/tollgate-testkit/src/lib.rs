@@ -36,12 +36,15 @@
 mod backend;
 pub mod bench;
 mod cases;
+pub mod child;
 mod counting;
 mod engine;
 mod fault;
 mod gate;
 mod lock_cases;
+pub mod lock_faults;
 mod race;
+pub mod s2_lock;
 pub mod s3;
 pub mod server;
 
@@ -137,6 +140,8 @@ macro_rules! lock_conformance {
                 lock_renewal_extends_only_the_holders_lease,
                 waiter_gets_the_key_on_release_or_times_out,
                 lost_signal_fires_when_the_store_fences_the_holder,
+                mutual_exclusion_of_1000_tasks_over_10_keys,
+                hand_over_moves_the_key_to_the_next_owner_with_the_next_fence,
             );
         }
     };

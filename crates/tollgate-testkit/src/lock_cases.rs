@@ -293,3 +293,105 @@ pub async fn waiter_gets_the_key_on_release_or_times_out<B: LockBackend>(backend
     held.release().await.unwrap();
     assert_eq!(waiting.await.unwrap(), Fence(2));
 }
+
+/// [`LockStore::hand_over`] moves the key from its holder to the next owner with the next
+/// fence and a lease from the store's now, in one step: a non-holder's hand-over changes
+/// nothing; the old holder is then fenced (renew, release), the new one holds until its lease
+/// ends.
+pub async fn hand_over_moves_the_key_to_the_next_owner_with_the_next_fence<B: LockBackend>(
+    backend: &B,
+) {
+    let store = backend.connect().await;
+    let first = acquired(&store, 1).await;
+    let before = store.read(&lock_key()).await.unwrap();
+    let key = lock_key();
+    let stranger = store.hand_over(&key, token(2, 1), Owner(3), LOCK_LEASE);
+    assert_eq!(stranger.await.unwrap(), None);
+    assert_eq!(store.read(&lock_key()).await.unwrap(), before);
+    backend.advance(LOCK_LEASE / 2).await;
+    let handed = store.hand_over(&key, first, Owner(3), LOCK_LEASE);
+    let next = match handed.await.unwrap() {
+        Some(Acquisition::Acquired { token, .. }) => token,
+        other => panic!("expected the key handed over, got {other:?}"),
+    };
+    assert_eq!(next, token(3, 2));
+    let renewal = store.renew(&lock_key(), first, LOCK_LEASE).await.unwrap();
+    assert_eq!(renewal, Settle::Fenced);
+    assert_eq!(
+        store.release(&lock_key(), first).await.unwrap(),
+        Release::NotHolder
+    );
+    backend.advance(LOCK_LEASE - MS).await;
+    let answer = store.acquire(&lock_key(), Owner(4), LOCK_LEASE).await;
+    assert!(matches!(answer.unwrap(), Acquisition::Held { holder, .. } if holder == next));
+    backend.advance(MS).await;
+    assert_eq!(acquired(&store, 4).await, token(4, 3));
+}
+
+/// The keys of [`mutual_exclusion_of_1000_tasks_over_10_keys`].
+const LOAD_KEYS: usize = 10;
+
+/// 1,000 tasks released together by a start gate, over 10 keys and 4 handles (4 clients: each
+/// hand-off between clients goes through the store), each acquiring with [`Wait::Until`] and
+/// counting "holders now" of its key inside the critical section: never more than one holder
+/// of a key at once, the fences of each key strictly increase in the order the holders
+/// entered, and exactly 1,000 critical sections completed (100 per key).
+pub async fn mutual_exclusion_of_1000_tasks_over_10_keys<B: LockBackend>(backend: &B) {
+    let mut clients = Vec::new();
+    for _ in 0..4 {
+        clients.push(Locks::new(backend.connect().await));
+    }
+    let keys: Vec<Key> = (0..LOAD_KEYS)
+        .map(|k| Key::new("wallet", format!("user-{k}")))
+        .collect();
+    let fences = exclusive_sections(&clients, &keys, 1_000).await;
+    assert!(fences.iter().all(|f| f.len() == 100));
+}
+
+/// Runs `tasks` critical sections released together, task `i` on `keys[i % keys.len()]`
+/// through `clients[i % clients.len()]`, each counting the holders of its key inside; asserts
+/// that no two ever held a key at once, that every section completed, and that each key's
+/// fences strictly increase in the order its holders entered. Returns those fences, per key.
+pub async fn exclusive_sections<S: LockStore>(
+    clients: &[Locks<S>],
+    keys: &[Key],
+    tasks: usize,
+) -> Vec<Vec<Fence>> {
+    let holders: Arc<Vec<AtomicUsize>> = Arc::new(keys.iter().map(|_| 0.into()).collect());
+    let most = Arc::new(AtomicUsize::new(0));
+    let fences: Arc<Vec<std::sync::Mutex<Vec<Fence>>>> =
+        Arc::new(keys.iter().map(|_| Default::default()).collect());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
+    let completed = release_together(tasks, |i| {
+        let locks = clients[i % clients.len()].clone();
+        let (k, key) = (i % keys.len(), keys[i % keys.len()].clone());
+        let (holders, most, fences) =
+            (Arc::clone(&holders), Arc::clone(&most), Arc::clone(&fences));
+        async move {
+            let guard = locks.acquire(key, LONG_LEASE, Wait::Until(deadline)).await;
+            let guard = guard.unwrap();
+            let now = holders[k].fetch_add(1, Ordering::SeqCst) + 1;
+            most.fetch_max(now, Ordering::SeqCst);
+            fences[k].lock().unwrap().push(guard.fence());
+            tokio::task::yield_now().await; // others run while this one holds the key
+            holders[k].fetch_sub(1, Ordering::SeqCst);
+            guard.release().await.unwrap();
+            1_usize
+        }
+    })
+    .await;
+    assert_eq!(completed.iter().sum::<usize>(), tasks);
+    assert_eq!(
+        most.load(Ordering::SeqCst),
+        1,
+        "two holders of one key at once"
+    );
+    let fences: Vec<Vec<Fence>> = fences.iter().map(|f| f.lock().unwrap().clone()).collect();
+    for (key, fences) in keys.iter().zip(&fences) {
+        assert!(
+            fences.windows(2).all(|w| w[0] < w[1]),
+            "{key}: fences not strictly increasing: {fences:?}"
+        );
+    }
+    fences
+}

@@ -1,36 +1,17 @@
 //! `Once::run` reports every call's outcome and every takeover through the `metrics` facade.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/metrics.rs"]
+mod support;
+
 use std::time::Duration;
 
-use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+use metrics_util::debugging::DebuggingRecorder;
+use support::{counter, snapshot};
 use tollgate::clock::{Clock, ManualClock};
 use tollgate::once::{
     ClaimRequest, Failure, Fingerprint, Key, MemoryStore, OnExpired, OnUnknown, Once, Owner, Store,
 };
-
-type Snapshot = Vec<(
-    metrics_util::CompositeKey,
-    Option<metrics::Unit>,
-    Option<metrics::SharedString>,
-    DebugValue,
-)>;
-
-fn counter(snapshot: &Snapshot, name: &str, labels: &[(&str, &str)]) -> u64 {
-    let found = snapshot.iter().find_map(|(key, _, _, value)| {
-        let k = key.key();
-        let matches = k.name() == name
-            && labels.iter().all(|(l, v)| {
-                k.labels()
-                    .any(|label| label.key() == *l && label.value() == *v)
-            });
-        matches.then_some(value)
-    });
-    match found {
-        Some(DebugValue::Counter(n)) => *n,
-        other => panic!("no counter {name} {labels:?}: {other:?}"),
-    }
-}
 
 #[test]
 fn calls_are_counted_by_outcome_and_takeovers_by_namespace() {
@@ -71,8 +52,7 @@ fn calls_are_counted_by_outcome_and_takeovers_by_namespace() {
         })
     });
     drop(once);
-    // A snapshot drains the recorder: take one, then look every counter up in it.
-    let snapshot = recorder.snapshotter().snapshot().into_vec();
+    let snapshot = snapshot(&recorder);
     let calls = |outcome| {
         let labels = [("namespace", "report"), ("outcome", outcome)];
         counter(&snapshot, "tollgate_once_calls_total", &labels)

@@ -90,3 +90,20 @@ pub async fn store(
 pub async fn shared_server() -> &'static PostgresServer {
     tokio::task::spawn_blocking(server).await.unwrap()
 }
+
+/// The locks of `schema` on the server at `url` (migrated on open), every call bounded by
+/// `timeout`.
+pub async fn locks(
+    url: &str,
+    schema: &str,
+    timeout: Duration,
+) -> tollgate_postgres::tollgate::lock::Locks<tollgate_postgres::PgLockStore> {
+    let pool = tollgate_postgres::pool(url.parse().unwrap(), 4, timeout).unwrap();
+    let store = PostgresStore::builder(pool)
+        .schema(schema)
+        .timeout(timeout)
+        .open()
+        .await
+        .unwrap();
+    tollgate_postgres::tollgate::lock::Locks::new(tollgate_postgres::PgLockStore::new(store))
+}

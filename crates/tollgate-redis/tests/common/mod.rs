@@ -54,6 +54,37 @@ impl RedisBackend {
     }
 }
 
+impl RedisBackend {
+    /// A fresh prefix on this binary's shared 3-primary cluster.
+    pub async fn on_cluster() -> Self {
+        let cluster = tokio::task::spawn_blocking(cluster::shared_cluster)
+            .await
+            .unwrap();
+        RedisBackend {
+            urls: cluster.urls(),
+            cluster: true,
+            prefix: fresh_prefix(),
+            time: ManualTime::new(Timestamp::system_now()),
+            _keep: Arc::new(()),
+        }
+    }
+}
+
+/// The locks beside a [`RedisBackend`]'s records.
+pub struct RedisLocks(pub RedisBackend);
+
+impl tollgate_testkit::LockBackend for RedisLocks {
+    type Store = tollgate_redis::RedisLockStore;
+
+    async fn connect(&self) -> tollgate_redis::RedisLockStore {
+        tollgate_redis::RedisLockStore::new(self.0.connect().await)
+    }
+
+    async fn advance(&self, by: Duration) {
+        self.0.advance(by).await;
+    }
+}
+
 impl Backend for RedisBackend {
     type Store = RedisStore;
 
@@ -76,4 +107,18 @@ impl Backend for RedisBackend {
     async fn advance(&self, by: Duration) {
         self.time.advance(by);
     }
+}
+
+/// The locks on the server at `url`, every call bounded by `timeout`.
+pub async fn locks(
+    url: &str,
+    timeout: Duration,
+) -> tollgate_redis::tollgate::lock::Locks<tollgate_redis::RedisLockStore> {
+    let store = RedisStore::builder(url)
+        .durability(Durability::Unchecked)
+        .timeout(timeout)
+        .connect()
+        .await
+        .unwrap();
+    tollgate_redis::tollgate::lock::Locks::new(tollgate_redis::RedisLockStore::new(store))
 }

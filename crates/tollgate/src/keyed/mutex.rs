@@ -109,6 +109,11 @@ impl<K: Hash + Eq + Clone> Mutex<K> {
 }
 
 impl<K: Hash + Eq> Guard<K> {
+    /// Whether another task waits for this key (or is just asking for it).
+    pub fn has_waiters(&self) -> bool {
+        self.ticket.slots.users(&self.ticket.key, &self.ticket.slot) > 1
+    }
+
     /// The locked key.
     pub fn key(&self) -> &K {
         &self.ticket.key

@@ -7,55 +7,94 @@ use std::time::Duration;
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
+use super::baton::{Baton, Batons};
 use super::error::LockError;
-use super::record::Release;
+use super::record::{Acquisition, Release};
 use super::store::LockStore;
 use crate::keyed;
-use crate::store::lease::{self, LeaseLost, LeaseTiming};
-use crate::store::{Fence, Key, Token};
+use crate::store::lease::{self, LeaseLost, LeaseTiming, LostReason};
+use crate::store::{Fence, Key, Owner, Token};
 
 /// Holds one key of a [`Locks`](super::Locks) while it lives.
 ///
 /// A spawned task renews the lease every third of it ([`store::lease::keep`](lease::keep));
-/// when the store rejects a renewal or none succeeds for a whole lease, [`LockGuard::lost`]
-/// fires and the holder must stop writing. Pass [`LockGuard::fence`] with every write to the
-/// protected resource, so the resource itself rejects a holder that was replaced (see
-/// `tollgate_sqlite::fenced_update`).
+/// when the store rejects a renewal or none succeeds for nine tenths of the lease (a margin
+/// for late timers, so the holder is told while the lease is still live on the store),
+/// [`LockGuard::lost`] fires and the holder must stop writing. Pass [`LockGuard::fence`] with
+/// every write to the protected resource, so the resource itself rejects a holder that was
+/// replaced (see `tollgate_sqlite::fenced_update`).
 ///
 /// Dropping the guard stops the renewal and releases the key in a spawned task (owner-checked,
 /// like [`LockGuard::release`]); without a tokio runtime the lease simply runs out.
 #[must_use = "the lock is released as soon as the guard is dropped"]
 pub struct LockGuard<S: LockStore> {
     store: Arc<S>,
+    batons: Arc<Batons>,
     key: Key,
     token: Token,
+    lease: Duration,
     lost: LeaseLost,
     keeper: AbortHandle,
     // `None` once released explicitly; the next waiter of this process enters when it drops.
     local: Option<keyed::Guard<Key>>,
 }
 
+/// What a new guard holds: the key with `token` for `lease`, and its turn in this process.
+pub(super) struct Held {
+    key: Key,
+    token: Token,
+    lease: Duration,
+    local: keyed::Guard<Key>,
+}
+
+impl Held {
+    pub(super) fn new(key: Key, token: Token, lease: Duration, local: keyed::Guard<Key>) -> Self {
+        Held {
+            key,
+            token,
+            lease,
+            local,
+        }
+    }
+}
+
 impl<S: LockStore> LockGuard<S> {
-    pub(super) fn start(
-        store: Arc<S>,
-        key: Key,
-        token: Token,
-        lease: Duration,
-        sent: Instant,
-        local: keyed::Guard<Key>,
-    ) -> Self {
-        let timing = LeaseTiming::new(lease, lease / 3);
+    /// Starts renewing `held` (granted by a request sent at `sent`).
+    pub(super) fn start(store: Arc<S>, batons: Arc<Batons>, held: Held, sent: Instant) -> Self {
+        let Held {
+            key,
+            token,
+            lease,
+            local,
+        } = held;
+        // The holder gives up its lease a tenth of it before the store's end (from the instant
+        // the last successful request was sent): timers fire late and tasks are scheduled late,
+        // and the lost-lease signal must fire while the lease is still live on the store.
+        let timing = LeaseTiming::new(lease - lease / 10, lease / 3);
         let (renewing, renew_key) = (Arc::clone(&store), key.clone());
         let renew = move || {
             let (store, key) = (Arc::clone(&renewing), renew_key.clone());
-            async move { store.renew(&key, token, timing.lease()).await }
+            async move { store.renew(&key, token, lease).await }
         };
         let (keeper, lost) = lease::keep(format!("lock {key}"), timing, sent, renew);
-        let keeper = tokio::spawn(keeper).abort_handle();
+        let namespace = key.namespace().to_owned();
+        let keeper = tokio::spawn(async move {
+            let reason = keeper.await;
+            let reason = match reason {
+                LostReason::Fenced => "fenced",
+                LostReason::Expired => "expired",
+            };
+            metrics::counter!("tollgate_lock_lost_total",
+                "namespace" => namespace, "reason" => reason)
+            .increment(1);
+        })
+        .abort_handle();
         LockGuard {
             store,
+            batons,
             key,
             token,
+            lease,
             lost,
             keeper,
             local: Some(local),
@@ -79,27 +118,60 @@ impl<S: LockStore> LockGuard<S> {
     }
 
     /// The lost-lease signal: fires once when the store rejected a renewal (the key was taken
-    /// over) or no renewal succeeded for a whole lease. `select!` the protected work on
+    /// over) or no renewal succeeded for nine tenths of the lease. `select!` the protected work on
     /// [`LeaseLost::wait`].
     pub fn lost(&self) -> LeaseLost {
         self.lost.clone()
     }
 
-    /// Releases the key now, if this guard still holds it.
+    /// Releases the key now, if this guard still holds it. When a task of this process waits
+    /// for the key, the key is handed over to it in the same store step
+    /// ([`LockStore::hand_over`]): it holds the key with the next fence as soon as this
+    /// returns, without a round trip of its own (a waiter asking for another lease gives the
+    /// key back and acquires it anew).
     ///
     /// # Errors
     /// [`LockError::NotHolder`] when the lease was lost and the key taken over (nothing
     /// changed); [`LockError::Store`] when the store failed (the lease then runs out).
     pub async fn release(mut self) -> Result<(), LockError> {
         self.keeper.abort();
-        let _local = self.local.take();
-        match self.store.release(&self.key, self.token).await? {
+        // The next waiter of this process enters once `local` drops, after the store answered.
+        let local = self.local.take();
+        let answer = match local.as_ref().is_some_and(keyed::Guard::has_waiters) {
+            true => self.hand_over().await?,
+            false => self.store.release(&self.key, self.token).await?,
+        };
+        drop(local);
+        match answer {
             Release::Released => Ok(()),
             Release::NotHolder => Err(LockError::NotHolder {
                 key: self.key.clone(),
                 token: self.token,
             }),
         }
+    }
+
+    /// Hands the key over to the next waiter of this process in one store step, leaving it a
+    /// baton (the next owner's token) to start from.
+    async fn hand_over(&self) -> Result<Release, LockError> {
+        let (sent, next) = (Instant::now(), Owner::random());
+        let handed = self
+            .store
+            .hand_over(&self.key, self.token, next, self.lease);
+        Ok(match handed.await? {
+            None => Release::NotHolder,
+            Some(Acquisition::Acquired { token, .. }) => {
+                let baton = Baton {
+                    token,
+                    lease: self.lease,
+                    sent,
+                };
+                self.batons.leave(self.key.clone(), baton);
+                Release::Released
+            }
+            // Released, then taken by another process before the hand-over's acquisition.
+            Some(Acquisition::Held { .. }) => Release::Released,
+        })
     }
 }
 

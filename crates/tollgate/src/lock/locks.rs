@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::error::LockError;
-use super::guard::LockGuard;
+use super::baton::Batons;
+use super::error::{LockError, LockErrorKind};
+use super::guard::{Held, LockGuard};
 use super::record::Acquisition;
 use super::store::LockStore;
 use crate::keyed;
@@ -34,6 +35,7 @@ pub enum Wait {
 pub struct Locks<S> {
     store: Arc<S>,
     local: keyed::Mutex<Key>,
+    batons: Arc<Batons>,
 }
 
 impl<S> Clone for Locks<S> {
@@ -41,6 +43,7 @@ impl<S> Clone for Locks<S> {
         Locks {
             store: Arc::clone(&self.store),
             local: self.local.clone(),
+            batons: Arc::clone(&self.batons),
         }
     }
 }
@@ -51,6 +54,7 @@ impl<S: LockStore> Locks<S> {
         Locks {
             store: Arc::new(store),
             local: keyed::Mutex::new(),
+            batons: Arc::default(),
         }
     }
 
@@ -86,28 +90,61 @@ impl<S: LockStore> Locks<S> {
         lease: Duration,
         wait: Wait,
     ) -> Result<LockGuard<S>, LockError> {
-        let local = self.turn(&key, wait).await?;
+        let acquired = self.acquire_counted(&key, lease, wait).await;
+        let outcome = match &acquired {
+            Ok(_) => "acquired",
+            Err(e) => match e.kind() {
+                LockErrorKind::Held => "held",
+                LockErrorKind::TimedOut => "timed_out",
+                _ => "failed",
+            },
+        };
+        metrics::counter!("tollgate_lock_acquisitions_total",
+            "namespace" => key.namespace().to_owned(), "outcome" => outcome)
+        .increment(1);
+        acquired
+    }
+
+    async fn acquire_counted(
+        &self,
+        key: &Key,
+        lease: Duration,
+        wait: Wait,
+    ) -> Result<LockGuard<S>, LockError> {
+        let mut contended = Contention::new(key);
+        let local = self.turn(key, wait, &mut contended).await?;
+        if let Some(baton) = self.batons.take(key) {
+            if baton.usable_for(lease) {
+                let (store, batons) = (Arc::clone(&self.store), Arc::clone(&self.batons));
+                let held = Held::new(key.clone(), baton.token, lease, local);
+                return Ok(LockGuard::start(store, batons, held, baton.sent));
+            }
+            // Handed over for another lease, or too late: give it back (owner-checked).
+            let _ = self.store.release(key, baton.token).await;
+        }
         let owner = Owner::random();
         let mut backoff = FIRST_BACKOFF;
         loop {
             let sent = Instant::now();
-            let (holder, lease_until) = match self.store.acquire(&key, owner, lease).await? {
+            let (holder, lease_until) = match self.store.acquire(key, owner, lease).await? {
                 Acquisition::Acquired { token, .. } => {
-                    let store = Arc::clone(&self.store);
-                    return Ok(LockGuard::start(store, key, token, lease, sent, local));
+                    let (store, batons) = (Arc::clone(&self.store), Arc::clone(&self.batons));
+                    let held = Held::new(key.clone(), token, lease, local);
+                    return Ok(LockGuard::start(store, batons, held, sent));
                 }
                 Acquisition::Held {
                     holder,
                     lease_until,
                 } => (holder, lease_until),
             };
+            contended.note();
             let deadline = match wait {
                 Wait::Until(deadline) if Instant::now() < deadline => deadline,
-                Wait::Until(_) => return Err(LockError::TimedOut { key }),
+                Wait::Until(_) => return Err(LockError::TimedOut { key: key.clone() }),
                 Wait::Fail => {
                     let (holder, lease_until) = (Some(holder), Some(lease_until));
                     return Err(LockError::Held {
-                        key,
+                        key: key.clone(),
                         holder,
                         lease_until,
                     });
@@ -120,9 +157,18 @@ impl<S: LockStore> Locks<S> {
     }
 
     /// This task's turn at `key` among the waiters of this process, in arrival order.
-    async fn turn(&self, key: &Key, wait: Wait) -> Result<keyed::Guard<Key>, LockError> {
+    async fn turn(
+        &self,
+        key: &Key,
+        wait: Wait,
+        contended: &mut Contention<'_>,
+    ) -> Result<keyed::Guard<Key>, LockError> {
+        if let Some(turn) = self.local.try_lock(key.clone()) {
+            return Ok(turn);
+        }
+        contended.note();
         match wait {
-            Wait::Fail => self.local.try_lock(key.clone()).ok_or(LockError::Held {
+            Wait::Fail => Err(LockError::Held {
                 key: key.clone(),
                 holder: None,
                 lease_until: None,
@@ -132,6 +178,30 @@ impl<S: LockStore> Locks<S> {
                     .await
                     .map_err(|_| LockError::TimedOut { key: key.clone() })
             }
+        }
+    }
+}
+
+/// Counts an acquisition that found its key held (in this process or elsewhere) once, in
+/// `tollgate_lock_contended_total`.
+struct Contention<'k> {
+    key: &'k Key,
+    counted: bool,
+}
+
+impl<'k> Contention<'k> {
+    fn new(key: &'k Key) -> Self {
+        Contention {
+            key,
+            counted: false,
+        }
+    }
+
+    fn note(&mut self) {
+        if !std::mem::replace(&mut self.counted, true) {
+            metrics::counter!("tollgate_lock_contended_total",
+                "namespace" => self.key.namespace().to_owned())
+            .increment(1);
         }
     }
 }

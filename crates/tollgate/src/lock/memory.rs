@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use super::record::{Acquisition, LockRecord, Release};
+use super::record::{Acquisition, LockRecord, LockState, Release};
 use super::store::LockStore;
 use super::transition;
 use crate::clock::Clock;
@@ -91,6 +91,32 @@ impl LockStore for MemoryLockStore {
 
     async fn read(&self, key: &Key) -> Result<Option<LockRecord>, StoreError> {
         Ok(self.records().get(key).cloned())
+    }
+
+    async fn hand_over(
+        &self,
+        key: &Key,
+        from: Token,
+        to: Owner,
+        lease: Duration,
+    ) -> Result<Option<Acquisition>, StoreError> {
+        let mut records = self.records();
+        let Some(record) = transition::hand_over(records.get(key), from, to, lease, self.now())
+        else {
+            return Ok(None);
+        };
+        let acquired = match record.state {
+            LockState::Held { lease_until, .. } => Acquisition::Acquired {
+                token: Token {
+                    owner: to,
+                    fence: record.fence,
+                },
+                lease_until,
+            },
+            LockState::Released => return Ok(None),
+        };
+        records.insert(key.clone(), record);
+        Ok(Some(acquired))
     }
 }
 

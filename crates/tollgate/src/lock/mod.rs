@@ -21,13 +21,24 @@
 //!   and fence must match; otherwise nothing changes and the answer is
 //!   [`LockError::NotHolder`] (`release_by_a_non_holder_is_rejected`).
 //! - **A holder is told when its lease is lost**: [`LockGuard::lost`] fires when the store
-//!   rejects a renewal, or when none succeeded for a whole lease — before the store can let
-//!   the lease run out (`lost_signal_fires_when_the_store_fences_the_holder`).
-//! - **Waiters of one process are served in arrival order**; only the first polls the store,
+//!   rejects a renewal, or when none succeeded for nine tenths of the lease — while the lease
+//!   is still live on the store (`lost_signal_fires_when_the_store_fences_the_holder`; with
+//!   the store paused, `s2_holder_is_told_before_its_lease_ends_when_the_server_is_paused_postgres`
+//!   and `…_store_is_paused_redis`).
+//! - **Waiters of one process are served in arrival order**, and a holder releasing a key a
+//!   local task waits for hands it over in one store step ([`LockStore::hand_over`]: the
+//!   next fence, no round trip for the waiter); only the first waiter polls the store,
 //!   with backoff (`waiters_of_one_process_are_served_in_arrival_order` in
 //!   `tests/lock_waiters.rs`).
 //! - **A paused holder's stale write is rejected by the resource**:
 //!   `s2_paused_holder_stale_write_is_rejected_by_the_fence` in `tollgate-sqlite`.
+//!
+//! # Metrics
+//! Through the `metrics` facade: `tollgate_lock_acquisitions_total` (labels `namespace`,
+//! `outcome` = `acquired` / `held` / `timed_out` / `failed`), `tollgate_lock_contended_total`
+//! (`namespace`: acquisitions that found the key held, counted once per call) and
+//! `tollgate_lock_lost_total` (`namespace`, `reason` = `fenced` / `expired`); test
+//! `lock_metrics::acquisitions_contention_and_lost_leases_are_counted`.
 //!
 //! Cancellation: dropping [`Locks::acquire`] before it returns holds nothing and leaves the
 //! queue (`a_cancelled_waiter_leaves_the_queue`); dropping a guard releases the key in a
@@ -57,7 +68,9 @@
 //! # }
 //! ```
 
+mod baton;
 mod error;
+mod fenced;
 mod guard;
 mod locks;
 mod memory;
@@ -66,6 +79,7 @@ mod store;
 pub mod transition;
 
 pub use error::{LockError, LockErrorKind};
+pub use fenced::{FencedSqlError, Placeholders, fenced_update_sql};
 pub use guard::LockGuard;
 pub use locks::{Locks, Wait};
 pub use memory::MemoryLockStore;

@@ -45,6 +45,28 @@ pub trait LockStore: Send + Sync + 'static {
         &self,
         key: &Key,
     ) -> impl Future<Output = Result<Option<LockRecord>, StoreError>> + Send;
+
+    /// Hands `key` from its holder `from` to `to` for `lease` with the next fence (see
+    /// [`transition::hand_over`](super::transition::hand_over)): `None` when `from` does not
+    /// hold it. [`LockGuard::release`](super::LockGuard::release) uses it when a task of the
+    /// same process waits for the key, so the hand-off costs one round trip, not a release
+    /// and an acquisition. The default does exactly those two (another owner may then
+    /// acquire in between: the answer is [`Acquisition::Held`]); a backend overrides it with
+    /// one atomic step.
+    fn hand_over(
+        &self,
+        key: &Key,
+        from: Token,
+        to: Owner,
+        lease: Duration,
+    ) -> impl Future<Output = Result<Option<Acquisition>, StoreError>> + Send {
+        async move {
+            match self.release(key, from).await? {
+                Release::NotHolder => Ok(None),
+                Release::Released => self.acquire(key, to, lease).await.map(Some),
+            }
+        }
+    }
 }
 
 /// A shared lock store is a lock store.
@@ -80,5 +102,15 @@ impl<S: LockStore> LockStore for Arc<S> {
         key: &Key,
     ) -> impl Future<Output = Result<Option<LockRecord>, StoreError>> + Send {
         (**self).read(key)
+    }
+
+    fn hand_over(
+        &self,
+        key: &Key,
+        from: Token,
+        to: Owner,
+        lease: Duration,
+    ) -> impl Future<Output = Result<Option<Acquisition>, StoreError>> + Send {
+        (**self).hand_over(key, from, to, lease)
     }
 }

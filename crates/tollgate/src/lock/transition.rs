@@ -95,6 +95,26 @@ pub fn release(existing: Option<&LockRecord>, token: Token) -> (Release, Option<
     }
 }
 
+/// Hands the key from its holder `from` straight to `to` for `lease` from `now`, with the next
+/// fence: a release and an acquisition nobody can come between. `None` (nothing written)
+/// unless `from` holds the record.
+pub fn hand_over(
+    existing: Option<&LockRecord>,
+    from: Token,
+    to: Owner,
+    lease: Duration,
+    now: Timestamp,
+) -> Option<LockRecord> {
+    let record = existing?;
+    (record.holder() == Some(from)).then(|| LockRecord {
+        fence: Fence(record.fence.0.saturating_add(1)),
+        state: LockState::Held {
+            owner: to,
+            lease_until: now.plus(lease),
+        },
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,6 +146,27 @@ mod tests {
                 token: token(2, 2),
                 lease_until: Timestamp(200)
             }
+        );
+    }
+
+    #[test]
+    fn a_hand_over_moves_the_key_to_the_next_owner_with_the_next_fence() {
+        let held = acquire(None, Owner(1), LEASE, Timestamp(0)).write;
+        assert_eq!(
+            hand_over(held.as_ref(), token(2, 1), Owner(3), LEASE, Timestamp(5)),
+            None
+        );
+        let next = hand_over(held.as_ref(), token(1, 1), Owner(3), LEASE, Timestamp(5));
+        assert_eq!(
+            next.as_ref().and_then(LockRecord::holder),
+            Some(token(3, 2))
+        );
+        assert_eq!(
+            next.map(|r| r.state),
+            Some(LockState::Held {
+                owner: Owner(3),
+                lease_until: Timestamp(105)
+            })
         );
     }
 

@@ -104,9 +104,12 @@ impl LeaseLost {
     /// `select!`ed against the protected work.
     pub async fn wait(&self) -> LostReason {
         let mut fired = self.fired.clone();
-        match fired.wait_for(Option::is_some).await {
-            Ok(reason) => reason.unwrap_or(LostReason::Expired),
-            Err(_) => std::future::pending().await,
+        // The borrow of the channel ends with this statement, so the future stays `Send`
+        // (a task spawned to watch the signal must be able to await it).
+        let reason = fired.wait_for(Option::is_some).await.ok().and_then(|r| *r);
+        match reason {
+            Some(reason) => reason,
+            None => std::future::pending().await,
         }
     }
 }

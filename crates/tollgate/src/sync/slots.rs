@@ -115,6 +115,14 @@ impl<K: Hash + Eq, V> SlotMap<K, V> {
         (value, true)
     }
 
+    /// How many users the slot of `key` has, if it is still `value` (0 otherwise).
+    pub fn users(&self, key: &K, value: &Arc<V>) -> usize {
+        match self.shard(key).get(key) {
+            Some(slot) if Arc::ptr_eq(&slot.value, value) => slot.users,
+            _ => 0,
+        }
+    }
+
     /// Gives back one use of `value`; removes the slot when this was the last user.
     ///
     /// Returns `true` when this call removed the slot. A slot that was already removed (or

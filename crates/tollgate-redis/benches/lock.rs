@@ -1,0 +1,200 @@
+//! `tollgate::lock` on every backend, and Redis against the `rslock` crate (Redlock), in the
+//! same run.
+//!
+//! - `lock_acquire_release`: one uncontended `Locks::acquire` (`Wait::Fail`) plus
+//!   `LockGuard::release` of one key: `memory`, `sqlite` (WAL, `synchronous = FULL`),
+//!   `postgres` (a throw-away server, `fsync` on), `redis`; and `rslock` — `LockManager::lock`
+//!   plus `unlock` on the **same** throw-away `redis-server` (one instance: quorum 1).
+//! - `lock_acquire`: the acquisition alone (the release is outside the timing).
+//! - `lock_handoff`: a task of the same process waits in `acquire` (`Wait::Until`) while the
+//!   holder holds the key; timed from the holder's `release()` call until the waiter holds it.
+//! - Printed after criterion: medians of the same operations measured **interleaved** (one
+//!   of each in turn, so the shared machine's noise hits both sides alike) and the ratios the
+//!   issue sets targets for: rslock / tollgate on Redis (target ≥ 1.5) and hand-off / one
+//!   uncontended acquire (target ≤ 2), per backend.
+//!
+//! `CARGO_TARGET_DIR=target cargo bench -p tollgate-redis --bench lock`
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use tokio::runtime::Runtime;
+use tokio::time::Instant;
+use tollgate_postgres::{PgLockStore, PostgresStore};
+use tollgate_redis::tollgate::lock::{LockStore, Locks, MemoryLockStore, Wait};
+use tollgate_redis::tollgate::store::Key;
+use tollgate_redis::{Durability, RedisLockStore, RedisStore};
+use tollgate_sqlite::{SqliteLockStore, SqliteStore};
+use tollgate_testkit::server::{PostgresServer, RedisServer};
+
+const LEASE: Duration = Duration::from_secs(30);
+/// Rounds of the interleaved report.
+const ROUNDS: usize = 400;
+
+fn key() -> Key {
+    Key::new("bench", "wallet-1")
+}
+
+async fn acquire_release<S: LockStore>(locks: &Locks<S>) {
+    let guard = locks.acquire(key(), LEASE, Wait::Fail).await.unwrap();
+    guard.release().await.unwrap();
+}
+
+/// One acquisition's latency (the release is not timed).
+async fn acquire_alone<S: LockStore>(locks: &Locks<S>) -> Duration {
+    let started = Instant::now();
+    let guard = locks.acquire(key(), LEASE, Wait::Fail).await.unwrap();
+    let took = started.elapsed();
+    guard.release().await.unwrap();
+    took
+}
+
+/// One hand-off: from the holder's `release()` call until the waiting task holds the key.
+async fn handoff<S: LockStore>(locks: &Locks<S>) -> Duration {
+    let holder = locks.acquire(key(), LEASE, Wait::Fail).await.unwrap();
+    let waiting = locks.clone();
+    let waiter = tokio::spawn(async move {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let guard = waiting.acquire(key(), LEASE, Wait::Until(deadline)).await;
+        (guard.unwrap(), Instant::now())
+    });
+    // Untimed set-up: let the waiter queue behind the holder.
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    let released = Instant::now();
+    holder.release().await.unwrap();
+    let (guard, entered) = waiter.await.unwrap();
+    guard.release().await.unwrap();
+    entered - released
+}
+
+async fn rslock_pair(manager: &rslock::LockManager) {
+    let lock = manager.lock("bench:rslock:wallet-1", LEASE).await.unwrap();
+    manager.unlock(&lock).await;
+}
+
+fn bench_backend<S: LockStore>(c: &mut Criterion, rt: &Runtime, name: &str, locks: &Locks<S>) {
+    c.benchmark_group("lock_acquire_release").bench_function(
+        BenchmarkId::from_parameter(name),
+        |b| {
+            b.to_async(rt).iter(|| acquire_release(locks));
+        },
+    );
+    c.benchmark_group("lock_acquire")
+        .bench_function(BenchmarkId::from_parameter(name), |b| {
+            b.to_async(rt).iter_custom(|iters| async move {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    total += acquire_alone(locks).await;
+                }
+                total
+            });
+        });
+    let mut group = c.benchmark_group("lock_handoff");
+    group.sample_size(20);
+    group.bench_function(BenchmarkId::from_parameter(name), |b| {
+        b.to_async(rt).iter_custom(|iters| async move {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                total += handoff(locks).await;
+            }
+            total
+        });
+    });
+    group.finish();
+}
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort_unstable();
+    samples[samples.len() / 2]
+}
+
+/// Medians of acquire + release, acquire alone and hand-off, measured interleaved.
+async fn report<S: LockStore>(name: &str, locks: &Locks<S>) -> Duration {
+    let (mut pairs, mut alone, mut handoffs) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        let started = Instant::now();
+        acquire_release(locks).await;
+        pairs.push(started.elapsed());
+        alone.push(acquire_alone(locks).await);
+        if handoffs.len() < ROUNDS / 4 {
+            handoffs.push(handoff(locks).await);
+        }
+    }
+    let (pair, alone, handoff) = (median(pairs), median(alone), median(handoffs));
+    let ratio = handoff.as_secs_f64() / alone.as_secs_f64();
+    println!(
+        "{name:>8}: acquire+release {pair:>10.1?}  acquire {alone:>10.1?}  hand-off {handoff:>10.1?}  \
+         hand-off / acquire {ratio:.2} (target <= 2)"
+    );
+    pair
+}
+
+/// Medians of tollgate's and rslock's acquire + release on one server, interleaved.
+async fn report_rslock(locks: &Locks<RedisLockStore>, manager: &rslock::LockManager) {
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        let started = Instant::now();
+        acquire_release(locks).await;
+        ours.push(started.elapsed());
+        let started = Instant::now();
+        rslock_pair(manager).await;
+        theirs.push(started.elapsed());
+    }
+    let (ours, theirs) = (median(ours), median(theirs));
+    let ratio = theirs.as_secs_f64() / ours.as_secs_f64();
+    println!(
+        "   redis: tollgate acquire+release {ours:.1?}, rslock lock+unlock {theirs:.1?}: \
+         tollgate {ratio:.2}x faster (target >= 1.5)"
+    );
+}
+
+fn benches(c: &mut Criterion) {
+    let rt = tollgate_testkit::bench::runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let redis = RedisServer::start().unwrap_or_else(|e| panic!("{e}"));
+    let postgres = PostgresServer::start().unwrap_or_else(|e| panic!("{e}"));
+    let (memory, sqlite, pg, redis_locks, manager) = rt.block_on(async {
+        let sqlite = SqliteStore::open(dir.path().join("locks.db"))
+            .await
+            .unwrap();
+        let store = RedisStore::builder(redis.url())
+            .durability(Durability::Unchecked)
+            .connect()
+            .await
+            .unwrap();
+        let pg = PostgresStore::connect(&postgres.url()).await.unwrap();
+        (
+            Locks::new(MemoryLockStore::new()),
+            Locks::new(SqliteLockStore::new(sqlite).await.unwrap()),
+            Locks::new(PgLockStore::new(pg)),
+            Locks::new(RedisLockStore::new(store)),
+            rslock::LockManager::new(vec![redis.url()]),
+        )
+    });
+    bench_backend(c, &rt, "memory", &memory);
+    bench_backend(c, &rt, "sqlite", &sqlite);
+    bench_backend(c, &rt, "postgres", &pg);
+    bench_backend(c, &rt, "redis", &redis_locks);
+    c.benchmark_group("lock_acquire_release").bench_function(
+        BenchmarkId::from_parameter("rslock"),
+        |b| {
+            b.to_async(&rt).iter(|| rslock_pair(&manager));
+        },
+    );
+
+    rt.block_on(async {
+        println!(
+            "\ninterleaved medians, {ROUNDS} rounds (hand-off: {} rounds)",
+            ROUNDS / 4
+        );
+        report("memory", &memory).await;
+        report("sqlite", &sqlite).await;
+        report("postgres", &pg).await;
+        report("redis", &redis_locks).await;
+        report_rslock(&redis_locks, &manager).await;
+    });
+}
+
+criterion_group!(lock, benches);
+criterion_main!(lock);
