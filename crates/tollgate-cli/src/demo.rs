@@ -95,11 +95,11 @@ pub(crate) async fn main(args: DemoArgs) -> ExitCode {
         println!();
         print!("{}", demo::table(&report, &options));
     }
-    if let Some(path) = &args.html {
-        if let Err(e) = crate::html::write_demo(path, &report, &options) {
-            eprintln!("error: {e}");
-            return ExitCode::from(EXIT_USAGE);
-        }
+    if let Some(path) = &args.html
+        && let Err(e) = crate::html::write_demo(path, &report, &options)
+    {
+        eprintln!("error: {e}");
+        return ExitCode::from(EXIT_USAGE);
     }
     if report.guarded_held() {
         ExitCode::SUCCESS

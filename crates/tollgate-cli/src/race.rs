@@ -97,10 +97,10 @@ pub(crate) async fn main(args: RaceArgs) -> ExitCode {
     if let Err(message) = output(&report, args.json) {
         return usage_error(&message);
     }
-    if let Some(path) = &args.html {
-        if let Err(message) = crate::html::write_race(path, &report) {
-            return usage_error(&message);
-        }
+    if let Some(path) = &args.html
+        && let Err(message) = crate::html::write_race(path, &report)
+    {
+        return usage_error(&message);
     }
     if report.passed() {
         ExitCode::SUCCESS

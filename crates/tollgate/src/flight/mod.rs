@@ -208,10 +208,11 @@ impl<K: Hash + Eq, T, E> Drop for Caller<'_, K, T, E> {
     fn drop(&mut self) {
         // `release` removes the entry under the shard lock when the count reaches zero, so no
         // new caller can join the call we are about to abort.
-        if self.inner.abort_when_unused && self.inner.calls.release(&self.key, &self.call) {
-            if let Some(handle) = self.call.abort.get() {
-                handle.abort();
-            }
+        if self.inner.abort_when_unused
+            && self.inner.calls.release(&self.key, &self.call)
+            && let Some(handle) = self.call.abort.get()
+        {
+            handle.abort();
         }
     }
 }

@@ -150,10 +150,10 @@ where
         if let Ok(permit) = permits.try_acquire() {
             return Ok(Some(permit));
         }
-        if self.evict_idle().await > 0 {
-            if let Ok(permit) = permits.try_acquire() {
-                return Ok(Some(permit));
-            }
+        if self.evict_idle().await > 0
+            && let Ok(permit) = permits.try_acquire()
+        {
+            return Ok(Some(permit));
         }
         let limit = *limit;
         match *when_full {
