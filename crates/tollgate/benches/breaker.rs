@@ -17,6 +17,9 @@ use tollgate::breaker::{Breaker, BreakerConfig, Outcome, SlidingWindow};
 fn closed_call(c: &mut Criterion) {
     let mut g = c.benchmark_group("breaker_closed_call");
     g.bench_function("bare", |b| b.iter(|| op(black_box(1))));
+    g.bench_function("bare_async", |b| {
+        b.iter(|| poll_ready(async { op(black_box(1)) }))
+    });
 
     let breaker = Breaker::new("bench", BreakerConfig::default()).unwrap();
     g.bench_function("tollgate_permit", |b| {
@@ -50,6 +53,12 @@ fn closed_call(c: &mut Criterion) {
     });
     g.bench_function("tollgate_call_is_ok", |b| {
         b.iter(|| poll_ready(breaker.call(async { op(black_box(1)) })).is_ok())
+    });
+
+    let windowed = BreakerConfig::default().window(SlidingWindow::time(Duration::from_secs(60)));
+    let windowed = Breaker::new("bench-windowed", windowed).unwrap();
+    g.bench_function("tollgate_call_time_window", |b| {
+        b.iter(|| poll_ready(windowed.call(async { op(black_box(1)) })))
     });
 
     let timed = BreakerConfig::default()

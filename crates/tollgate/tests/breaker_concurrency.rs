@@ -138,3 +138,87 @@ async fn lock_free_successes_and_locked_failures_are_counted_exactly() {
     );
     assert_eq!(b.state(), State::Closed, "10 % failures");
 }
+
+/// 1,000 tasks released together report on one time-window breaker: every success (counted
+/// without the lock) and every failure (counted under it) is in the totals, exactly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn time_window_counts_every_outcome_of_1000_racing_tasks() {
+    const EACH: usize = 50;
+    let clock = ManualClock::new();
+    let config = BreakerConfig::default()
+        .window(SlidingWindow::Time {
+            length: Duration::from_secs(60),
+            buckets: 60,
+        })
+        .minimum_calls(1)
+        .failure_rate_threshold(100.0); // opens only if every call failed
+    let b = Arc::new(Breaker::with_clock("timed", config, Clock::from(clock.clone())).unwrap());
+    let start = Arc::new(Barrier::new(TASKS));
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|i| {
+            let (b, start, clock) = (b.clone(), start.clone(), clock.clone());
+            tokio::spawn(async move {
+                start.wait().await;
+                for j in 0..EACH {
+                    // Every tenth task fails once; the clock moves across buckets meanwhile.
+                    let failed = i % 10 == 0 && j == 0;
+                    b.try_acquire().unwrap().record(if failed {
+                        Outcome::Failure
+                    } else {
+                        Outcome::Success
+                    });
+                    if i % 100 == 0 && j % 10 == 0 {
+                        clock.advance(Duration::from_millis(100));
+                    }
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let totals = b.totals();
+    assert_eq!(
+        (totals.calls, totals.failures, b.state()),
+        ((TASKS * EACH) as u32, (TASKS / 10) as u32, State::Closed)
+    );
+}
+
+/// Successes racing failures across the minimum number of calls: whichever outcome completes
+/// the window, the breaker opens once the rate is reached (the lock-free success sees the
+/// failures, or the failure's decision sees the successes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn time_window_opens_when_racing_outcomes_reach_the_rate() {
+    for round in 0..50 {
+        let clock = ManualClock::new();
+        let config = BreakerConfig::default()
+            .window(SlidingWindow::Time {
+                length: Duration::from_secs(60),
+                buckets: 60,
+            })
+            .minimum_calls(200)
+            .failure_rate_threshold(50.0);
+        let b = Arc::new(Breaker::with_clock("raced", config, Clock::from(clock)).unwrap());
+        let permits: Vec<_> = (0..200).map(|_| b.try_acquire_owned().unwrap()).collect();
+        let start = Arc::new(Barrier::new(200));
+        let tasks: Vec<_> = permits
+            .into_iter()
+            .enumerate()
+            .map(|(i, permit)| {
+                let start = start.clone();
+                tokio::spawn(async move {
+                    start.wait().await;
+                    permit.record(if i % 2 == 0 {
+                        Outcome::Failure
+                    } else {
+                        Outcome::Success
+                    });
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+        assert_eq!(b.state(), State::Open, "round {round}: 100 of 200 = 50 %");
+    }
+}

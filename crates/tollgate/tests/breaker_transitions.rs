@@ -255,3 +255,86 @@ fn invalid_configuration_is_refused_with_the_field_named() {
         "invalid breaker setting `failure_rate_threshold`: must be a percentage in (0, 100]"
     );
 }
+
+fn time_window(length_secs: u64) -> SlidingWindow {
+    SlidingWindow::Time {
+        length: Duration::from_secs(length_secs),
+        buckets: length_secs as u32,
+    }
+}
+
+#[test]
+fn time_window_success_that_brings_the_window_to_its_minimum_opens_it() {
+    // The successes are counted without the lock; while the window holds failures, the one
+    // that makes the minimum number of calls must still decide.
+    let clock = ManualClock::new();
+    let b = breaker(&clock, config().window(time_window(10)).minimum_calls(10));
+    record(&b, &[F, F, F, F, F, S, S, S, S]);
+    assert_eq!((b.state(), b.totals().calls), (State::Closed, 9));
+    record(&b, &[S]);
+    assert_eq!(
+        b.state(),
+        State::Open,
+        "5 of 10 = 50 % once 10 calls are in"
+    );
+    assert_eq!(
+        (b.totals().calls, b.totals().failures),
+        (10, 5),
+        "the window that opened the breaker stays readable"
+    );
+}
+
+#[test]
+fn time_window_successes_leave_with_their_buckets() {
+    let clock = ManualClock::new();
+    let b = breaker(&clock, config().window(time_window(10)));
+    record(&b, &[S, S, S]);
+    clock.advance(Duration::from_secs(5));
+    record(&b, &[S, S]);
+    assert_eq!(b.totals().calls, 5);
+    clock.advance(Duration::from_secs(5));
+    assert_eq!(b.totals().calls, 2, "the first three left at 10 s");
+    clock.advance(Duration::from_secs(5));
+    assert_eq!(b.totals().calls, 0);
+    // A whole window later, a slot is taken over by a new bucket: counted from 1 again.
+    record(&b, &[S]);
+    assert_eq!(
+        b.totals(),
+        tollgate::breaker::Totals {
+            calls: 1,
+            failures: 0,
+            slow: 0
+        }
+    );
+}
+
+#[test]
+fn time_window_success_permitted_in_an_earlier_window_is_not_counted() {
+    let clock = ManualClock::new();
+    let b = breaker(&clock, config().window(time_window(10)));
+    let old = b.try_acquire().unwrap();
+    record(&b, &[S, S]);
+    b.force_open();
+    b.reset(); // a new, empty closed window
+    assert_eq!(b.totals().calls, 0);
+    old.success();
+    assert_eq!(b.totals().calls, 0, "its window ended before it reported");
+    record(&b, &[S]);
+    assert_eq!(b.totals().calls, 1);
+}
+
+#[test]
+fn time_window_successes_after_failures_left_take_the_fast_path_and_count() {
+    let clock = ManualClock::new();
+    let b = breaker(&clock, config().window(time_window(10)).minimum_calls(4));
+    record(&b, &[F]);
+    clock.advance(Duration::from_secs(10)); // the failure leaves
+    record(&b, &[S, S, S, F]);
+    assert_eq!(
+        (b.state(), b.totals().calls, b.totals().failures),
+        (State::Closed, 4, 1),
+        "1 of 4 = 25 %"
+    );
+    record(&b, &[F, F]);
+    assert_eq!(b.state(), State::Open, "3 of 6 = 50 %");
+}

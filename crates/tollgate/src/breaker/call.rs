@@ -10,14 +10,6 @@ use pin_project_lite::pin_project;
 use super::permit::Ticket;
 use super::{Breaker, CallError, Classifier};
 
-/// Where a call is: not yet asked the breaker, running under a grant, or finished.
-#[derive(Clone, Copy, Debug)]
-enum Phase {
-    Unasked,
-    Running(Ticket),
-    Done,
-}
-
 pin_project! {
     /// A call guarded by a [`Breaker`]: asks for a permit when first polled, then runs the
     /// wrapped future and records its classified outcome. Dropping it mid-call records nothing
@@ -33,15 +25,16 @@ pin_project! {
         call: F,
         breaker: &'a Breaker,
         classifier: C,
-        phase: Phase,
+        // `Ticket::UNASKED` until first polled, the grant while the call runs, then
+        // `Ticket::SETTLED`: the phase and the grant in two words.
+        ticket: Ticket,
     }
 
     impl<'a, F, C> PinnedDrop for BreakerCall<'a, F, C> {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
-            if let Phase::Running(ticket) = *this.phase {
-                ticket.release(this.breaker);
-            }
+            // A marker (not asked yet, or settled) releases nothing.
+            this.ticket.release(this.breaker);
         }
     }
 }
@@ -52,7 +45,7 @@ impl<'a, F, C> BreakerCall<'a, F, C> {
             call,
             breaker,
             classifier,
-            phase: Phase::Unasked,
+            ticket: Ticket::UNASKED,
         }
     }
 }
@@ -67,17 +60,18 @@ where
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        if let Phase::Unasked = this.phase {
+        if *this.ticket == Ticket::UNASKED {
             match this.breaker.grant() {
-                Ok(ticket) => *this.phase = Phase::Running(ticket),
+                Ok(ticket) => *this.ticket = ticket,
                 Err(rejected) => {
-                    *this.phase = Phase::Done;
+                    *this.ticket = Ticket::SETTLED;
                     return Poll::Ready(Err(CallError::Rejected(rejected)));
                 }
             }
         }
         let result = ready!(this.call.poll(cx));
-        if let Phase::Running(ticket) = std::mem::replace(this.phase, Phase::Done) {
+        let ticket = std::mem::replace(this.ticket, Ticket::SETTLED);
+        if ticket.is_grant() {
             ticket.record(this.breaker, this.classifier.classify(&result));
         }
         Poll::Ready(result.map_err(CallError::Inner))
@@ -88,7 +82,7 @@ impl<F, C> fmt::Debug for BreakerCall<'_, F, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BreakerCall")
             .field("breaker", &self.breaker.name())
-            .field("phase", &self.phase)
+            .field("ticket", &self.ticket)
             .finish_non_exhaustive()
     }
 }

@@ -135,6 +135,7 @@ impl BreakerConfig {
     }
 
     /// The number of calls the window must hold before a decision is taken.
+    #[inline]
     pub(crate) fn effective_minimum_calls(&self) -> u32 {
         match self.window {
             SlidingWindow::Count(size) => self.minimum_calls.min(size),
@@ -143,6 +144,7 @@ impl BreakerConfig {
     }
 
     /// Whether the window is count-based (its plain successes are counted without a lock).
+    #[inline]
     pub(crate) fn is_count_window(&self) -> bool {
         matches!(self.window, SlidingWindow::Count(_))
     }

@@ -11,35 +11,64 @@ use super::State;
 ///
 /// This is a rejection by tollgate, not a failure of the dependency: it is never recorded as an
 /// outcome. A web layer maps it to 503 with `Retry-After` taken from [`retry_after`](Self::retry_after).
+///
+/// One pointer wide (its details are boxed): a rejection is rare next to a permitted call,
+/// and a `Result<T, CallError<E>>` that fits in two registers is returned without going through
+/// memory on every permitted call.
+#[derive(Clone, PartialEq, Eq)]
+pub struct NotPermitted(Box<Rejection>);
+
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NotPermitted {
-    pub(crate) breaker: Arc<str>,
-    pub(crate) state: State,
-    pub(crate) retry_after: Option<Duration>,
+struct Rejection {
+    breaker: Arc<str>,
+    state: State,
+    retry_after: Option<Duration>,
 }
 
 impl NotPermitted {
+    pub(crate) fn new(breaker: Arc<str>, state: State, retry_after: Option<Duration>) -> Self {
+        NotPermitted(Box::new(Rejection {
+            breaker,
+            state,
+            retry_after,
+        }))
+    }
+
     /// The name of the breaker that rejected the call.
     pub fn breaker(&self) -> &str {
-        &self.breaker
+        &self.0.breaker
     }
 
     /// The state the breaker was in.
     pub fn state(&self) -> State {
-        self.state
+        self.0.state
     }
 
     /// When an open breaker will let trial calls through; `None` when unknown (forced open, or
     /// half-open with every trial slot taken).
     pub fn retry_after(&self) -> Option<Duration> {
-        self.retry_after
+        self.0.retry_after
+    }
+}
+
+impl fmt::Debug for NotPermitted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NotPermitted")
+            .field("breaker", &self.0.breaker)
+            .field("state", &self.0.state)
+            .field("retry_after", &self.0.retry_after)
+            .finish()
     }
 }
 
 impl fmt::Display for NotPermitted {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "circuit breaker `{}` is {}", self.breaker, self.state)?;
-        if let Some(after) = self.retry_after {
+        write!(
+            f,
+            "circuit breaker `{}` is {}",
+            self.0.breaker, self.0.state
+        )?;
+        if let Some(after) = self.0.retry_after {
             write!(f, "; retry after {after:?}")?;
         }
         Ok(())

@@ -11,7 +11,7 @@ use tokio::time::Instant;
 use super::config::BreakerConfig;
 use super::events::Reason;
 use super::state::EPOCH_MASK;
-use super::window::{Sample, Totals, Window};
+use super::window::{PlainCounts, Sample, Totals, Window};
 use super::{Outcome, State};
 use crate::clock::Clock;
 
@@ -19,11 +19,11 @@ use crate::clock::Clock;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Grant {
     /// Closed or metrics-only: the outcome goes into the window.
-    Windowed,
+    Windowed = 0,
     /// Half-open: the outcome is one of the trial results.
-    Trial,
+    Trial = 1,
     /// Disabled: nothing is recorded.
-    Untracked,
+    Untracked = 2,
 }
 
 /// The current time, read from the clock at most once and only if some step needs it.
@@ -63,6 +63,9 @@ pub(crate) struct Machine {
     pub(crate) state: State,
     pub(crate) epoch: u64,
     window: Window,
+    /// The epoch at which the closed window was last emptied: the tag of its lock-free
+    /// success counts ([`PlainCounts`]), still readable while the breaker is open.
+    window_epoch: u64,
     open_until: Instant,
     half_open_since: Instant,
     trials: Trials,
@@ -75,6 +78,7 @@ impl Machine {
             state: State::Closed,
             epoch: 0,
             window: Window::new(config.window, now),
+            window_epoch: 0,
             open_until: now,
             half_open_since: now,
             trials: Trials::default(),
@@ -98,7 +102,10 @@ impl Machine {
                 self.half_open_since = now;
                 self.trials = Trials::default();
             }
-            State::Closed | State::MetricsOnly => self.window.clear(),
+            State::Closed | State::MetricsOnly => {
+                self.window.clear();
+                self.window_epoch = self.epoch;
+            }
             State::Disabled | State::ForcedOpen => {}
         }
         self.change = Some(Change { from, to, reason });
@@ -173,20 +180,63 @@ impl Machine {
         }
     }
 
-    /// Records a call of a time window, permitted at `epoch`; stale outcomes are dropped.
+    /// Records a call of a time window, permitted at `epoch`, in the locked part of the
+    /// window; stale outcomes are dropped.
     pub(crate) fn record_timed(
         &mut self,
         epoch: u64,
         sample: Sample,
         now: &mut Now<'_>,
         c: &BreakerConfig,
+        plain: Option<&PlainCounts>,
     ) {
         if epoch != self.epoch || !self.state.is_windowed() {
             return;
         }
         if let Window::Time(window) = &mut self.window {
-            let totals = window.record(sample, now.get());
+            let at = now.get();
+            let locked = window.record(sample, at);
+            let totals = Self::with_plain(locked, plain, self.window_epoch, at);
             self.decide(totals, now, c);
+        }
+    }
+
+    /// Decides on a time window of `epoch` after a plain success was counted without the lock.
+    pub(crate) fn evaluate_timed(
+        &mut self,
+        epoch: u64,
+        now: &mut Now<'_>,
+        c: &BreakerConfig,
+        plain: Option<&PlainCounts>,
+    ) {
+        if epoch != self.epoch || !self.state.is_windowed() {
+            return;
+        }
+        if let Window::Time(window) = &mut self.window {
+            let at = now.get();
+            let locked = window.totals(at);
+            let totals = Self::with_plain(locked, plain, self.window_epoch, at);
+            self.decide(totals, now, c);
+        }
+    }
+
+    /// The locked part's totals plus the plain successes counted without the lock. The locked
+    /// part's failures and slow calls are published first (sequentially consistent, like the
+    /// successes' compare-and-swap): a success racing this read is either summed here, or sees
+    /// them and comes to decide under the lock itself.
+    fn with_plain(
+        locked: Totals,
+        plain: Option<&PlainCounts>,
+        window_epoch: u64,
+        now: Instant,
+    ) -> Totals {
+        let Some(plain) = plain else {
+            return locked;
+        };
+        plain.set_bad(locked.failures.saturating_add(locked.slow));
+        Totals {
+            calls: locked.calls.saturating_add(plain.sum(window_epoch, now)),
+            ..locked
         }
     }
 
@@ -258,10 +308,18 @@ impl Machine {
     }
 
     /// The closed window's totals once `count` calls were made, as of `now`.
-    pub(crate) fn totals(&mut self, count: u32, now: Instant) -> Totals {
+    pub(crate) fn totals(
+        &mut self,
+        count: u32,
+        now: Instant,
+        plain: Option<&PlainCounts>,
+    ) -> Totals {
         match &mut self.window {
             Window::Count(window) => window.totals(count),
-            Window::Time(window) => window.totals(now),
+            Window::Time(window) => {
+                let locked = window.totals(now);
+                Self::with_plain(locked, plain, self.window_epoch, now)
+            }
         }
     }
 }

@@ -83,7 +83,7 @@ use crate::sync::{AtomicU64, Mutex, MutexGuard, Ordering};
 use machine::{Grant, Machine, Now};
 use permit::Ticket;
 use state::Word;
-use window::{PURGE_EVERY, Sample};
+use window::{Added, PURGE_EVERY, PlainCounts, Sample};
 
 const EVENT_CAPACITY: usize = 64;
 
@@ -92,7 +92,11 @@ pub struct Breaker {
     name: Arc<str>,
     config: BreakerConfig,
     clock: Clock,
+    /// Where the start of a timed call is measured from (see `Ticket`).
+    origin: Instant,
     word: AtomicU64,
+    /// A time window's plain successes, counted without the lock (`None` for a count window).
+    plain: Option<PlainCounts>,
     machine: Mutex<Machine>,
     events: broadcast::Sender<BreakerEvent>,
     metrics: events::Metrics,
@@ -112,8 +116,11 @@ impl Breaker {
     ) -> Result<Self, ConfigError> {
         config.validate()?;
         let name = name.into();
-        let machine = Machine::new(&config, clock.now());
+        let origin = clock.now();
+        let machine = Machine::new(&config, origin);
         Ok(Breaker {
+            plain: PlainCounts::new(config.window, origin),
+            origin,
             metrics: events::Metrics::new(&name),
             events: broadcast::channel(EVENT_CAPACITY).0,
             word: AtomicU64::new(Word::new(State::Closed, 0).0),
@@ -144,7 +151,7 @@ impl Breaker {
         let now = self.clock.now();
         let mut machine = self.lock();
         let count = Word(self.word.load(Ordering::Acquire)).count();
-        machine.totals(count, now)
+        machine.totals(count, now, self.plain.as_ref())
     }
 
     /// Receives every state transition from now on. A receiver that falls more than 64 events
@@ -207,11 +214,7 @@ impl Breaker {
             Ok(grant) => Ok(self.ticket(grant, epoch, Some(now))),
             Err(retry_after) => {
                 self.metrics.not_permitted();
-                Err(NotPermitted {
-                    breaker: self.name.clone(),
-                    state,
-                    retry_after,
-                })
+                Err(NotPermitted::new(self.name.clone(), state, retry_after))
             }
         }
     }
@@ -219,11 +222,16 @@ impl Breaker {
     #[inline]
     fn ticket(&self, grant: Grant, epoch: u64, now: Option<Instant>) -> Ticket {
         let timed = self.config.slow_call_duration.is_some() && grant != Grant::Untracked;
-        Ticket {
-            grant,
-            epoch,
-            started: timed.then(|| now.unwrap_or_else(|| self.clock.now())),
-        }
+        let started =
+            timed.then(|| self.nanos_since_origin(now.unwrap_or_else(|| self.clock.now())));
+        Ticket::new(grant, epoch, started)
+    }
+
+    /// `now` as nanoseconds since the breaker was built (the clock never goes back before it).
+    #[inline]
+    pub(crate) fn nanos_since_origin(&self, now: Instant) -> u64 {
+        let since = now.saturating_duration_since(self.origin).as_nanos();
+        u64::try_from(since).unwrap_or(u64::MAX)
     }
 
     /// Runs `call` if permitted, classifying `Err` as a failure.
@@ -293,9 +301,7 @@ impl Breaker {
         }
         let sample = Sample::new(outcome == Outcome::Failure, slow);
         if !self.config.is_count_window() {
-            let mut machine = self.lock();
-            machine.record_timed(epoch, sample, &mut now, &self.config);
-            return self.publish(&mut machine);
+            return self.record_timed(epoch, sample, &mut now);
         }
         if sample.is_plain_success() {
             return self.count_success(epoch, &mut now);
@@ -322,6 +328,46 @@ impl Breaker {
         let count = Word(self.word.load(Ordering::Acquire)).count();
         machine.evaluate_counted(epoch, count, now, &self.config);
         self.publish(&mut machine);
+    }
+
+    /// Records an outcome of a time window. Kept out of line, so that the count window's path
+    /// stays small enough to be inlined into the caller's future.
+    #[inline(never)]
+    fn record_timed(&self, epoch: u64, sample: Sample, now: &mut Now<'_>) {
+        if sample.is_plain_success() && self.timed_success(epoch, now) {
+            return;
+        }
+        let mut machine = self.lock();
+        machine.record_timed(epoch, sample, now, &self.config, self.plain.as_ref());
+        self.publish(&mut machine);
+    }
+
+    /// A plain success of a time window: one compare-and-swap on its bucket's word, and the
+    /// lock only if the window holds a failure or a slow call (then this call may be the one
+    /// that brings it to its minimum number of calls). `false`: record it under the lock.
+    #[inline]
+    fn timed_success(&self, epoch: u64, now: &mut Now<'_>) -> bool {
+        let Some(plain) = &self.plain else {
+            return false;
+        };
+        let current = || {
+            let word = Word(self.word.load(Ordering::Acquire));
+            word.epoch() == epoch && word.state().is_windowed()
+        };
+        if !current() {
+            return true; // permitted in a state that is over: counted nowhere
+        }
+        match plain.add(epoch, now.get(), current) {
+            Added::Dropped => true,
+            Added::Full => false,
+            Added::Counted if !plain.may_open() => true,
+            Added::Counted => {
+                let mut machine = self.lock();
+                machine.evaluate_timed(epoch, now, &self.config, Some(plain));
+                self.publish(&mut machine);
+                true
+            }
+        }
     }
 
     /// Numbers one call of the windowed state of `epoch`; `None` if that state is over.

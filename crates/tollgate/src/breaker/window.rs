@@ -5,14 +5,21 @@
 //!
 //! The count window does not store successes at all: calls are numbered by the counter in the
 //! breaker's atomic word, and the window keeps only the positions of the failures and slow calls
-//! among the last N. A plain success is therefore one compare-and-swap, without the lock. The
-//! time window keeps per-bucket totals. Both are plain data guarded by the breaker's lock, and
-//! O(1) amortised.
+//! among the last N. A plain success is therefore one compare-and-swap, without the lock.
+//!
+//! The time window keeps per-bucket totals of its failures and slow calls under the breaker's
+//! lock, and counts its plain successes outside it, in [`PlainCounts`]: one atomic word per
+//! bucket, tagged with the bucket's index and the window's epoch. A plain success is one
+//! compare-and-swap there, and takes the lock only while the window holds a failure or a slow
+//! call (only then can one more call open the breaker). Both parts are O(1) amortised per call;
+//! reading the totals sums the bucket words.
 
 use std::collections::VecDeque;
 use std::time::Duration;
 
 use tokio::time::Instant;
+
+use crate::sync::{AtomicU64, Ordering};
 
 /// How the breaker remembers recent calls.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -203,36 +210,58 @@ impl CountWindow {
     }
 }
 
+/// How a time window cuts time into buckets: bucket `i` covers
+/// `[origin + i·width, origin + (i+1)·width)`. The locked part and the lock-free part of one
+/// window are built from the same grid, so they agree on every bucket.
+#[derive(Clone, Copy, Debug)]
+struct Grid {
+    origin: Instant,
+    width_nanos: u64,
+    buckets: u32,
+}
+
+impl Grid {
+    fn new(length: Duration, buckets: u32, origin: Instant) -> Self {
+        let buckets = buckets.max(1);
+        Grid {
+            origin,
+            width_nanos: u64::try_from(length.as_nanos() / u128::from(buckets))
+                .unwrap_or(u64::MAX)
+                .max(1),
+            buckets,
+        }
+    }
+
+    /// The absolute index (since `origin`) of the bucket `now` falls in.
+    fn index_of(&self, now: Instant) -> u64 {
+        let since = now.saturating_duration_since(self.origin).as_nanos();
+        u64::try_from(since).unwrap_or(u64::MAX) / self.width_nanos
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct TimeWindow {
+    grid: Grid,
     buckets: Box<[Totals]>,
-    width_nanos: u128,
-    origin: Instant,
-    /// Absolute index (since `origin`) of the newest bucket in use.
+    /// Absolute index (since the grid's origin) of the newest bucket in use.
     head: u64,
     totals: Totals,
 }
 
 impl TimeWindow {
     fn new(length: Duration, buckets: u32, now: Instant) -> Self {
-        let count = buckets.max(1);
+        let grid = Grid::new(length, buckets, now);
         TimeWindow {
-            buckets: vec![Totals::default(); count as usize].into_boxed_slice(),
-            width_nanos: (length.as_nanos() / u128::from(count)).max(1),
-            origin: now,
+            buckets: vec![Totals::default(); grid.buckets as usize].into_boxed_slice(),
+            grid,
             head: 0,
             totals: Totals::default(),
         }
     }
 
-    fn index_of(&self, now: Instant) -> u64 {
-        let since = now.saturating_duration_since(self.origin).as_nanos();
-        u64::try_from(since / self.width_nanos).unwrap_or(u64::MAX)
-    }
-
     /// Moves the head to `now`, emptying every bucket that left the window on the way.
     fn advance(&mut self, now: Instant) {
-        let target = self.index_of(now);
+        let target = self.grid.index_of(now);
         if target <= self.head {
             return;
         }
@@ -263,6 +292,130 @@ impl TimeWindow {
     fn clear(&mut self) {
         self.buckets.iter_mut().for_each(|b| *b = Totals::default());
         self.totals = Totals::default();
+    }
+}
+
+/// The plain successes of a time window, counted without the breaker's lock.
+///
+/// One word per bucket: `epoch tag (8 bits) | bucket index (32 bits) | count (24 bits)`. The
+/// tag is the low byte of the epoch of the windowed state the calls were permitted in (the
+/// epoch at which the window was last emptied), so a word left by an earlier window is simply
+/// not read, and no transition has to clear these words. A word whose index is older than the
+/// one a call falls in is taken over by that call (its bucket has left the window).
+#[derive(Debug)]
+pub(crate) struct PlainCounts {
+    grid: Grid,
+    slots: Box<[AtomicU64]>,
+    /// Failures and slow calls in the locked part of the window when it was last read under
+    /// the lock: never fewer than are there now (they only enter under the lock, and leave
+    /// with time). While it is 0, no success can open the breaker.
+    bad: AtomicU64,
+}
+
+/// What became of a plain success offered to [`PlainCounts::add`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Added {
+    /// Counted in its bucket.
+    Counted,
+    /// Not counted: its window is over, or the call is older than the whole window.
+    Dropped,
+    /// Its bucket's count is full: record it under the lock instead.
+    Full,
+}
+
+const COUNT_BITS: u32 = 24;
+const COUNT_MAX: u64 = (1 << COUNT_BITS) - 1;
+const TAG_SHIFT: u32 = 56;
+
+fn pack(tag: u64, index: u32, count: u64) -> u64 {
+    (tag << TAG_SHIFT) | (u64::from(index) << COUNT_BITS) | count
+}
+
+/// `(tag, index, count)` of a bucket word.
+fn unpack(word: u64) -> (u64, u32, u64) {
+    (
+        word >> TAG_SHIFT,
+        (word >> COUNT_BITS) as u32,
+        word & COUNT_MAX,
+    )
+}
+
+impl PlainCounts {
+    /// The lock-free part of a time window of `kind`; `None` for a count window.
+    pub(crate) fn new(kind: SlidingWindow, origin: Instant) -> Option<Self> {
+        let SlidingWindow::Time { length, buckets } = kind else {
+            return None;
+        };
+        let grid = Grid::new(length, buckets, origin);
+        Some(PlainCounts {
+            slots: (0..grid.buckets).map(|_| AtomicU64::new(0)).collect(),
+            grid,
+            bad: AtomicU64::new(0),
+        })
+    }
+
+    /// Counts one plain success permitted in the window of `epoch`, at `now`. `current` says
+    /// whether that window is still the breaker's: it is asked before a word of another window
+    /// is taken over, so a call whose window ended never writes into a newer one.
+    #[inline]
+    pub(crate) fn add(&self, epoch: u64, now: Instant, current: impl Fn() -> bool) -> Added {
+        let index = self.grid.index_of(now);
+        let Some(slot) = self.slots.get((index % self.slots.len() as u64) as usize) else {
+            return Added::Full;
+        };
+        let (tag, index) = (epoch & 0xFF, index as u32);
+        let mut word = slot.load(Ordering::SeqCst);
+        loop {
+            let (word_tag, word_index, count) = unpack(word);
+            let next = if word_tag == tag && word_index == index {
+                if count == COUNT_MAX {
+                    return Added::Full;
+                }
+                word + 1
+            } else if word_tag == tag && (index.wrapping_sub(word_index) as i32) < 0 {
+                // A newer bucket of this window holds the slot: the call is a whole window old.
+                return Added::Dropped;
+            } else if word_tag != tag && !current() {
+                return Added::Dropped;
+            } else {
+                pack(tag, index, 1)
+            };
+            match slot.compare_exchange_weak(word, next, Ordering::SeqCst, Ordering::SeqCst) {
+                Ok(_) => return Added::Counted,
+                Err(actual) => word = actual,
+            }
+        }
+    }
+
+    /// The plain successes of the window of `epoch` as of `now`.
+    pub(crate) fn sum(&self, epoch: u64, now: Instant) -> u32 {
+        let (tag, head) = (epoch & 0xFF, self.grid.index_of(now) as u32);
+        let len = i64::from(self.grid.buckets);
+        let total: u64 = self
+            .slots
+            .iter()
+            .map(|slot| unpack(slot.load(Ordering::SeqCst)))
+            .filter(|&(word_tag, index, _)| {
+                // Within the window, or a bucket a moment newer than `now` (another thread
+                // read the clock a little later).
+                let age = i64::from(head.wrapping_sub(index) as i32);
+                word_tag == tag && age > -len && age < len
+            })
+            .map(|(_, _, count)| count)
+            .sum();
+        u32::try_from(total).unwrap_or(u32::MAX)
+    }
+
+    /// Publishes how many failures and slow calls the locked part holds (under the lock).
+    pub(crate) fn set_bad(&self, bad: u32) {
+        self.bad.store(u64::from(bad), Ordering::SeqCst);
+    }
+
+    /// Whether the window may hold a failure or a slow call: only then can a success be the
+    /// call that opens the breaker (by bringing the window to its minimum number of calls).
+    #[inline]
+    pub(crate) fn may_open(&self) -> bool {
+        self.bad.load(Ordering::SeqCst) != 0
     }
 }
 
@@ -408,5 +561,62 @@ mod tests {
         assert!(t.reaches(t.slow, 50.0) && !t.reaches(t.failures, 25.1));
         assert_eq!(Totals::default().failure_rate(), 0.0);
         assert!(!Totals::default().reaches(0, 50.0));
+    }
+
+    fn plain(buckets: u32) -> (PlainCounts, Instant) {
+        let t0 = Instant::now();
+        let kind = SlidingWindow::Time {
+            length: Duration::from_secs(u64::from(buckets)),
+            buckets,
+        };
+        (PlainCounts::new(kind, t0).unwrap(), t0)
+    }
+
+    #[test]
+    fn plain_counts_take_over_old_buckets_and_drop_what_a_newer_one_replaced() {
+        let (p, t0) = plain(4);
+        let s = Duration::from_secs;
+        assert_eq!(p.add(1, t0, || true), Added::Counted);
+        assert_eq!(p.add(1, t0 + s(1), || true), Added::Counted);
+        assert_eq!(p.sum(1, t0 + s(1)), 2);
+        // Bucket 4 takes slot 0 over from bucket 0.
+        assert_eq!(p.add(1, t0 + s(4), || true), Added::Counted);
+        assert_eq!(p.sum(1, t0 + s(4)), 2, "bucket 1 and bucket 4");
+        // A call that read the clock at bucket 0 but counts now: older than the window.
+        assert_eq!(p.add(1, t0, || true), Added::Dropped);
+        assert_eq!(p.sum(1, t0 + s(4)), 2);
+        assert_eq!(p.sum(1, t0 + s(9)), 0, "everything left");
+    }
+
+    #[test]
+    fn plain_counts_of_another_window_are_neither_read_nor_overwritten_by_a_stale_call() {
+        let (p, t0) = plain(4);
+        assert_eq!(p.add(2, t0, || true), Added::Counted);
+        assert_eq!(p.sum(1, t0), 0, "window 1 does not see window 2's count");
+        // A call of window 1 whose window is over must not take the slot from window 2.
+        assert_eq!(p.add(1, t0, || false), Added::Dropped);
+        assert_eq!(p.sum(2, t0), 1);
+        // A call of the current window takes over a word left by an earlier one.
+        assert_eq!(p.add(3, t0, || true), Added::Counted);
+        assert_eq!((p.sum(3, t0), p.sum(2, t0)), (1, 0));
+    }
+
+    #[test]
+    fn a_full_bucket_sends_the_success_to_the_lock() {
+        let (p, t0) = plain(2);
+        p.slots[0].store(pack(7, 0, COUNT_MAX), Ordering::SeqCst);
+        assert_eq!(p.add(7, t0, || true), Added::Full);
+        assert_eq!(p.sum(7, t0), COUNT_MAX as u32);
+        assert!(PlainCounts::new(SlidingWindow::Count(10), t0).is_none());
+    }
+
+    #[test]
+    fn may_open_follows_the_published_bad_count() {
+        let (p, _) = plain(2);
+        assert!(!p.may_open());
+        p.set_bad(3);
+        assert!(p.may_open());
+        p.set_bad(0);
+        assert!(!p.may_open());
     }
 }
