@@ -60,16 +60,149 @@ fn runtime() -> tokio::runtime::Runtime {
 
 type Group<'a> = criterion::BenchmarkGroup<'a, criterion::measurement::WallTime>;
 
-/// Benchmarks `svc` as `name`: a clone of it serves one request per iteration, polled in place
-/// until ready (every future here is ready without waiting).
+/// Benchmarks `svc` as `name`: a clone of it serves one HTTP request per iteration, polled in
+/// place until ready (every future here is ready without waiting).
 fn bench<S>(g: &mut Group<'_>, name: &str, svc: S)
 where
     S: Service<Req> + Clone,
     S::Error: std::fmt::Debug,
 {
+    bench_with(g, name, svc, request);
+}
+
+/// Like [`bench`], with the requests `make` builds.
+fn bench_with<S, Rq>(g: &mut Group<'_>, name: &str, svc: S, make: fn() -> Rq)
+where
+    S: Service<Rq> + Clone,
+    S::Error: std::fmt::Debug,
+{
     g.bench_function(name, |b| {
-        b.iter(|| black_box(poll_until_ready(svc.clone().oneshot(request())).unwrap()))
+        b.iter(|| black_box(poll_until_ready(svc.clone().oneshot(make())).unwrap()))
     });
+}
+
+/// Like [`bench_with`], but one service serves every request (`ready`, then `call`), so the
+/// row shows what the layer adds per request without the clone and drop of the service that
+/// `oneshot` on a clone costs every layer.
+fn bench_reused<S, Rq>(g: &mut Group<'_>, name: &str, svc: S, make: fn() -> Rq)
+where
+    S: Service<Rq>,
+    S::Error: std::fmt::Debug,
+{
+    let mut svc = svc;
+    g.bench_function(name, |b| {
+        b.iter(|| {
+            poll_until_ready(svc.ready()).unwrap();
+            black_box(poll_until_ready(svc.call(make())).unwrap())
+        })
+    });
+}
+
+/// The trivial service over a `u32`: no HTTP types to build, move and drop, so what a layer
+/// adds is not hidden under the ~100 ns an HTTP request and response cost by themselves.
+fn trivial_u32()
+-> impl Service<u32, Response = u32, Error = Infallible, Future = Ready<Result<u32, Infallible>>>
++ Clone
++ Send
++ Sync
++ 'static {
+    service_fn(|n: u32| ready(Ok::<_, Infallible>(n)))
+}
+
+fn number() -> u32 {
+    black_box(7)
+}
+
+/// The layers that are not HTTP-specific, over [`trivial_u32`].
+fn small_layers(c: &mut Criterion) {
+    let rt = runtime();
+    let _context = rt.enter();
+    let mut g = c.benchmark_group("layers_u32");
+    bench_with(&mut g, "bare", trivial_u32(), number);
+    bench_with(
+        &mut g,
+        "tollgate_breaker",
+        BreakerLayer::new(breaker()).layer(trivial_u32()),
+        number,
+    );
+    let resilience_breaker = tower_resilience::circuitbreaker::CircuitBreakerLayer::builder()
+        .build()
+        .unwrap();
+    bench_with(
+        &mut g,
+        "tower_resilience_breaker",
+        resilience_breaker.layer(trivial_u32()),
+        number,
+    );
+    bench_with(
+        &mut g,
+        "tollgate_bulkhead",
+        BulkheadLayer::new(Bulkhead::new(LIMIT, Duration::ZERO)).layer(trivial_u32()),
+        number,
+    );
+    bench_with(
+        &mut g,
+        "tower_concurrency_limit",
+        ConcurrencyLimitLayer::new(LIMIT).layer(trivial_u32()),
+        number,
+    );
+    let resilience_bulkhead = tower_resilience::bulkhead::BulkheadLayer::builder()
+        .max_concurrent_calls(LIMIT)
+        .build()
+        .unwrap();
+    bench_with(
+        &mut g,
+        "tower_resilience_bulkhead",
+        resilience_bulkhead.layer(trivial_u32()),
+        number,
+    );
+    g.finish();
+}
+
+/// The same layers, one service reused for every request.
+fn small_layers_reused(c: &mut Criterion) {
+    let rt = runtime();
+    let _context = rt.enter();
+    let mut g = c.benchmark_group("layers_u32_reused");
+    bench_reused(&mut g, "bare", trivial_u32(), number);
+    bench_reused(
+        &mut g,
+        "tollgate_breaker",
+        BreakerLayer::new(breaker()).layer(trivial_u32()),
+        number,
+    );
+    let resilience_breaker = tower_resilience::circuitbreaker::CircuitBreakerLayer::builder()
+        .build()
+        .unwrap();
+    bench_reused(
+        &mut g,
+        "tower_resilience_breaker",
+        resilience_breaker.layer(trivial_u32()),
+        number,
+    );
+    bench_reused(
+        &mut g,
+        "tollgate_bulkhead",
+        BulkheadLayer::new(Bulkhead::new(LIMIT, Duration::ZERO)).layer(trivial_u32()),
+        number,
+    );
+    bench_reused(
+        &mut g,
+        "tower_concurrency_limit",
+        ConcurrencyLimitLayer::new(LIMIT).layer(trivial_u32()),
+        number,
+    );
+    let resilience_bulkhead = tower_resilience::bulkhead::BulkheadLayer::builder()
+        .max_concurrent_calls(LIMIT)
+        .build()
+        .unwrap();
+    bench_reused(
+        &mut g,
+        "tower_resilience_bulkhead",
+        resilience_bulkhead.layer(trivial_u32()),
+        number,
+    );
+    g.finish();
 }
 
 /// Benchmarks `svc` as `name` with one `block_on` per request (the work may be spawned).
@@ -168,5 +301,5 @@ fn layers(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, layers);
+criterion_group!(benches, small_layers, small_layers_reused, layers);
 criterion_main!(benches);
