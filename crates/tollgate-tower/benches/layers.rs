@@ -113,96 +113,81 @@ fn number() -> u32 {
     black_box(7)
 }
 
-/// The layers that are not HTTP-specific, over [`trivial_u32`].
-fn small_layers(c: &mut Criterion) {
+/// How a row drives its service.
+#[derive(Clone, Copy)]
+enum Drive {
+    /// `oneshot` on a clone of the service, one per request.
+    CloneEach,
+    /// One service for every request: `ready`, then `call`.
+    Reuse,
+}
+
+fn bench_u32<S>(g: &mut Group<'_>, drive: Drive, name: &str, svc: S)
+where
+    S: Service<u32> + Clone,
+    S::Error: std::fmt::Debug,
+{
+    match drive {
+        Drive::CloneEach => bench_with(g, name, svc, number),
+        Drive::Reuse => bench_reused(g, name, svc, number),
+    }
+}
+
+/// The layers that are not HTTP-specific, over [`trivial_u32`], driven as `drive` says.
+fn small_layers_in(c: &mut Criterion, group: &str, drive: Drive) {
     let rt = runtime();
     let _context = rt.enter();
-    let mut g = c.benchmark_group("layers_u32");
-    bench_with(&mut g, "bare", trivial_u32(), number);
-    bench_with(
+    let mut g = c.benchmark_group(group);
+    bench_u32(&mut g, drive, "bare", trivial_u32());
+    let breaker_layer = BreakerLayer::new(breaker());
+    bench_u32(
         &mut g,
+        drive,
         "tollgate_breaker",
-        BreakerLayer::new(breaker()).layer(trivial_u32()),
-        number,
+        breaker_layer.layer(trivial_u32()),
     );
     let resilience_breaker = tower_resilience::circuitbreaker::CircuitBreakerLayer::builder()
         .build()
         .unwrap();
-    bench_with(
+    bench_u32(
         &mut g,
+        drive,
         "tower_resilience_breaker",
         resilience_breaker.layer(trivial_u32()),
-        number,
     );
-    bench_with(
+    let bulkhead = BulkheadLayer::new(Bulkhead::new(LIMIT, Duration::ZERO));
+    bench_u32(
         &mut g,
+        drive,
         "tollgate_bulkhead",
-        BulkheadLayer::new(Bulkhead::new(LIMIT, Duration::ZERO)).layer(trivial_u32()),
-        number,
+        bulkhead.layer(trivial_u32()),
     );
-    bench_with(
+    let limit = ConcurrencyLimitLayer::new(LIMIT);
+    bench_u32(
         &mut g,
+        drive,
         "tower_concurrency_limit",
-        ConcurrencyLimitLayer::new(LIMIT).layer(trivial_u32()),
-        number,
+        limit.layer(trivial_u32()),
     );
     let resilience_bulkhead = tower_resilience::bulkhead::BulkheadLayer::builder()
         .max_concurrent_calls(LIMIT)
         .build()
         .unwrap();
-    bench_with(
+    bench_u32(
         &mut g,
+        drive,
         "tower_resilience_bulkhead",
         resilience_bulkhead.layer(trivial_u32()),
-        number,
     );
     g.finish();
 }
 
-/// The same layers, one service reused for every request.
+fn small_layers(c: &mut Criterion) {
+    small_layers_in(c, "layers_u32", Drive::CloneEach);
+}
+
 fn small_layers_reused(c: &mut Criterion) {
-    let rt = runtime();
-    let _context = rt.enter();
-    let mut g = c.benchmark_group("layers_u32_reused");
-    bench_reused(&mut g, "bare", trivial_u32(), number);
-    bench_reused(
-        &mut g,
-        "tollgate_breaker",
-        BreakerLayer::new(breaker()).layer(trivial_u32()),
-        number,
-    );
-    let resilience_breaker = tower_resilience::circuitbreaker::CircuitBreakerLayer::builder()
-        .build()
-        .unwrap();
-    bench_reused(
-        &mut g,
-        "tower_resilience_breaker",
-        resilience_breaker.layer(trivial_u32()),
-        number,
-    );
-    bench_reused(
-        &mut g,
-        "tollgate_bulkhead",
-        BulkheadLayer::new(Bulkhead::new(LIMIT, Duration::ZERO)).layer(trivial_u32()),
-        number,
-    );
-    bench_reused(
-        &mut g,
-        "tower_concurrency_limit",
-        ConcurrencyLimitLayer::new(LIMIT).layer(trivial_u32()),
-        number,
-    );
-    let resilience_bulkhead = tower_resilience::bulkhead::BulkheadLayer::builder()
-        .max_concurrent_calls(LIMIT)
-        .build()
-        .unwrap();
-    bench_reused(
-        &mut g,
-        "tower_resilience_bulkhead",
-        resilience_bulkhead.layer(trivial_u32()),
-        number,
-    );
-    g.finish();
+    small_layers_in(c, "layers_u32_reused", Drive::Reuse);
 }
 
 /// Benchmarks `svc` as `name` with one `block_on` per request (the work may be spawned).

@@ -180,12 +180,13 @@ impl Machine {
         }
     }
 
-    /// Records a call of a time window, permitted at `epoch`, in the locked part of the
-    /// window; stale outcomes are dropped.
+    /// Records a call of a time window permitted at `epoch` in the locked part of the window
+    /// (`sample`), or only decides after a plain success was counted without the lock
+    /// (`None`); outcomes of a window that is over are dropped.
     pub(crate) fn record_timed(
         &mut self,
         epoch: u64,
-        sample: Sample,
+        sample: Option<Sample>,
         now: &mut Now<'_>,
         c: &BreakerConfig,
         plain: Option<&PlainCounts>,
@@ -195,26 +196,10 @@ impl Machine {
         }
         if let Window::Time(window) = &mut self.window {
             let at = now.get();
-            let locked = window.record(sample, at);
-            let totals = Self::with_plain(locked, plain, self.window_epoch, at);
-            self.decide(totals, now, c);
-        }
-    }
-
-    /// Decides on a time window of `epoch` after a plain success was counted without the lock.
-    pub(crate) fn evaluate_timed(
-        &mut self,
-        epoch: u64,
-        now: &mut Now<'_>,
-        c: &BreakerConfig,
-        plain: Option<&PlainCounts>,
-    ) {
-        if epoch != self.epoch || !self.state.is_windowed() {
-            return;
-        }
-        if let Window::Time(window) = &mut self.window {
-            let at = now.get();
-            let locked = window.totals(at);
+            let locked = match sample {
+                Some(sample) => window.record(sample, at),
+                None => window.totals(at),
+            };
             let totals = Self::with_plain(locked, plain, self.window_epoch, at);
             self.decide(totals, now, c);
         }

@@ -338,7 +338,7 @@ impl Breaker {
             return;
         }
         let mut machine = self.lock();
-        machine.record_timed(epoch, sample, now, &self.config, self.plain.as_ref());
+        machine.record_timed(epoch, Some(sample), now, &self.config, self.plain.as_ref());
         self.publish(&mut machine);
     }
 
@@ -363,7 +363,7 @@ impl Breaker {
             Added::Counted if !plain.may_open() => true,
             Added::Counted => {
                 let mut machine = self.lock();
-                machine.evaluate_timed(epoch, now, &self.config, Some(plain));
+                machine.record_timed(epoch, None, now, &self.config, Some(plain));
                 self.publish(&mut machine);
                 true
             }
