@@ -5,10 +5,13 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use tollgate_sqlite::rusqlite::params;
-use tollgate_sqlite::tollgate::outbox::{Effect, EffectState, Outbox, Worker, WorkerOptions};
-use tollgate_sqlite::tollgate::store::Key;
+use tollgate_sqlite::tollgate::outbox::{
+    Completion, Effect, EffectState, Outbox, Worker, WorkerOptions,
+};
+use tollgate_sqlite::tollgate::store::{Key, Owner, Settle};
 use tollgate_sqlite::{SqliteOutbox, SqliteStore};
 use tollgate_testkit::release_together;
 
@@ -165,4 +168,53 @@ async fn s4_eight_workers_on_four_connections_apply_200_effects_once_each() {
         .await
         .unwrap();
     assert_eq!(users, 200);
+}
+
+/// Three effects claimed by A with a zero lease, the oldest taken over by B: A's batch of
+/// completions is fenced for that one only, and a repeated completion is accepted once.
+async fn complete_all_fences_each_completion<S: Outbox>(outbox: &S) {
+    let mut ids = Vec::new();
+    for user in ["u0", "u1", "u2"] {
+        ids.push(outbox.enqueue(save(user)).await.unwrap());
+    }
+    let a = outbox
+        .claim(Owner::random(), Duration::ZERO, 3)
+        .await
+        .unwrap();
+    let lease = Duration::from_secs(30);
+    let b = outbox.claim(Owner::random(), lease, 1).await.unwrap();
+    let taken: Vec<_> = b.iter().map(|c| (c.id, c.token.fence.0)).collect();
+    assert_eq!(taken, [(ids[0], 2)]);
+    let mut done: Vec<_> = a
+        .iter()
+        .map(|c| Completion {
+            id: c.id,
+            token: c.token,
+            receipt: b"a".to_vec(),
+        })
+        .collect();
+    done.push(done[1].clone());
+    let settled = outbox.complete_all(done).await.unwrap();
+    use Settle::{Accepted, Fenced};
+    assert_eq!(settled, [Fenced, Accepted, Accepted, Fenced]);
+    let b_done = Completion {
+        id: ids[0],
+        token: b[0].token,
+        receipt: b"b".to_vec(),
+    };
+    assert_eq!(outbox.complete_all(vec![b_done]).await.unwrap(), [Accepted]);
+    assert!(outbox.complete_all(Vec::new()).await.unwrap().is_empty());
+    for (id, fence, by) in [(ids[0], 2, b"b"), (ids[1], 1, b"a"), (ids[2], 1, b"a")] {
+        let record = outbox.read(id).await.unwrap().unwrap();
+        assert_eq!(record.fence.0, fence);
+        assert!(matches!(record.state, EffectState::Done { ref receipt } if receipt == by));
+    }
+    let stats = outbox.stats().await.unwrap();
+    assert_eq!((stats.done, stats.in_flight, stats.pending), (3, 0, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s4_complete_all_fences_each_completion_by_its_own_token() {
+    let dir = tempfile::tempdir().unwrap();
+    complete_all_fences_each_completion(&outbox(&dir.path().join("app.db")).await).await;
 }
