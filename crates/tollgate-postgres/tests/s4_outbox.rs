@@ -14,10 +14,10 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 use tollgate_postgres::tollgate::once::{Failure, Fingerprint, Once};
 use tollgate_postgres::tollgate::outbox::{
-    Applied, Effect, EffectState, HandlerError, Outbox, Worker, WorkerOptions,
+    Applied, Completion, Effect, EffectState, HandlerError, Outbox, Worker, WorkerOptions,
 };
 use tollgate_postgres::tollgate::side::{SideOptions, SideTasks, Spawned};
-use tollgate_postgres::tollgate::store::{Key, LeaseTiming, Owner};
+use tollgate_postgres::tollgate::store::{Key, LeaseTiming, Owner, Settle};
 use tollgate_postgres::{PgOutbox, PinnedTime, PostgresStore};
 use tollgate_testkit::release_together;
 
@@ -437,4 +437,87 @@ async fn s4_shutdown_with_100_side_effects_in_flight_hands_the_unfinished_to_the
         stats.pending, 50,
         "every unfinished effect is in the outbox"
     );
+}
+
+/// Three effects claimed by A with a zero lease, the oldest taken over by B: A's batch of
+/// completions is fenced for that one only, and a repeated completion is accepted once.
+async fn complete_all_fences_each_completion<S: Outbox>(outbox: &S) {
+    let mut ids = Vec::new();
+    for user in ["u0", "u1", "u2"] {
+        ids.push(outbox.enqueue(save(user)).await.unwrap());
+    }
+    let a = outbox
+        .claim(Owner::random(), Duration::ZERO, 3)
+        .await
+        .unwrap();
+    let lease = Duration::from_secs(30);
+    let b = outbox.claim(Owner::random(), lease, 1).await.unwrap();
+    let taken: Vec<_> = b.iter().map(|c| (c.id, c.token.fence.0)).collect();
+    assert_eq!(taken, [(ids[0], 2)]);
+    let mut done: Vec<_> = a
+        .iter()
+        .map(|c| Completion {
+            id: c.id,
+            token: c.token,
+            receipt: b"a".to_vec(),
+        })
+        .collect();
+    done.push(done[1].clone());
+    let settled = outbox.complete_all(done).await.unwrap();
+    use Settle::{Accepted, Fenced};
+    assert_eq!(settled, [Fenced, Accepted, Accepted, Fenced]);
+    let b_done = Completion {
+        id: ids[0],
+        token: b[0].token,
+        receipt: b"b".to_vec(),
+    };
+    assert_eq!(outbox.complete_all(vec![b_done]).await.unwrap(), [Accepted]);
+    assert!(outbox.complete_all(Vec::new()).await.unwrap().is_empty());
+    for (id, fence, by) in [(ids[0], 2, b"b"), (ids[1], 1, b"a"), (ids[2], 1, b"a")] {
+        let record = outbox.read(id).await.unwrap().unwrap();
+        assert_eq!(record.fence.0, fence);
+        assert!(matches!(record.state, EffectState::Done { ref receipt } if receipt == by));
+    }
+    let stats = outbox.stats().await.unwrap();
+    assert_eq!((stats.done, stats.in_flight, stats.pending), (3, 0, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s4_complete_all_fences_each_completion_by_its_own_token() {
+    complete_all_fences_each_completion(&outbox(None).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s4_an_effect_enqueued_in_a_pooled_transaction_exists_only_if_it_commits() {
+    let outbox = outbox(None).await;
+    let insert = format!(
+        "INSERT INTO {}.answers VALUES ($1, 'q')",
+        outbox.store().schema()
+    );
+    let mut ids = Vec::new();
+    // Every connection of the pool prepares the statement once, then takes it from its cache.
+    for (i, commit) in [true, false, true, false, true, true]
+        .into_iter()
+        .enumerate()
+    {
+        let mut client = outbox.store().pool().get().await.unwrap();
+        let tx = client.transaction().await.unwrap();
+        let user = format!("u{i}");
+        tx.execute(&insert, &[&user]).await.unwrap();
+        let id = outbox.enqueue_in_pooled(&tx, &save(&user)).await.unwrap();
+        match commit {
+            true => tx.commit().await.unwrap(),
+            false => tx.rollback().await.unwrap(),
+        }
+        ids.push((id, commit, user));
+    }
+    for (id, committed, user) in &ids {
+        let record = outbox.read(*id).await.unwrap();
+        match committed {
+            true => assert_eq!(record.unwrap().effect, save(user)),
+            false => assert_eq!(record, None, "{user} rolled back with its transaction"),
+        }
+    }
+    assert_eq!(count(&outbox, "SELECT count(*) FROM {s}.answers").await, 4);
+    assert_eq!(outbox.stats().await.unwrap().pending, 4);
 }
