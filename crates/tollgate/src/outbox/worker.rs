@@ -100,10 +100,11 @@ impl<S: Outbox> Worker<S> {
     /// Claims one batch and applies it; returns what happened once every claimed effect is
     /// settled.
     ///
-    /// Effects whose handlers finished are marked done together, fenced one by one, with one
-    /// [`Outbox::complete_all`] (one statement on PostgreSQL, one transaction on SQLite)
-    /// for all that finished by the time the previous write returned: a slow handler does not
-    /// hold the others' completions back, and quick ones share one commit.
+    /// Effects whose handlers finished together are marked done together, fenced one by one,
+    /// with one [`Outbox::complete_all`] (one statement on PostgreSQL, one transaction on
+    /// SQLite): quick handlers share one commit, while a slow handler holds no one's
+    /// completion back — each write starts as soon as its effects finished, beside the
+    /// attempts still running and any earlier write.
     pub async fn run_batch(&self) -> Result<Batch, StoreError> {
         let lease = self.options.lease.lease();
         let granted_at = Instant::now();
@@ -121,6 +122,7 @@ impl<S: Outbox> Worker<S> {
             attempts.spawn(async move { worker.attempt(effect, granted_at).await });
         }
         let mut applied = Vec::new();
+        let mut writes = JoinSet::new();
         let mut yielded = false;
         loop {
             let joined = match applied.is_empty() {
@@ -132,16 +134,19 @@ impl<S: Outbox> Worker<S> {
                     break; // every attempt joined and settled
                 }
                 if !yielded && !attempts.is_empty() {
-                    // Let attempts that are about to finish join this write.
+                    // Let attempts that are about to finish join this write: yield as long as
+                    // each yield lets at least one more attempt finish.
                     yielded = true;
                     tokio::task::yield_now().await;
                     continue;
                 }
-                yielded = false;
-                self.complete(std::mem::take(&mut applied), &mut batch)
-                    .await;
+                // Written beside the attempts still running and any earlier write: a write
+                // never waits for another, so batching adds no round trip to an effect.
+                let (worker, applied) = (self.clone(), std::mem::take(&mut applied));
+                writes.spawn(async move { worker.complete(applied).await });
                 continue;
             };
+            yielded = false;
             match joined {
                 Ok(Ok(Attempted::Applied(done))) => applied.push(done),
                 Ok(Ok(Attempted::Settled(outcome))) => batch.note(outcome),
@@ -149,11 +154,18 @@ impl<S: Outbox> Worker<S> {
                 Err(e) => tracing::error!(error = %e, "outbox: an attempt task failed"),
             }
         }
+        while let Some(written) = writes.join_next().await {
+            match written {
+                Ok(written) => batch.add(written),
+                Err(e) => tracing::error!(error = %e, "outbox: a completion task failed"),
+            }
+        }
         Ok(batch)
     }
 
-    /// Marks `applied` done with one [`Outbox::complete_all`], counting each effect's outcome.
-    async fn complete(&self, applied: Vec<Finished>, batch: &mut Batch) {
+    /// Marks `applied` done with one [`Outbox::complete_all`]; counts each effect's outcome.
+    async fn complete(&self, applied: Vec<Finished>) -> Batch {
+        let mut batch = Batch::default();
         let (completions, kinds): (Vec<Completion>, Vec<String>) =
             applied.into_iter().map(|a| (a.completion, a.kind)).unzip();
         let ids: Vec<EffectId> = completions.iter().map(|c| c.id).collect();
@@ -165,13 +177,13 @@ impl<S: Outbox> Worker<S> {
                     answered = settled.len(),
                     "outbox: the store answered a batch of completions with a wrong count"
                 );
-                return;
+                return batch;
             }
             Err(e) => {
                 for id in ids {
                     tracing::warn!(effect = id.0, error = %e, "outbox: settling an effect failed");
                 }
-                return;
+                return batch;
             }
         };
         for ((id, kind), settled) in ids.into_iter().zip(kinds).zip(settled) {
@@ -183,6 +195,7 @@ impl<S: Outbox> Worker<S> {
                 Settle::Fenced => batch.note(self.fenced(id, &kind)),
             }
         }
+        batch
     }
 
     /// Runs batches until `shutdown` completes, waiting [`WorkerOptions::poll_every`] when
@@ -339,6 +352,14 @@ impl Batch {
             Outcome::Dead => self.dead_lettered += 1,
             Outcome::Fenced => self.fenced += 1,
         }
+    }
+
+    fn add(&mut self, other: Batch) {
+        self.claimed += other.claimed;
+        self.done += other.done;
+        self.retried += other.retried;
+        self.dead_lettered += other.dead_lettered;
+        self.fenced += other.fenced;
     }
 }
 
