@@ -9,14 +9,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{Barrier, Semaphore};
-use tollgate::clock::{Clock, ManualClock};
+use tokio::sync::Semaphore;
 use tollgate::once::{Failure, Fingerprint, MemoryStore, Once};
 use tollgate::outbox::{
-    Completion, Effect, EffectState, HandlerError, MemoryOutbox, Outbox, Worker, WorkerOptions,
+    Effect, EffectState, HandlerError, MemoryOutbox, Outbox, Worker, WorkerOptions,
 };
 use tollgate::side::{SideOptions, SideTasks, Spawned};
-use tollgate::store::{Key, LeaseTiming, Owner, Settle};
+use tollgate::store::Key;
+use tollgate_testkit::MemoryOutboxBackend;
 
 /// The "database" the save writes to: questions per user, applied once per effect key.
 #[derive(Clone)]
@@ -145,158 +145,6 @@ async fn s4_save_always_failing_is_dead_lettered_then_requeued_and_saved_once() 
     assert!(outbox.dead_letters(10).await.unwrap().is_empty());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn s4_a_worker_stalled_past_its_lease_is_fenced_and_the_save_applied_once() {
-    let store_clock = ManualClock::new();
-    let outbox = MemoryOutbox::with_clock(Clock::Manual(store_clock.clone()));
-    let id = outbox.enqueue(questions("cid", 2)).await.unwrap();
-    let saved = Saved::failing(0);
-    let lease = LeaseTiming::new(Duration::from_secs(10), Duration::from_secs(5));
-    let opts = WorkerOptions {
-        lease,
-        ..options(5)
-    };
-    // Worker A stalls inside its handler until the gate opens.
-    let gate = Arc::new(Semaphore::new(0));
-    let entered = Arc::new(Semaphore::new(0));
-    let stalled = {
-        let (saved, gate, entered) = (saved.clone(), Arc::clone(&gate), Arc::clone(&entered));
-        move |effect: Effect, _attempt: u32| {
-            let (saved, gate, entered) = (saved.clone(), Arc::clone(&gate), Arc::clone(&entered));
-            async move {
-                entered.add_permits(1);
-                gate.acquire().await.unwrap().forget();
-                saved.save(effect).await
-            }
-        }
-    };
-    let a = Worker::new(outbox.clone(), opts.clone()).handler("save-questions", stalled);
-    let b = Worker::new(outbox.clone(), opts).handler("save-questions", saved.handler());
-    let a_batch = tokio::spawn(async move { a.run_batch().await.unwrap() });
-    entered.acquire().await.unwrap().forget();
-    store_clock.advance(Duration::from_secs(10)); // A's lease runs out on the store's clock
-    let b_batch = b.run_batch().await.unwrap();
-    assert_eq!(
-        (b_batch.claimed, b_batch.done),
-        (1, 1),
-        "B took the effect over"
-    );
-    gate.add_permits(1); // A wakes up and reports "done"
-    let a_batch = a_batch.await.unwrap();
-    assert_eq!((a_batch.claimed, a_batch.done, a_batch.fenced), (1, 0, 1));
-    assert_eq!(
-        saved.count(),
-        1,
-        "applied once: A's attempt replayed B's by the key"
-    );
-    let record = outbox.read(id).await.unwrap().unwrap();
-    assert_eq!((record.attempts, record.fence.0), (2, 2));
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn s4_complete_all_fences_each_completion_by_its_own_token() {
-    let outbox = MemoryOutbox::new();
-    let mut ids = Vec::new();
-    for user in ["u0", "u1", "u2"] {
-        ids.push(outbox.enqueue(questions(user, 1)).await.unwrap());
-    }
-    // A's lease is zero: B can take A's effects over at once, and takes the oldest.
-    let a = outbox
-        .claim(Owner::random(), Duration::ZERO, 3)
-        .await
-        .unwrap();
-    let lease = Duration::from_secs(30);
-    let b = outbox.claim(Owner::random(), lease, 1).await.unwrap();
-    let taken: Vec<_> = b.iter().map(|c| (c.id, c.token.fence.0)).collect();
-    assert_eq!(taken, [(ids[0], 2)]);
-    let mut done: Vec<_> = a
-        .iter()
-        .map(|c| Completion {
-            id: c.id,
-            token: c.token,
-            receipt: b"a".to_vec(),
-        })
-        .collect();
-    done.push(done[1].clone()); // the same completion twice: accepted once
-    let settled = outbox.complete_all(done).await.unwrap();
-    use Settle::{Accepted, Fenced};
-    assert_eq!(settled, [Fenced, Accepted, Accepted, Fenced]);
-    let b_done = Completion {
-        id: ids[0],
-        token: b[0].token,
-        receipt: b"b".to_vec(),
-    };
-    assert_eq!(outbox.complete_all(vec![b_done]).await.unwrap(), [Accepted]);
-    assert!(outbox.complete_all(Vec::new()).await.unwrap().is_empty());
-    for (id, fence, by) in [(ids[0], 2, b"b"), (ids[1], 1, b"a"), (ids[2], 1, b"a")] {
-        let record = outbox.read(id).await.unwrap().unwrap();
-        assert_eq!(record.fence.0, fence);
-        assert!(matches!(record.state, EffectState::Done { ref receipt } if receipt == by));
-    }
-    assert_eq!(outbox.stats().await.unwrap().done, 3);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn s4_a_batch_with_one_effect_taken_over_completes_the_rest_and_fences_that_one() {
-    let store_clock = ManualClock::new();
-    let outbox = MemoryOutbox::with_clock(Clock::Manual(store_clock.clone()));
-    let mut ids = Vec::new();
-    for i in 0..4 {
-        ids.push(
-            outbox
-                .enqueue(questions(&format!("u{i}"), 1))
-                .await
-                .unwrap(),
-        );
-    }
-    let saved = Saved::failing(0);
-    let lease = LeaseTiming::new(Duration::from_secs(10), Duration::from_secs(5));
-    // A's four handlers all wait inside until the gate opens.
-    let (entered, gate) = (Arc::new(Barrier::new(5)), Arc::new(Semaphore::new(0)));
-    let stalled = {
-        let (saved, entered, gate) = (saved.clone(), Arc::clone(&entered), Arc::clone(&gate));
-        move |effect: Effect, _attempt: u32| {
-            let (saved, entered, gate) = (saved.clone(), Arc::clone(&entered), Arc::clone(&gate));
-            async move {
-                entered.wait().await;
-                gate.acquire().await.unwrap().forget();
-                saved.save(effect).await
-            }
-        }
-    };
-    let a_options = WorkerOptions {
-        lease,
-        batch: 4,
-        ..options(5)
-    };
-    let b_options = WorkerOptions {
-        lease,
-        batch: 1,
-        ..options(5)
-    };
-    let a = Worker::new(outbox.clone(), a_options).handler("save-questions", stalled);
-    let b = Worker::new(outbox.clone(), b_options).handler("save-questions", saved.handler());
-    let a_batch = tokio::spawn(async move { a.run_batch().await.unwrap() });
-    entered.wait().await; // A holds all four, inside their handlers
-    store_clock.advance(Duration::from_secs(10)); // A's leases run out on the store's clock
-    let b_batch = b.run_batch().await.unwrap();
-    assert_eq!((b_batch.claimed, b_batch.done), (1, 1), "B took u0 over");
-    gate.add_permits(4); // A's handlers finish and A reports all four done
-    let a_batch = a_batch.await.unwrap();
-    assert_eq!(
-        (a_batch.claimed, a_batch.done, a_batch.fenced),
-        (4, 3, 1),
-        "only the effect taken over is fenced"
-    );
-    assert_eq!(saved.count(), 4, "each effect applied once");
-    for (i, id) in ids.iter().enumerate() {
-        let record = outbox.read(*id).await.unwrap().unwrap();
-        let expected = if i == 0 { (2, 2) } else { (1, 1) };
-        assert_eq!((record.attempts, record.fence.0), expected, "u{i}");
-        assert!(matches!(record.state, EffectState::Done { .. }), "u{i}");
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn s4_shutdown_with_100_effects_in_flight_loses_none() {
     let outbox = MemoryOutbox::new();
@@ -399,3 +247,12 @@ async fn s4_a_full_supervisor_queues_then_sends_effects_to_the_outbox() {
     assert_eq!((drained.ok, drained.to_outbox), (5, 3));
     assert_eq!(outbox.stats().await.unwrap().pending, 3);
 }
+
+async fn memory() -> MemoryOutboxBackend {
+    MemoryOutboxBackend::new()
+}
+
+// The outbox conformance suite, as on SQLite and PostgreSQL: a stalled worker fenced, batches
+// of completions fenced one by one, retries and dead letters on the store's clock, eight
+// workers applying 200 effects once each.
+tollgate_testkit::outbox_conformance!(memory);
