@@ -3,9 +3,22 @@
 //! - `outbox_effects/<backend>/<workers>`: 256 effects through the outbox, enqueue → done:
 //!   16 tasks enqueue them (one `enqueue` each, its own transaction), then 1, 4 or 16 workers
 //!   (default batch of 16, a no-op handler) claim and complete them until none is left.
-//!   Criterion's throughput is effects per second.
-//! - `enqueue_in_tx/<backend>/<shape>`: a caller's transaction with one `INSERT`
-//!   (`insert_only`) vs the same plus `enqueue_in` (`insert_and_enqueue`).
+//!   Criterion's throughput is effects per second. `<backend>_per_effect` is the same backend
+//!   with `complete_all` replaced by one concurrent `complete` per effect (one commit each,
+//!   as the worker wrote them before batching). `memory/<workers>` is the worker's own cost,
+//!   no I/O (a fresh `MemoryOutbox` per iteration).
+//! - `outbox_enqueue/<backend>`: the enqueue half alone (256 effects from 16 tasks, left
+//!   pending).
+//! - `enqueue_in_tx/<backend>/<shape>/<round>`: a caller's transaction with one `INSERT`
+//!   (`insert_only`), the same plus a second `INSERT` into another table of the application
+//!   (`insert_twice`: what one more statement costs at the least), plus `enqueue_in`
+//!   (`insert_and_enqueue`), and on PostgreSQL plus `enqueue_in_pooled`
+//!   (`insert_and_enqueue_pooled`: the statement taken from the connection's cache), and the
+//!   same with the application's `INSERT` and the enqueue sent together
+//!   (`insert_and_enqueue_pipelined`: `tokio::join!` of both, one round trip for the two).
+//!   Twenty rounds of all shapes in short windows (½ s each): this machine's load moves
+//!   within a run by up to 3×, so each shape is compared with `insert_only` of the same round
+//!   (measured about a second apart) and those ratios are summarised over the rounds.
 //!
 //! SQLite: WAL, `synchronous = FULL`. PostgreSQL: a throw-away server on loopback started by
 //! the benchmark, `fsync` on (both pay an fsync per commit), a pool of 32 connections.
@@ -16,14 +29,20 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use criterion::measurement::WallTime;
 use criterion::{
-    BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
+    BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group,
+    criterion_main,
 };
 use tokio::runtime::Runtime;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
-use tollgate_postgres::tollgate::outbox::{Effect, Outbox, Worker, WorkerOptions};
-use tollgate_postgres::tollgate::store::Key;
+use tollgate_postgres::tokio_postgres::types::ToSql;
+use tollgate_postgres::tollgate::outbox::{
+    Claimed, Completion, DeadLetter, Effect, EffectId, EffectRecord, MemoryOutbox, Outbox,
+    OutboxStats, Worker, WorkerOptions,
+};
+use tollgate_postgres::tollgate::store::{Key, Owner, Settle, StoreError, Token};
 use tollgate_postgres::{PgOutbox, PostgresStore};
 use tollgate_sqlite::{SqliteOutbox, SqliteStore};
 use tollgate_testkit::server::{PostgresOptions, PostgresServer};
@@ -45,19 +64,67 @@ fn effect(n: u64) -> Effect {
     Effect::new("noop", Key::new("bench", n.to_string()), &n).unwrap()
 }
 
+/// `S` with the batch completion undone: one `complete` (one commit) per effect, each in a
+/// task of its own, as the worker's attempt tasks wrote them before batching.
+#[derive(Clone)]
+struct PerEffect<S>(S);
+
+impl<S: Outbox + Clone> Outbox for PerEffect<S> {
+    async fn enqueue(&self, effect: Effect) -> Result<EffectId, StoreError> {
+        self.0.enqueue(effect).await
+    }
+    async fn claim(&self, w: Owner, l: Duration, n: usize) -> Result<Vec<Claimed>, StoreError> {
+        self.0.claim(w, l, n).await
+    }
+    async fn heartbeat(&self, id: EffectId, t: Token, l: Duration) -> Result<Settle, StoreError> {
+        self.0.heartbeat(id, t, l).await
+    }
+    async fn complete(&self, id: EffectId, t: Token, r: Vec<u8>) -> Result<Settle, StoreError> {
+        self.0.complete(id, t, r).await
+    }
+    async fn complete_all(&self, all: Vec<Completion>) -> Result<Vec<Settle>, StoreError> {
+        let each = all
+            .into_iter()
+            .map(|c| self.0.complete(c.id, c.token, c.receipt));
+        futures_util::future::join_all(each)
+            .await
+            .into_iter()
+            .collect()
+    }
+    async fn retry(
+        &self,
+        id: EffectId,
+        t: Token,
+        e: String,
+        a: Duration,
+    ) -> Result<Settle, StoreError> {
+        self.0.retry(id, t, e, a).await
+    }
+    async fn dead_letter(&self, id: EffectId, t: Token, e: String) -> Result<Settle, StoreError> {
+        self.0.dead_letter(id, t, e).await
+    }
+    async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
+        self.0.dead_letters(limit).await
+    }
+    async fn requeue(&self, id: EffectId) -> Result<bool, StoreError> {
+        self.0.requeue(id).await
+    }
+    async fn read(&self, id: EffectId) -> Result<Option<EffectRecord>, StoreError> {
+        self.0.read(id).await
+    }
+    async fn stats(&self) -> Result<OutboxStats, StoreError> {
+        self.0.stats().await
+    }
+}
+
 fn worker<S: Outbox + Clone>(outbox: &S) -> Worker<S> {
     let noop = |_: Effect, _| async { Ok(Vec::new()) };
     Worker::new(outbox.clone(), WorkerOptions::default()).handler("noop", noop)
 }
 
-/// Enqueues [`EFFECTS`] effects from [`PRODUCERS`] tasks, then drains them with `workers`;
-/// returns the time taken, having checked that every effect was applied.
-async fn through<S: Outbox + Clone>(
-    outbox: &S,
-    workers: &[Worker<S>],
-    keys: &AtomicU64,
-) -> Duration {
-    let started = Instant::now();
+/// Enqueues [`EFFECTS`] effects from [`PRODUCERS`] tasks, one `enqueue` (one transaction)
+/// each.
+async fn enqueue_all<S: Outbox + Clone>(outbox: &S, keys: &AtomicU64) {
     let mut producers = JoinSet::new();
     for _ in 0..PRODUCERS {
         let outbox = outbox.clone();
@@ -69,6 +136,17 @@ async fn through<S: Outbox + Clone>(
         });
     }
     producers.join_all().await;
+}
+
+/// Enqueues [`EFFECTS`] effects, then drains them with `workers`; returns the time taken,
+/// having checked that every effect was applied.
+async fn through<S: Outbox + Clone>(
+    outbox: &S,
+    workers: &[Worker<S>],
+    keys: &AtomicU64,
+) -> Duration {
+    let started = Instant::now();
+    enqueue_all(outbox, keys).await;
     let mut draining = JoinSet::new();
     for worker in workers {
         let worker = worker.clone();
@@ -89,20 +167,39 @@ async fn through<S: Outbox + Clone>(
     elapsed
 }
 
-fn bench_throughput<S: Outbox + Clone>(c: &mut Criterion, rt: &Runtime, name: &str, outbox: &S) {
+/// `outbox_enqueue/<backend>`: the enqueue half of `outbox_effects` alone (the effects are
+/// left pending), the floor under its time whatever the workers do.
+fn bench_enqueue_only(c: &mut Criterion, rt: &Runtime, sqlite: &SqliteOutbox, pg: &PgOutbox) {
+    let keys = AtomicU64::new(1 << 50);
+    let mut group = c.benchmark_group("outbox_enqueue");
+    group.sampling_mode(SamplingMode::Flat).sample_size(10);
+    group.throughput(Throughput::Elements(EFFECTS));
+    group.bench_function("sqlite", |b| {
+        b.to_async(rt).iter(|| enqueue_all(sqlite, &keys));
+    });
+    group.bench_function("postgres", |b| {
+        b.to_async(rt).iter(|| enqueue_all(pg, &keys));
+    });
+    group.finish();
+}
+
+/// `outbox_effects/memory/<workers>`: the worker's own cost (claims, attempt and handler
+/// tasks, lease keepers, batch completion) with no I/O, on a fresh `MemoryOutbox` each time
+/// (its claim scans every record it ever held).
+fn bench_memory(c: &mut Criterion, rt: &Runtime) {
     let keys = AtomicU64::new(0);
     let mut group = c.benchmark_group("outbox_effects");
     group.sampling_mode(SamplingMode::Flat).sample_size(10);
     group.throughput(Throughput::Elements(EFFECTS));
     for workers in [1, 4, 16] {
-        let pool: Vec<_> = (0..workers).map(|_| worker(outbox)).collect();
-        let id = BenchmarkId::new(name, workers);
-        group.bench_function(id, |b| {
+        group.bench_function(BenchmarkId::new("memory", workers), |b| {
             b.to_async(rt).iter_custom(|iters| {
-                let (outbox, pool, keys) = (outbox.clone(), pool.clone(), &keys);
+                let keys = &keys;
                 async move {
                     let mut total = Duration::ZERO;
                     for _ in 0..iters {
+                        let outbox = MemoryOutbox::new();
+                        let pool: Vec<_> = (0..workers).map(|_| worker(&outbox)).collect();
                         total += through(&outbox, &pool, keys).await;
                     }
                     total
@@ -113,15 +210,91 @@ fn bench_throughput<S: Outbox + Clone>(c: &mut Criterion, rt: &Runtime, name: &s
     group.finish();
 }
 
-async fn sqlite_tx(outbox: &SqliteOutbox, n: u64, enqueue: bool) {
+/// `outbox_effects/<name>/<workers>` next to `outbox_effects/<name>_per_effect/<workers>` for
+/// 1, 4 and 16 workers: each pair measured back to back, so the two see the same load.
+fn bench_throughput<S: Outbox + Clone>(c: &mut Criterion, rt: &Runtime, name: &str, outbox: &S) {
+    let keys = AtomicU64::new(0);
+    let mut group = c.benchmark_group("outbox_effects");
+    group.sampling_mode(SamplingMode::Flat).sample_size(10);
+    group.throughput(Throughput::Elements(EFFECTS));
+    let per_effect = PerEffect(outbox.clone());
+    for workers in [1, 4, 16] {
+        drain_with(
+            &mut group,
+            rt,
+            BenchmarkId::new(name, workers),
+            outbox,
+            workers,
+            &keys,
+        );
+        let id = BenchmarkId::new(format!("{name}_per_effect"), workers);
+        drain_with(&mut group, rt, id, &per_effect, workers, &keys);
+    }
+    group.finish();
+}
+
+fn drain_with<S: Outbox + Clone>(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    rt: &Runtime,
+    id: BenchmarkId,
+    outbox: &S,
+    workers: usize,
+    keys: &AtomicU64,
+) {
+    let pool: Vec<_> = (0..workers).map(|_| worker(outbox)).collect();
+    group.bench_function(id, |b| {
+        b.to_async(rt).iter_custom(|iters| {
+            let (outbox, pool) = (outbox.clone(), pool.clone());
+            async move {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    total += through(&outbox, &pool, keys).await;
+                }
+                total
+            }
+        });
+    });
+}
+
+/// What the caller's transaction of `enqueue_in_tx` does besides its one `INSERT`.
+#[derive(Clone, Copy)]
+enum Shape {
+    Alone,
+    SecondInsert,
+    Enqueue,
+    EnqueuePooled,
+    EnqueuePipelined,
+}
+
+impl Shape {
+    fn name(self) -> &'static str {
+        match self {
+            Shape::Alone => "insert_only",
+            Shape::SecondInsert => "insert_twice",
+            Shape::Enqueue => "insert_and_enqueue",
+            Shape::EnqueuePooled => "insert_and_enqueue_pooled",
+            Shape::EnqueuePipelined => "insert_and_enqueue_pipelined",
+        }
+    }
+}
+
+async fn sqlite_tx(outbox: &SqliteOutbox, n: u64, shape: Shape) {
     let outbox2 = outbox.clone();
     outbox
         .store()
         .call(move |c| {
             let tx = c.transaction()?;
-            tx.execute("INSERT INTO app (v) VALUES (?1)", [n.to_string()])?;
-            if enqueue {
-                outbox2.enqueue_in(&tx, &effect(n))?;
+            tx.prepare_cached("INSERT INTO app (v) VALUES (?1)")?
+                .execute([n.to_string()])?;
+            match shape {
+                Shape::Alone => {}
+                Shape::SecondInsert => {
+                    tx.prepare_cached("INSERT INTO app2 (v) VALUES (?1)")?
+                        .execute([n.to_string()])?;
+                }
+                Shape::Enqueue | Shape::EnqueuePooled | Shape::EnqueuePipelined => {
+                    outbox2.enqueue_in(&tx, &effect(n))?;
+                }
             }
             tx.commit()
         })
@@ -129,33 +302,78 @@ async fn sqlite_tx(outbox: &SqliteOutbox, n: u64, enqueue: bool) {
         .unwrap();
 }
 
-async fn postgres_tx(outbox: &PgOutbox, n: u64, enqueue: bool) {
+async fn postgres_tx(outbox: &PgOutbox, n: u64, shape: Shape) {
     let mut client = outbox.store().pool().get().await.unwrap();
-    let insert = format!(
-        "INSERT INTO {}.app (v) VALUES ($1)",
-        outbox.store().schema()
-    );
+    let schema = outbox.store().schema();
+    let insert = format!("INSERT INTO {schema}.app (v) VALUES ($1)");
     let statement = client.prepare_cached(&insert).await.unwrap();
     let tx = client.transaction().await.unwrap();
-    tx.execute(&statement, &[&n.to_string()]).await.unwrap();
-    if enqueue {
-        outbox.enqueue_in(&tx, &effect(n)).await.unwrap();
+    let v = n.to_string();
+    if let Shape::EnqueuePipelined = shape {
+        // Both statements sent before either answer is awaited: one round trip for the two.
+        let (params, effect): (&[&(dyn ToSql + Sync)], _) = (&[&v], effect(n));
+        let (inserted, enqueued) = tokio::join!(
+            tx.execute(&statement, params),
+            outbox.enqueue_in_pooled(&tx, &effect)
+        );
+        inserted.unwrap();
+        enqueued.unwrap();
+        return tx.commit().await.unwrap();
+    }
+    tx.execute(&statement, &[&v]).await.unwrap();
+    match shape {
+        Shape::Alone => {}
+        Shape::SecondInsert => {
+            let insert = format!("INSERT INTO {schema}.app2 (v) VALUES ($1)");
+            let statement = tx.prepare_cached(&insert).await.unwrap();
+            tx.execute(&statement, &[&n.to_string()]).await.unwrap();
+        }
+        Shape::Enqueue => {
+            outbox.enqueue_in(&tx, &effect(n)).await.unwrap();
+        }
+        Shape::EnqueuePooled | Shape::EnqueuePipelined => {
+            outbox.enqueue_in_pooled(&tx, &effect(n)).await.unwrap();
+        }
     }
     tx.commit().await.unwrap();
 }
 
+/// Rounds of `enqueue_in_tx`: every shape is measured once per round, in a short window, the
+/// shapes of a round back to back (their order rotated from round to round), so the load of
+/// one window weighs on every shape and a shape compares with `insert_only` of its round.
+const ROUNDS: usize = 20;
+
 fn bench_enqueue_in(c: &mut Criterion, rt: &Runtime, sqlite: &SqliteOutbox, pg: &PgOutbox) {
     let keys = AtomicU64::new(1 << 40);
     let mut group = c.benchmark_group("enqueue_in_tx");
-    for (shape, enqueue) in [("insert_only", false), ("insert_and_enqueue", true)] {
-        group.bench_function(BenchmarkId::new("sqlite", shape), |b| {
-            b.to_async(rt)
-                .iter(|| sqlite_tx(sqlite, keys.fetch_add(1, Ordering::Relaxed), enqueue));
-        });
-        group.bench_function(BenchmarkId::new("postgres", shape), |b| {
-            b.to_async(rt)
-                .iter(|| postgres_tx(pg, keys.fetch_add(1, Ordering::Relaxed), enqueue));
-        });
+    group
+        .sampling_mode(SamplingMode::Flat)
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(100))
+        .measurement_time(Duration::from_millis(500));
+    let shapes = [
+        Shape::Alone,
+        Shape::SecondInsert,
+        Shape::Enqueue,
+        Shape::EnqueuePooled,
+        Shape::EnqueuePipelined,
+    ];
+    for round in 0..ROUNDS {
+        for at in 0..shapes.len() {
+            let shape = shapes[(round + at) % shapes.len()];
+            if !matches!(shape, Shape::EnqueuePooled | Shape::EnqueuePipelined) {
+                let id = BenchmarkId::new(format!("sqlite/{}", shape.name()), round + 1);
+                group.bench_function(id, |b| {
+                    b.to_async(rt)
+                        .iter(|| sqlite_tx(sqlite, keys.fetch_add(1, Ordering::Relaxed), shape));
+                });
+            }
+            let id = BenchmarkId::new(format!("postgres/{}", shape.name()), round + 1);
+            group.bench_function(id, |b| {
+                b.to_async(rt)
+                    .iter(|| postgres_tx(pg, keys.fetch_add(1, Ordering::Relaxed), shape));
+            });
+        }
     }
     group.finish();
 }
@@ -167,7 +385,8 @@ fn benches(c: &mut Criterion) {
         let store = SqliteStore::open(dir.path().join("bench.db"))
             .await
             .unwrap();
-        let table = "CREATE TABLE app (id INTEGER PRIMARY KEY, v TEXT)";
+        let table = "CREATE TABLE app (id INTEGER PRIMARY KEY, v TEXT); \
+                     CREATE TABLE app2 (id INTEGER PRIMARY KEY, v TEXT)";
         store.call(move |c| c.execute_batch(table)).await.unwrap();
         SqliteOutbox::new(store).await.unwrap()
     });
@@ -180,17 +399,20 @@ fn benches(c: &mut Criterion) {
             .open()
             .await
             .unwrap();
+        let s = store.schema();
         let table = format!(
-            "CREATE TABLE {}.app (id bigserial PRIMARY KEY, v text)",
-            store.schema()
+            "CREATE TABLE {s}.app (id bigserial PRIMARY KEY, v text); \
+             CREATE TABLE {s}.app2 (id bigserial PRIMARY KEY, v text)"
         );
         let client = store.pool().get().await.unwrap();
         client.batch_execute(&table).await.unwrap();
         PgOutbox::new(&store)
     });
     // Throughput first: every effect in the outbox is then one of its own, counted exactly.
+    bench_memory(c, &rt);
     bench_throughput(c, &rt, "sqlite", &sqlite);
     bench_throughput(c, &rt, "postgres", &pg);
+    bench_enqueue_only(c, &rt, &sqlite, &pg);
     bench_enqueue_in(c, &rt, &sqlite, &pg);
 }
 
@@ -198,6 +420,7 @@ fn config() -> Criterion {
     Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3))
+        .nresamples(20_000)
 }
 
 criterion_group! {

@@ -1,7 +1,8 @@
 //! S4 on PostgreSQL: an effect enqueued inside the application's transaction exists exactly
 //! when that transaction committed, survives its process, is claimed by one worker at a time
-//! (`FOR UPDATE SKIP LOCKED`) and applied once by its key even when a stalled worker wakes
-//! up; failures are retried, dead-lettered and re-queued with exact attempt counts.
+//! (`FOR UPDATE SKIP LOCKED`); and the outbox conformance suite (`outbox_conformance::*`:
+//! retries, dead letters, a stalled worker fenced, batches of completions fenced one by one,
+//! eight workers on pools of their own) on a fresh schema per case.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -12,14 +13,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::Semaphore;
-use tollgate_postgres::tollgate::once::{Failure, Fingerprint, Once};
-use tollgate_postgres::tollgate::outbox::{
-    Applied, Effect, EffectState, HandlerError, Outbox, Worker, WorkerOptions,
-};
+use tollgate_postgres::tollgate::outbox::{Effect, EffectState, Outbox, Worker, WorkerOptions};
 use tollgate_postgres::tollgate::side::{SideOptions, SideTasks, Spawned};
-use tollgate_postgres::tollgate::store::{Key, LeaseTiming, Owner};
+use tollgate_postgres::tollgate::store::{Key, Owner};
 use tollgate_postgres::{PgOutbox, PinnedTime, PostgresStore};
-use tollgate_testkit::release_together;
+use tollgate_testkit::OutboxBackend;
 
 /// A store on `schema` with a pool of its own of `size` connections, no listener.
 async fn store_on(schema: &str, size: usize, time: Option<&PinnedTime>) -> PostgresStore {
@@ -184,230 +182,6 @@ async fn s4_a_claim_skips_rows_locked_by_another_transaction() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn s4_eight_workers_on_their_own_connections_apply_200_effects_once_each() {
-    let outbox = outbox(None).await;
-    let schema = outbox.store().schema().to_owned();
-    // Enqueued in one transaction: all 200 become claimable together when it commits.
-    let mut client = outbox.store().pool().get().await.unwrap();
-    let tx = client.transaction().await.unwrap();
-    for i in 0..200 {
-        outbox
-            .enqueue_in(&tx, &save(&format!("u{i}")))
-            .await
-            .unwrap();
-    }
-    tx.commit().await.unwrap();
-    let seen: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
-    let mut workers = Vec::new();
-    for _ in 0..8 {
-        let own = PgOutbox::new(&store_on(&schema, 2, None).await); // a pool of its own
-        workers.push(counting_worker(own, 8, &seen));
-    }
-    let workers = Arc::new(workers);
-    let done = release_together(8, |i| {
-        let workers = Arc::clone(&workers);
-        async move {
-            let (mut claimed, mut done) = (0, 0);
-            loop {
-                let batch = workers[i].run_batch().await.unwrap();
-                if batch.claimed == 0 {
-                    return (claimed, done);
-                }
-                (claimed, done) = (claimed + batch.claimed, done + batch.done);
-            }
-        }
-    })
-    .await;
-    assert_eq!(
-        done.iter().map(|d| d.0).sum::<usize>(),
-        200,
-        "claimed once each"
-    );
-    assert_eq!(done.iter().map(|d| d.1).sum::<usize>(), 200);
-    let seen = seen.lock().unwrap().clone();
-    assert_eq!(seen.len(), 200);
-    assert!(
-        seen.values().all(|n| *n == 1),
-        "each effect applied once: {seen:?}"
-    );
-    let stats = outbox.stats().await.unwrap();
-    assert_eq!(
-        (stats.done, stats.pending, stats.in_flight, stats.dead),
-        (200, 0, 0, 0)
-    );
-    assert_eq!(stats.oldest_unapplied, None);
-    let fences = "SELECT count(*) FROM {s}.outbox WHERE attempts = 1 AND fence = 1";
-    assert_eq!(count(&outbox, fences).await, 200);
-}
-
-/// The save the handlers perform: fails while failures are left, then applies the effect
-/// exactly once per key with `Once` on the same PostgreSQL store.
-#[derive(Clone)]
-struct Saved {
-    applied: Arc<AtomicUsize>,
-    failures_left: Arc<AtomicUsize>,
-    once: Arc<Once<PostgresStore>>,
-}
-
-impl Saved {
-    fn failing(store: &PostgresStore, times: usize) -> Self {
-        Saved {
-            applied: Arc::default(),
-            failures_left: Arc::new(AtomicUsize::new(times)),
-            once: Arc::new(Once::new(store.clone())),
-        }
-    }
-
-    fn handler(&self) -> impl Fn(Effect, u32) -> Applied + Send + Sync + 'static {
-        let saved = self.clone();
-        move |effect: Effect, _attempt| {
-            let saved = saved.clone();
-            Box::pin(async move { saved.save(effect).await })
-        }
-    }
-
-    async fn save(&self, effect: Effect) -> Result<Vec<u8>, HandlerError> {
-        let left = self.failures_left.load(Ordering::SeqCst);
-        if left > 0 {
-            self.failures_left.store(left - 1, Ordering::SeqCst);
-            return Err(HandlerError::retryable("database is locked"));
-        }
-        let applied = Arc::clone(&self.applied);
-        let write = move || async move {
-            applied.fetch_add(1, Ordering::SeqCst);
-            Ok::<_, Failure<String>>("saved".to_string())
-        };
-        let done = self
-            .once
-            .run(effect.key.clone(), Fingerprint::new("v1"), write);
-        done.await
-            .map(|o| o.value.into_bytes())
-            .map_err(|e| HandlerError::retryable(e.to_string()))
-    }
-
-    fn count(&self) -> usize {
-        self.applied.load(Ordering::SeqCst)
-    }
-}
-
-fn options(max_attempts: u32) -> WorkerOptions {
-    WorkerOptions {
-        max_attempts,
-        lease: LeaseTiming::new(Duration::from_secs(10), Duration::from_secs(5)),
-        ..WorkerOptions::default()
-    }
-}
-
-/// Runs batches until nothing is pending; when a retry waits in its backoff (at most the
-/// default 60 s), moves the store's pinned time past it instead of sleeping.
-async fn drain(worker: &Worker<PgOutbox>, time: &PinnedTime) -> (usize, usize, usize) {
-    let (mut done, mut retried, mut dead) = (0, 0, 0);
-    loop {
-        let batch = worker.run_batch().await.unwrap();
-        (done, retried, dead) = (
-            done + batch.done,
-            retried + batch.retried,
-            dead + batch.dead_lettered,
-        );
-        let stats = worker.outbox().stats().await.unwrap();
-        if stats.pending + stats.in_flight == 0 {
-            return (done, retried, dead);
-        }
-        if batch.claimed == 0 {
-            time.advance(Duration::from_secs(61));
-        }
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn s4_save_failing_three_times_is_retried_and_saved_exactly_once() {
-    let time = PinnedTime::new();
-    let outbox = outbox(Some(&time)).await;
-    let saved = Saved::failing(outbox.store(), 3);
-    let id = outbox.enqueue(save("ann")).await.unwrap();
-    let worker = Worker::new(outbox.clone(), options(5)).handler("save", saved.handler());
-    assert_eq!(drain(&worker, &time).await, (1, 3, 0));
-    assert_eq!(saved.count(), 1, "saved exactly once");
-    let record = outbox.read(id).await.unwrap().unwrap();
-    assert_eq!((record.attempts, record.fence.0), (4, 4));
-    assert_eq!(record.last_error.as_deref(), Some("database is locked"));
-    assert!(matches!(record.state, EffectState::Done { ref receipt } if receipt == b"saved"));
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn s4_save_always_failing_is_dead_lettered_then_requeued_and_saved_once() {
-    let time = PinnedTime::new();
-    let outbox = outbox(Some(&time)).await;
-    let saved = Saved::failing(outbox.store(), usize::MAX);
-    let id = outbox.enqueue(save("bob")).await.unwrap();
-    let worker = Worker::new(outbox.clone(), options(4)).handler("save", saved.handler());
-    assert_eq!(drain(&worker, &time).await, (0, 3, 1));
-    let dead = outbox.dead_letters(10).await.unwrap();
-    assert_eq!(dead.len(), 1);
-    assert_eq!((dead[0].id, dead[0].attempts), (id, 4));
-    assert_eq!(dead[0].last_error.as_deref(), Some("database is locked"));
-    assert_eq!(outbox.stats().await.unwrap().dead, 1);
-    assert_eq!(saved.count(), 0);
-
-    saved.failures_left.store(0, Ordering::SeqCst); // the fault is fixed
-    assert!(outbox.requeue(id).await.unwrap());
-    assert!(
-        !outbox.requeue(id).await.unwrap(),
-        "only a dead letter is re-queued"
-    );
-    let requeued = outbox.read(id).await.unwrap().unwrap();
-    assert_eq!(requeued.attempts, 0, "a fresh attempt count");
-    assert_eq!(drain(&worker, &time).await, (1, 0, 0));
-    assert_eq!(saved.count(), 1);
-    let record = outbox.read(id).await.unwrap().unwrap();
-    assert_eq!((record.attempts, record.fence.0), (1, 5));
-    assert!(outbox.dead_letters(10).await.unwrap().is_empty());
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn s4_a_worker_stalled_past_its_lease_is_fenced_and_the_save_applied_once() {
-    let time = PinnedTime::new();
-    let outbox = outbox(Some(&time)).await;
-    let id = outbox.enqueue(save("cid")).await.unwrap();
-    let saved = Saved::failing(outbox.store(), 0);
-    // Worker A stalls inside its handler until the gate opens.
-    let (gate, entered) = (Arc::new(Semaphore::new(0)), Arc::new(Semaphore::new(0)));
-    let stalled = {
-        let (saved, gate, entered) = (saved.clone(), Arc::clone(&gate), Arc::clone(&entered));
-        move |effect: Effect, _attempt: u32| {
-            let (saved, gate, entered) = (saved.clone(), Arc::clone(&gate), Arc::clone(&entered));
-            async move {
-                entered.add_permits(1);
-                gate.acquire().await.unwrap().forget();
-                saved.save(effect).await
-            }
-        }
-    };
-    let a = Worker::new(outbox.clone(), options(5)).handler("save", stalled);
-    let b = Worker::new(outbox.clone(), options(5)).handler("save", saved.handler());
-    let a_batch = tokio::spawn(async move { a.run_batch().await.unwrap() });
-    entered.acquire().await.unwrap().forget();
-    time.advance(Duration::from_secs(10)); // A's lease runs out on the store's clock
-    let b_batch = b.run_batch().await.unwrap();
-    assert_eq!(
-        (b_batch.claimed, b_batch.done),
-        (1, 1),
-        "B took the effect over"
-    );
-    gate.add_permits(1); // A wakes up and reports "done"
-    let a_batch = a_batch.await.unwrap();
-    assert_eq!((a_batch.claimed, a_batch.done, a_batch.fenced), (1, 0, 1));
-    assert_eq!(
-        saved.count(),
-        1,
-        "applied once: A's attempt replayed B's by the key"
-    );
-    let record = outbox.read(id).await.unwrap().unwrap();
-    assert_eq!((record.attempts, record.fence.0), (2, 2));
-    assert!(matches!(record.state, EffectState::Done { .. }));
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn s4_shutdown_with_100_side_effects_in_flight_hands_the_unfinished_to_the_outbox() {
     let outbox = outbox(None).await;
     let side = SideTasks::with_outbox(SideOptions::default(), outbox.clone());
@@ -438,3 +212,65 @@ async fn s4_shutdown_with_100_side_effects_in_flight_hands_the_unfinished_to_the
         "every unfinished effect is in the outbox"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s4_an_effect_enqueued_in_a_pooled_transaction_exists_only_if_it_commits() {
+    let outbox = outbox(None).await;
+    let insert = format!(
+        "INSERT INTO {}.answers VALUES ($1, 'q')",
+        outbox.store().schema()
+    );
+    let mut ids = Vec::new();
+    // Every connection of the pool prepares the statement once, then takes it from its cache.
+    for (i, commit) in [true, false, true, false, true, true]
+        .into_iter()
+        .enumerate()
+    {
+        let mut client = outbox.store().pool().get().await.unwrap();
+        let tx = client.transaction().await.unwrap();
+        let user = format!("u{i}");
+        tx.execute(&insert, &[&user]).await.unwrap();
+        let id = outbox.enqueue_in_pooled(&tx, &save(&user)).await.unwrap();
+        match commit {
+            true => tx.commit().await.unwrap(),
+            false => tx.rollback().await.unwrap(),
+        }
+        ids.push((id, commit, user));
+    }
+    for (id, committed, user) in &ids {
+        let record = outbox.read(*id).await.unwrap();
+        match committed {
+            true => assert_eq!(record.unwrap().effect, save(user)),
+            false => assert_eq!(record, None, "{user} rolled back with its transaction"),
+        }
+    }
+    assert_eq!(count(&outbox, "SELECT count(*) FROM {s}.answers").await, 4);
+    assert_eq!(outbox.stats().await.unwrap().pending, 4);
+}
+
+/// A fresh schema with the pinned time every handle shares; each handle a store with a pool
+/// of its own.
+struct Backend {
+    schema: String,
+    time: PinnedTime,
+}
+
+impl OutboxBackend for Backend {
+    type Outbox = PgOutbox;
+
+    async fn connect(&self) -> PgOutbox {
+        PgOutbox::new(&store_on(&self.schema, 2, Some(&self.time)).await)
+    }
+
+    async fn advance(&self, by: Duration) {
+        self.time.advance(by);
+    }
+}
+
+async fn backend() -> Backend {
+    let time = PinnedTime::new();
+    let schema = outbox(Some(&time)).await.store().schema().to_owned();
+    Backend { schema, time }
+}
+
+tollgate_testkit::outbox_conformance!(backend);

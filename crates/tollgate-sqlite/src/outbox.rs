@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 use tollgate::outbox::{
-    Claimed, DeadLetter, Effect, EffectId, EffectRecord, EffectState, Outbox, OutboxStats,
-    transition,
+    Claimed, Completion, DeadLetter, Effect, EffectId, EffectRecord, EffectState, Outbox,
+    OutboxStats, transition,
 };
 use tollgate::store::{Fence, Key, Owner, Settle, StoreError, Timestamp, Token};
 
@@ -93,18 +93,19 @@ impl SqliteOutbox {
 
 fn insert(conn: &Connection, effect: &Effect, now: Timestamp) -> rusqlite::Result<EffectId> {
     tollgate::outbox::note_enqueued(effect);
-    conn.execute(
+    // Cached on the connection: parsed and compiled once, not on every enqueue.
+    let mut insert = conn.prepare_cached(
         "INSERT INTO tollgate_outbox (kind, namespace, key, payload, state, visible_at, attempts, \
          fence, enqueued_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, 0, ?6)",
-        params![
-            effect.kind,
-            effect.key.namespace(),
-            effect.key.key(),
-            effect.payload,
-            PENDING,
-            ms(now)
-        ],
     )?;
+    insert.execute(params![
+        effect.kind,
+        effect.key.namespace(),
+        effect.key.key(),
+        effect.payload,
+        PENDING,
+        ms(now)
+    ])?;
     Ok(EffectId(
         u64::try_from(conn.last_insert_rowid()).unwrap_or(0),
     ))
@@ -112,8 +113,8 @@ fn insert(conn: &Connection, effect: &Effect, now: Timestamp) -> rusqlite::Resul
 
 fn read(conn: &Connection, id: EffectId) -> rusqlite::Result<Option<EffectRecord>> {
     let sql = format!("SELECT {COLUMNS} FROM tollgate_outbox WHERE id = ?1");
-    conn.query_row(&sql, params![id_param(id)], record)
-        .optional()
+    let mut select = conn.prepare_cached(&sql)?;
+    select.query_row(params![id_param(id)], record).optional()
 }
 
 fn write(conn: &Connection, r: &EffectRecord) -> rusqlite::Result<()> {
@@ -130,21 +131,21 @@ fn write(conn: &Connection, r: &EffectRecord) -> rusqlite::Result<()> {
         EffectState::Dead => (DEAD, None, None, None, None),
         _ => return Err(rusqlite::Error::InvalidQuery),
     };
-    conn.execute(
+    let mut update = conn.prepare_cached(
         "UPDATE tollgate_outbox SET state = ?2, visible_at = ?3, owner = ?4, lease_until = ?5, \
          receipt = ?6, attempts = ?7, fence = ?8, last_error = ?9 WHERE id = ?1",
-        params![
-            id_param(r.id),
-            state,
-            visible_at,
-            owner,
-            lease_until,
-            receipt,
-            r.attempts,
-            i64::try_from(r.fence.0).unwrap_or(i64::MAX),
-            r.last_error
-        ],
     )?;
+    update.execute(params![
+        id_param(r.id),
+        state,
+        visible_at,
+        owner,
+        lease_until,
+        receipt,
+        r.attempts,
+        i64::try_from(r.fence.0).unwrap_or(i64::MAX),
+        r.last_error
+    ])?;
     Ok(())
 }
 
@@ -263,6 +264,29 @@ impl Outbox for SqliteOutbox {
         receipt: Vec<u8>,
     ) -> Result<Settle, StoreError> {
         self.settle(id, move |r, _| transition::complete(r, token, receipt))
+            .await
+    }
+
+    async fn complete_all(&self, completions: Vec<Completion>) -> Result<Vec<Settle>, StoreError> {
+        // One `BEGIN IMMEDIATE` transaction (one commit) for the batch, each completion
+        // fenced by its own token.
+        self.store
+            .immediate(move |tx, _| {
+                let mut settled = Vec::with_capacity(completions.len());
+                for c in completions {
+                    let next =
+                        read(&tx, c.id)?.and_then(|r| transition::complete(&r, c.token, c.receipt));
+                    settled.push(match next {
+                        Some(next) => {
+                            write(&tx, &next)?;
+                            Settle::Accepted
+                        }
+                        None => Settle::Fenced,
+                    });
+                }
+                tx.commit()?;
+                Ok(settled)
+            })
             .await
     }
 

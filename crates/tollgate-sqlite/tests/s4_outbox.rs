@@ -1,16 +1,19 @@
 //! S4 on SQLite: an effect enqueued inside the application's transaction exists exactly when
-//! that transaction committed, survives the process (a new connection after the old one is
-//! gone applies it), and is applied once by one of several workers racing for it.
+//! that transaction committed and survives the process (a new connection after the old one
+//! is gone applies it); and the outbox conformance suite (`outbox_conformance::*`: retries,
+//! dead letters, a stalled worker fenced, batches of completions fenced one by one, eight
+//! workers on connections of their own) on a fresh database file per case.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
-use tollgate_sqlite::rusqlite::params;
+use tollgate_sqlite::tollgate::clock::{Clock, ManualClock};
 use tollgate_sqlite::tollgate::outbox::{Effect, EffectState, Outbox, Worker, WorkerOptions};
-use tollgate_sqlite::tollgate::store::Key;
+use tollgate_sqlite::tollgate::store::{Key, Timeline};
 use tollgate_sqlite::{SqliteOutbox, SqliteStore};
-use tollgate_testkit::release_together;
+use tollgate_testkit::OutboxBackend;
 
 async fn outbox(path: &std::path::Path) -> SqliteOutbox {
     let store = SqliteStore::open(path).await.unwrap();
@@ -99,70 +102,33 @@ async fn s4_a_committed_effect_survives_its_process_and_is_applied_after_a_resta
     assert!(matches!(record.state, EffectState::Done { .. }));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn s4_eight_workers_on_four_connections_apply_200_effects_once_each() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("app.db");
-    let outbox = outbox(&path).await;
-    for i in 0..200 {
-        outbox.enqueue(save(&format!("u{i}"))).await.unwrap();
-    }
-    let applied = Arc::new(AtomicUsize::new(0));
-    let mut workers = Vec::new();
-    for i in 0..8 {
-        let handle = if i < 4 {
-            self::outbox(&path).await
-        } else {
-            outbox.clone()
-        };
-        let counted = Arc::clone(&applied);
-        let options = WorkerOptions {
-            batch: 8,
-            ..WorkerOptions::default()
-        };
-        workers.push(
-            Worker::new(handle, options).handler("save", move |e: Effect, _| {
-                let counted = Arc::clone(&counted);
-                async move {
-                    counted.fetch_add(1, Ordering::SeqCst);
-                    Ok(e.payload)
-                }
-            }),
-        );
-    }
-    let workers = Arc::new(workers);
-    let done = release_together(8, |i| {
-        let workers = Arc::clone(&workers);
-        async move {
-            let mut done = 0;
-            loop {
-                let batch = workers[i].run_batch().await.unwrap();
-                if batch.claimed == 0 {
-                    return done;
-                }
-                done += batch.done;
-            }
-        }
-    })
-    .await;
-    assert_eq!(done.iter().sum::<usize>(), 200);
-    assert_eq!(
-        applied.load(Ordering::SeqCst),
-        200,
-        "each effect applied once"
-    );
-    let stats = outbox.stats().await.unwrap();
-    assert_eq!((stats.done, stats.pending, stats.in_flight), (200, 0, 0));
-    let users: i64 = outbox
-        .store()
-        .call(|c| {
-            c.query_row(
-                "SELECT count(DISTINCT key) FROM tollgate_outbox",
-                params![],
-                |r| r.get(0),
-            )
-        })
-        .await
-        .unwrap();
-    assert_eq!(users, 200);
+/// A fresh database file on a manual clock; each handle a store (a connection) of its own on
+/// the file and the clock.
+struct Backend {
+    dir: tempfile::TempDir,
+    clock: ManualClock,
 }
+
+impl OutboxBackend for Backend {
+    type Outbox = SqliteOutbox;
+
+    async fn connect(&self) -> SqliteOutbox {
+        let timeline = Timeline::from_clock(Clock::Manual(self.clock.clone()));
+        let path = self.dir.path().join("app.db");
+        let store = SqliteStore::builder(path).timeline(timeline).open();
+        SqliteOutbox::new(store.await.unwrap()).await.unwrap()
+    }
+
+    async fn advance(&self, by: Duration) {
+        self.clock.advance(by);
+    }
+}
+
+async fn backend() -> Backend {
+    Backend {
+        dir: tempfile::tempdir().unwrap(),
+        clock: ManualClock::new(),
+    }
+}
+
+tollgate_testkit::outbox_conformance!(backend);

@@ -43,6 +43,7 @@ mod fault;
 mod gate;
 mod lock_cases;
 pub mod lock_faults;
+mod outbox_cases;
 mod race;
 pub mod s2_lock;
 pub mod s3;
@@ -55,6 +56,7 @@ pub use engine::*;
 pub use fault::Unreachable;
 pub use gate::release_together;
 pub use lock_cases::*;
+pub use outbox_cases::*;
 pub use race::claim_race;
 
 /// Generates the conformance suite for a backend: one `#[tokio::test]` per case in a module
@@ -103,6 +105,29 @@ macro_rules! conformance {
                 let backend = super::$make().await;
                 $crate::claim_race(&backend, 4, 1_000).await;
             }
+        }
+    };
+}
+
+/// Generates the outbox conformance suite for an outbox backend: one `#[tokio::test]` (on the
+/// multi-thread runtime) per case in a module `outbox_conformance`, each on a fresh backend
+/// made by the async function `$make` (a sibling of the macro call, returning an
+/// [`OutboxBackend`]). The cases are the `outbox_*` functions of this crate: retries, dead
+/// letters and re-queues with exact attempt counts, a stalled worker fenced, a batch's
+/// completions fenced one by one, eight workers applying 200 effects once each.
+#[macro_export]
+macro_rules! outbox_conformance {
+    ($make:ident) => {
+        /// The outbox conformance suite, one test per case.
+        mod outbox_conformance {
+            $crate::__conformance_cases!($make;
+                outbox_save_failing_three_times_is_retried_and_saved_exactly_once,
+                outbox_save_always_failing_is_dead_lettered_then_requeued_and_saved_once,
+                outbox_a_worker_stalled_past_its_lease_is_fenced_and_the_save_applied_once,
+                outbox_a_batch_with_one_effect_taken_over_completes_the_rest_and_fences_that_one,
+                outbox_complete_all_fences_each_completion_by_its_own_token,
+                outbox_eight_workers_on_their_own_handles_apply_200_effects_once_each,
+            );
         }
     };
 }

@@ -10,13 +10,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::Semaphore;
-use tollgate::clock::{Clock, ManualClock};
 use tollgate::once::{Failure, Fingerprint, MemoryStore, Once};
 use tollgate::outbox::{
     Effect, EffectState, HandlerError, MemoryOutbox, Outbox, Worker, WorkerOptions,
 };
 use tollgate::side::{SideOptions, SideTasks, Spawned};
-use tollgate::store::{Key, LeaseTiming};
+use tollgate::store::Key;
+use tollgate_testkit::MemoryOutboxBackend;
 
 /// The "database" the save writes to: questions per user, applied once per effect key.
 #[derive(Clone)]
@@ -145,54 +145,6 @@ async fn s4_save_always_failing_is_dead_lettered_then_requeued_and_saved_once() 
     assert!(outbox.dead_letters(10).await.unwrap().is_empty());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn s4_a_worker_stalled_past_its_lease_is_fenced_and_the_save_applied_once() {
-    let store_clock = ManualClock::new();
-    let outbox = MemoryOutbox::with_clock(Clock::Manual(store_clock.clone()));
-    let id = outbox.enqueue(questions("cid", 2)).await.unwrap();
-    let saved = Saved::failing(0);
-    let lease = LeaseTiming::new(Duration::from_secs(10), Duration::from_secs(5));
-    let opts = WorkerOptions {
-        lease,
-        ..options(5)
-    };
-    // Worker A stalls inside its handler until the gate opens.
-    let gate = Arc::new(Semaphore::new(0));
-    let entered = Arc::new(Semaphore::new(0));
-    let stalled = {
-        let (saved, gate, entered) = (saved.clone(), Arc::clone(&gate), Arc::clone(&entered));
-        move |effect: Effect, _attempt: u32| {
-            let (saved, gate, entered) = (saved.clone(), Arc::clone(&gate), Arc::clone(&entered));
-            async move {
-                entered.add_permits(1);
-                gate.acquire().await.unwrap().forget();
-                saved.save(effect).await
-            }
-        }
-    };
-    let a = Worker::new(outbox.clone(), opts.clone()).handler("save-questions", stalled);
-    let b = Worker::new(outbox.clone(), opts).handler("save-questions", saved.handler());
-    let a_batch = tokio::spawn(async move { a.run_batch().await.unwrap() });
-    entered.acquire().await.unwrap().forget();
-    store_clock.advance(Duration::from_secs(10)); // A's lease runs out on the store's clock
-    let b_batch = b.run_batch().await.unwrap();
-    assert_eq!(
-        (b_batch.claimed, b_batch.done),
-        (1, 1),
-        "B took the effect over"
-    );
-    gate.add_permits(1); // A wakes up and reports "done"
-    let a_batch = a_batch.await.unwrap();
-    assert_eq!((a_batch.claimed, a_batch.done, a_batch.fenced), (1, 0, 1));
-    assert_eq!(
-        saved.count(),
-        1,
-        "applied once: A's attempt replayed B's by the key"
-    );
-    let record = outbox.read(id).await.unwrap().unwrap();
-    assert_eq!((record.attempts, record.fence.0), (2, 2));
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn s4_shutdown_with_100_effects_in_flight_loses_none() {
     let outbox = MemoryOutbox::new();
@@ -295,3 +247,12 @@ async fn s4_a_full_supervisor_queues_then_sends_effects_to_the_outbox() {
     assert_eq!((drained.ok, drained.to_outbox), (5, 3));
     assert_eq!(outbox.stats().await.unwrap().pending, 3);
 }
+
+async fn memory() -> MemoryOutboxBackend {
+    MemoryOutboxBackend::new()
+}
+
+// The outbox conformance suite, as on SQLite and PostgreSQL: a stalled worker fenced, batches
+// of completions fenced one by one, retries and dead letters on the store's clock, eight
+// workers applying 200 effects once each.
+tollgate_testkit::outbox_conformance!(memory);

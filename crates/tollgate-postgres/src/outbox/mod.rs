@@ -3,13 +3,16 @@
 mod row;
 mod sql;
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_postgres::Transaction;
 use tokio_postgres::types::{ToSql, Type};
-use tollgate::outbox::{Claimed, DeadLetter, Effect, EffectId, EffectRecord, Outbox, OutboxStats};
+use tollgate::outbox::{
+    Claimed, Completion, DeadLetter, Effect, EffectId, EffectRecord, Outbox, OutboxStats,
+};
 use tollgate::store::{Owner, Settle, StoreError, Token};
 
 use crate::error::db;
@@ -29,13 +32,21 @@ use sql::Statements;
 ///   `UPDATE … WHERE id IN (SELECT … ORDER BY id LIMIT $n FOR UPDATE SKIP LOCKED) RETURNING …`
 ///   — concurrent claims skip each other's rows instead of waiting for them (tests
 ///   `s4_outbox::s4_a_claim_skips_rows_locked_by_another_transaction` and
-///   `s4_outbox::s4_eight_workers_on_their_own_connections_apply_200_effects_once_each`).
+///   `s4_outbox::outbox_conformance::outbox_eight_workers_on_their_own_handles_apply_200_effects_once_each`).
 /// - **A stalled worker's late write is rejected**: heartbeat, complete, retry and dead
 ///   letter are one `UPDATE` each, fenced by id, owner and fence of the in-flight row (test
-///   `s4_outbox::s4_a_worker_stalled_past_its_lease_is_fenced_and_the_save_applied_once`).
-/// - **Enqueued with the caller's writes**: [`PgOutbox::enqueue_in`] inserts inside the
-///   caller's transaction, so the effect exists exactly when those writes committed (test
-///   `s4_outbox::s4_an_effect_enqueued_in_a_transaction_exists_only_if_it_commits`).
+///   `s4_outbox::outbox_conformance::outbox_a_worker_stalled_past_its_lease_is_fenced_and_the_save_applied_once`).
+///   A worker's batch of completions ([`Outbox::complete_all`]) is **one** `UPDATE … FROM
+///   unnest(ids, owners, fences, receipts)` with the same fence per row: one commit for the
+///   batch, each completion accepted or fenced on its own (test
+///   `s4_outbox::outbox_conformance::outbox_complete_all_fences_each_completion_by_its_own_token`).
+/// - **Enqueued with the caller's writes**: [`PgOutbox::enqueue_in`] (and
+///   [`PgOutbox::enqueue_in_pooled`]) inserts inside the caller's transaction, so the effect
+///   exists exactly when those writes committed (tests
+///   `s4_outbox::s4_an_effect_enqueued_in_a_transaction_exists_only_if_it_commits`,
+///   `s4_outbox::s4_an_effect_enqueued_in_a_pooled_transaction_exists_only_if_it_commits`).
+///   Its `INSERT` does not depend on the caller's statements, so it can be sent together
+///   with them (`tokio::try_join!`), saving its round trip.
 ///
 /// Cancellation: dropping an operation's future after its statement was sent does not undo
 /// it; the statement commits (or not) atomically either way.
@@ -62,8 +73,12 @@ impl PgOutbox {
 
     /// Enqueues `effect` inside the caller's transaction `tx` with **one statement**, one
     /// round trip: it becomes visible to workers when `tx` commits, and disappears with it
-    /// if `tx` rolls back. `tx` must be on the store's database; a `deadpool_postgres`
-    /// transaction is passed as `&tx` (it dereferences to this one).
+    /// if `tx` rolls back. `tx` must be on the store's database.
+    ///
+    /// A plain `tokio_postgres` transaction has no statement cache, so the `INSERT` is sent
+    /// unprepared (parse, plan, bind and execute in one round trip, every time). Inside a
+    /// `deadpool_postgres` transaction (the store's pool), [`PgOutbox::enqueue_in_pooled`]
+    /// saves the parsing and planning with the connection's statement cache.
     ///
     /// # Errors
     /// The insert's error, typed like every store error (the store's timeout bounds it); the
@@ -89,6 +104,41 @@ impl PgOutbox {
             })
             .await?;
         let id = inserted(&row)?;
+        tollgate::outbox::note_enqueued(effect);
+        Ok(id)
+    }
+
+    /// [`PgOutbox::enqueue_in`] inside a transaction of a `deadpool_postgres` connection
+    /// (such as one of the store's pool): the same **one statement**, prepared once per
+    /// connection and then taken from the connection's statement cache, so each enqueue is
+    /// one round trip (bind and execute) with no parsing or planning. The `INSERT` depends on
+    /// none of the caller's statements, so it can share their round trip: polled together
+    /// with the caller's own statement (`tokio::try_join!(tx.execute(…), outbox
+    /// .enqueue_in_pooled(&tx, &effect))`), both are sent before either answer is awaited
+    /// (the driver pipelines them) and run in the order they were sent.
+    ///
+    /// # Errors
+    /// The insert's error (or the first preparation's), typed like every store error (the
+    /// store's timeout bounds it); the caller's transaction decides what happens next.
+    pub async fn enqueue_in_pooled(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+        effect: &Effect,
+    ) -> Result<EffectId, StoreError> {
+        let pinned = self.store.pinned();
+        let (namespace, key) = (effect.key.namespace(), effect.key.key());
+        let params: &Params<'_> = &[&effect.kind, &namespace, &key, &effect.payload, &pinned];
+        let rows = self
+            .store
+            .bounded("an enqueue in a transaction", async {
+                let statement = tx
+                    .prepare_typed_cached(&self.sql.enqueue, &ENQUEUE_TYPES)
+                    .await
+                    .map_err(db)?;
+                tx.query(&statement, params).await.map_err(db)
+            })
+            .await?;
+        let id = inserted(&rows)?;
         tollgate::outbox::note_enqueued(effect);
         Ok(id)
     }
@@ -123,6 +173,9 @@ impl PgOutbox {
         })
     }
 }
+
+/// The parameter types of the enqueue: kind, namespace, key, payload, the pinned time.
+const ENQUEUE_TYPES: [Type; 5] = [Type::TEXT, Type::TEXT, Type::TEXT, Type::BYTEA, Type::INT8];
 
 /// The id an `INSERT … RETURNING id` answered.
 fn inserted(rows: &[tokio_postgres::Row]) -> Result<EffectId, StoreError> {
@@ -183,6 +236,46 @@ impl Outbox for PgOutbox {
         let sql = &self.sql.complete;
         self.settle("a completion", sql, id, token, &[&receipt])
             .await
+    }
+
+    async fn complete_all(&self, completions: Vec<Completion>) -> Result<Vec<Settle>, StoreError> {
+        if completions.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut ids = Vec::with_capacity(completions.len());
+        let mut owners = Vec::with_capacity(completions.len());
+        let mut fences = Vec::with_capacity(completions.len());
+        let mut receipts = Vec::with_capacity(completions.len());
+        for c in &completions {
+            ids.push(id_param(c.id));
+            owners.push(owner_bytes(c.token.owner).to_vec());
+            fences.push(fence(c.token.fence));
+            receipts.push(c.receipt.as_slice());
+        }
+        let params: &Params<'_> = &[&ids, &owners, &fences, &receipts];
+        let sql = &self.sql.complete_all;
+        let rows = self.query("a batch of completions", sql, params).await?;
+        let mut accepted = HashMap::with_capacity(rows.len());
+        for r in &rows {
+            let id: i64 = r.try_get(0).map_err(db)?;
+            let owner: Vec<u8> = r.try_get(1).map_err(db)?;
+            let fence: i64 = r.try_get(2).map_err(db)?;
+            *accepted.entry((id, owner, fence)).or_insert(0_usize) += 1;
+        }
+        // Each accepted row answers one completion, the first that names it; any other
+        // completion was fenced (its claim was taken over, or it repeats an accepted one).
+        let mut settled = Vec::with_capacity(ids.len());
+        for ((id, owner), fence) in ids.into_iter().zip(owners).zip(fences) {
+            let left = accepted.get_mut(&(id, owner, fence)).filter(|n| **n > 0);
+            settled.push(match left {
+                Some(n) => {
+                    *n -= 1;
+                    Settle::Accepted
+                }
+                None => Settle::Fenced,
+            });
+        }
+        Ok(settled)
     }
 
     async fn retry(

@@ -25,6 +25,7 @@ pub(super) struct Statements {
     pub(super) claim: String,
     pub(super) heartbeat: String,
     pub(super) complete: String,
+    pub(super) complete_all: String,
     pub(super) retry: String,
     pub(super) dead_letter: String,
     pub(super) requeue: String,
@@ -66,6 +67,17 @@ impl Statements {
             complete: format!(
                 "UPDATE {s}.outbox SET state = 2, receipt = $4, owner = NULL, lease_until = NULL \
                  WHERE {HELD} RETURNING 1"
+            ),
+            // $1 the ids, $2 the owners, $3 the fences, $4 the receipts: each row fenced like
+            // HELD. The primary key finds each row (a nested loop over the unnest, no scan);
+            // RETURNING names the (id, owner, fence) of every accepted completion.
+            complete_all: format!(
+                "UPDATE {s}.outbox o SET state = 2, receipt = d.receipt, owner = NULL, \
+                 lease_until = NULL \
+                 FROM unnest($1::bigint[], $2::bytea[], $3::bigint[], $4::bytea[]) \
+                 AS d(id, owner, fence, receipt) \
+                 WHERE o.id = d.id AND o.state = 1 AND o.owner = d.owner AND o.fence = d.fence \
+                 RETURNING d.id, d.owner, d.fence"
             ),
             // $4 the pinned time, $5 the delay, $6 the error.
             retry: format!(

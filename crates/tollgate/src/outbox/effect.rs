@@ -113,6 +113,18 @@ pub struct Claimed {
     pub attempt: u32,
 }
 
+/// An applied effect to mark done: what [`crate::outbox::Outbox::complete_all`] writes for
+/// each effect, fenced by the token of its claim.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Completion {
+    /// Its id.
+    pub id: EffectId,
+    /// The token of the claim that applied it.
+    pub token: Token,
+    /// What the handler returned.
+    pub receipt: Vec<u8>,
+}
+
 /// A dead-lettered effect.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeadLetter {

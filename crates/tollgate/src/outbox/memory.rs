@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use super::effect::{
-    Claimed, DeadLetter, Effect, EffectId, EffectRecord, EffectState, OutboxStats,
+    Claimed, Completion, DeadLetter, Effect, EffectId, EffectRecord, EffectState, OutboxStats,
 };
 use super::store::Outbox;
 use super::transition;
@@ -138,6 +138,25 @@ impl Outbox for MemoryOutbox {
         receipt: Vec<u8>,
     ) -> Result<Settle, StoreError> {
         Ok(self.settle(id, |r, _| transition::complete(r, token, receipt)))
+    }
+
+    async fn complete_all(&self, completions: Vec<Completion>) -> Result<Vec<Settle>, StoreError> {
+        // One atomic step for the whole batch, each completion fenced by its own token.
+        let mut effects = self.effects();
+        let settled = completions.into_iter().map(|c| {
+            let next = effects
+                .records
+                .get(&c.id)
+                .and_then(|r| transition::complete(r, c.token, c.receipt));
+            match next {
+                Some(next) => {
+                    effects.records.insert(c.id, next);
+                    Settle::Accepted
+                }
+                None => Settle::Fenced,
+            }
+        });
+        Ok(settled.collect())
     }
 
     async fn retry(

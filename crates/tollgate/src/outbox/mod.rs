@@ -51,7 +51,9 @@ mod store;
 pub mod transition;
 mod worker;
 
-pub use effect::{Claimed, DeadLetter, Effect, EffectId, EffectRecord, EffectState, OutboxStats};
+pub use effect::{
+    Claimed, Completion, DeadLetter, Effect, EffectId, EffectRecord, EffectState, OutboxStats,
+};
 pub use handler::{Applied, Handler, HandlerError};
 pub use memory::MemoryOutbox;
 pub use store::Outbox;

@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use super::effect::{Claimed, DeadLetter, Effect, EffectId, EffectRecord, OutboxStats};
+use super::effect::{Claimed, Completion, DeadLetter, Effect, EffectId, EffectRecord, OutboxStats};
 use crate::store::{Owner, Settle, StoreError, Token};
 
 /// Storage of effects. **Every method is one atomic step on the backend** applying the rules
@@ -38,6 +38,30 @@ pub trait Outbox: Send + Sync + 'static {
         token: Token,
         receipt: Vec<u8>,
     ) -> impl Future<Output = Result<Settle, StoreError>> + Send;
+
+    /// Marks several effects applied, each **fenced by its own token** exactly as
+    /// [`Outbox::complete`] is; answers one [`Settle`] per completion, in order. A completion
+    /// whose claim was taken over is [`Settle::Fenced`] without affecting the others. Ids
+    /// should be distinct: a repeated one is accepted at most once, as if the completions ran
+    /// one after another in order.
+    ///
+    /// The default runs [`Outbox::complete`] once per effect; durable backends override it
+    /// to write the whole batch in one statement or transaction (one commit instead of one
+    /// per effect). On an error some completions may have been written (the default) or none
+    /// (a backend writing them atomically); a completion not written leaves its effect in
+    /// flight, to be taken over once its lease runs out, like a failed [`Outbox::complete`].
+    fn complete_all(
+        &self,
+        completions: Vec<Completion>,
+    ) -> impl Future<Output = Result<Vec<Settle>, StoreError>> + Send {
+        async move {
+            let mut settled = Vec::with_capacity(completions.len());
+            for c in completions {
+                settled.push(self.complete(c.id, c.token, c.receipt).await?);
+            }
+            Ok(settled)
+        }
+    }
 
     /// Puts the effect back, claimable again `after` from now, with the attempt's error.
     fn retry(

@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use super::effect::Claimed;
+use super::effect::{Claimed, Completion, EffectId};
 use super::handler::{Handler, HandlerError};
 use super::store::Outbox;
 use crate::policy::Backoff;
@@ -35,7 +35,8 @@ pub struct Batch {
 /// Each claimed effect is applied by its kind's [`Handler`] in its own task, while the shared
 /// lease keeper ([`crate::store::lease`]) renews its lease (the heartbeat), so a long effect is
 /// not taken over while it runs; when the lease is lost the attempt is dropped. The outcome is
-/// written fenced by the claim's token: done (with the handler's receipt), retried after an
+/// written fenced by the claim's token: done (with the handler's receipt; effects whose
+/// handlers finished together are written together by [`Outbox::complete_all`]), retried after an
 /// exponential backoff with jitter — or the handler's `Retry-After` when it gives one — or
 /// dead-lettered after `max_attempts` (or at once for a permanent failure, an unknown kind or
 /// a panicking handler). Counts `tollgate_outbox_effects_total{kind, outcome}`.
@@ -98,6 +99,12 @@ impl<S: Outbox> Worker<S> {
 
     /// Claims one batch and applies it; returns what happened once every claimed effect is
     /// settled.
+    ///
+    /// Effects whose handlers finished together are marked done together, fenced one by one,
+    /// with one [`Outbox::complete_all`] (one statement on PostgreSQL, one transaction on
+    /// SQLite): quick handlers share one commit, while a slow handler holds no one's
+    /// completion back — each write starts as soon as its effects finished, beside the
+    /// attempts still running and any earlier write.
     pub async fn run_batch(&self) -> Result<Batch, StoreError> {
         let lease = self.options.lease.lease();
         let granted_at = Instant::now();
@@ -114,17 +121,81 @@ impl<S: Outbox> Worker<S> {
             let worker = self.clone();
             attempts.spawn(async move { worker.attempt(effect, granted_at).await });
         }
-        while let Some(outcome) = attempts.join_next().await {
-            match outcome {
-                Ok(Ok(Outcome::Done)) => batch.done += 1,
-                Ok(Ok(Outcome::Retried)) => batch.retried += 1,
-                Ok(Ok(Outcome::Dead)) => batch.dead_lettered += 1,
-                Ok(Ok(Outcome::Fenced)) => batch.fenced += 1,
+        let mut applied = Vec::new();
+        let mut writes = JoinSet::new();
+        let mut yielded = false;
+        loop {
+            let joined = match applied.is_empty() {
+                true => attempts.join_next().await,
+                false => attempts.try_join_next(),
+            };
+            let Some(joined) = joined else {
+                if applied.is_empty() {
+                    break; // every attempt joined and settled
+                }
+                if !yielded && !attempts.is_empty() {
+                    // Let attempts that are about to finish join this write: yield as long as
+                    // each yield lets at least one more attempt finish.
+                    yielded = true;
+                    tokio::task::yield_now().await;
+                    continue;
+                }
+                // Written beside the attempts still running and any earlier write: a write
+                // never waits for another, so batching adds no round trip to an effect.
+                let (worker, applied) = (self.clone(), std::mem::take(&mut applied));
+                writes.spawn(async move { worker.complete(applied).await });
+                continue;
+            };
+            yielded = false;
+            match joined {
+                Ok(Ok(Attempted::Applied(done))) => applied.push(done),
+                Ok(Ok(Attempted::Settled(outcome))) => batch.note(outcome),
                 Ok(Err(e)) => tracing::warn!(error = %e, "outbox: settling an effect failed"),
                 Err(e) => tracing::error!(error = %e, "outbox: an attempt task failed"),
             }
         }
+        while let Some(written) = writes.join_next().await {
+            match written {
+                Ok(written) => batch.add(written),
+                Err(e) => tracing::error!(error = %e, "outbox: a completion task failed"),
+            }
+        }
         Ok(batch)
+    }
+
+    /// Marks `applied` done with one [`Outbox::complete_all`]; counts each effect's outcome.
+    async fn complete(&self, applied: Vec<Finished>) -> Batch {
+        let mut batch = Batch::default();
+        let (completions, kinds): (Vec<Completion>, Vec<String>) =
+            applied.into_iter().map(|a| (a.completion, a.kind)).unzip();
+        let ids: Vec<EffectId> = completions.iter().map(|c| c.id).collect();
+        let settled = match self.outbox.complete_all(completions).await {
+            Ok(settled) if settled.len() == ids.len() => settled,
+            Ok(settled) => {
+                tracing::error!(
+                    sent = ids.len(),
+                    answered = settled.len(),
+                    "outbox: the store answered a batch of completions with a wrong count"
+                );
+                return batch;
+            }
+            Err(e) => {
+                for id in ids {
+                    tracing::warn!(effect = id.0, error = %e, "outbox: settling an effect failed");
+                }
+                return batch;
+            }
+        };
+        for ((id, kind), settled) in ids.into_iter().zip(kinds).zip(settled) {
+            match settled {
+                Settle::Accepted => {
+                    count(&kind, "done");
+                    batch.note(Outcome::Done);
+                }
+                Settle::Fenced => batch.note(self.fenced(id, &kind)),
+            }
+        }
+        batch
     }
 
     /// Runs batches until `shutdown` completes, waiting [`WorkerOptions::poll_every`] when
@@ -151,7 +222,11 @@ impl<S: Outbox> Worker<S> {
     }
 
     /// Applies one claimed effect under its kept lease and settles it.
-    async fn attempt(&self, claimed: Claimed, granted_at: Instant) -> Result<Outcome, StoreError> {
+    async fn attempt(
+        &self,
+        claimed: Claimed,
+        granted_at: Instant,
+    ) -> Result<Attempted, StoreError> {
         let Claimed {
             id,
             token,
@@ -161,9 +236,9 @@ impl<S: Outbox> Worker<S> {
         let kind = effect.kind.clone();
         let Some(handler) = self.handlers.get(&kind).cloned() else {
             let error = format!("no handler for effects of kind {kind:?}");
-            return self
-                .settle_failure(id, token, &kind, attempt, HandlerError::permanent(error))
-                .await;
+            let error = HandlerError::permanent(error);
+            let settled = self.settle_failure(id, token, &kind, attempt, error).await;
+            return settled.map(Attempted::Settled);
         };
         let (outbox, lease) = (Arc::clone(&self.outbox), self.options.lease.lease());
         let (keeper, _lost) = lease::keep(
@@ -185,28 +260,24 @@ impl<S: Outbox> Worker<S> {
             reason = keeper => {
                 tracing::warn!(effect = id.0, %reason, "outbox: lease lost, attempt dropped");
                 count(&kind, "lost");
-                return Ok(Outcome::Fenced);
+                return Ok(Attempted::Settled(Outcome::Fenced));
             }
         };
-        match result {
-            Ok(Ok(receipt)) => match self.outbox.complete(id, token, receipt).await? {
-                Settle::Accepted => {
-                    count(&kind, "done");
-                    Ok(Outcome::Done)
-                }
-                Settle::Fenced => Ok(self.fenced(id, &kind)),
-            },
-            Ok(Err(error)) => self.settle_failure(id, token, &kind, attempt, error).await,
-            Err(join) => {
-                let error = HandlerError::permanent(format!("the handler panicked: {join}"));
-                self.settle_failure(id, token, &kind, attempt, error).await
+        let failed = match result {
+            Ok(Ok(receipt)) => {
+                let completion = Completion { id, token, receipt };
+                return Ok(Attempted::Applied(Finished { completion, kind }));
             }
-        }
+            Ok(Err(error)) => error,
+            Err(join) => HandlerError::permanent(format!("the handler panicked: {join}")),
+        };
+        let settled = self.settle_failure(id, token, &kind, attempt, failed).await;
+        settled.map(Attempted::Settled)
     }
 
     async fn settle_failure(
         &self,
-        id: super::effect::EffectId,
+        id: EffectId,
         token: crate::store::Token,
         kind: &str,
         attempt: u32,
@@ -233,7 +304,7 @@ impl<S: Outbox> Worker<S> {
         })
     }
 
-    fn fenced(&self, id: super::effect::EffectId, kind: &str) -> Outcome {
+    fn fenced(&self, id: EffectId, kind: &str) -> Outcome {
         tracing::warn!(
             effect = id.0,
             kind,
@@ -258,6 +329,38 @@ enum Outcome {
     Retried,
     Dead,
     Fenced,
+}
+
+/// How one attempt ended: settled (a failure written, or the lease lost), or applied and
+/// waiting to be marked done with the others of its batch.
+enum Attempted {
+    Settled(Outcome),
+    Applied(Finished),
+}
+
+/// An applied effect not yet marked done, and its kind (for its metrics).
+struct Finished {
+    completion: Completion,
+    kind: String,
+}
+
+impl Batch {
+    fn note(&mut self, outcome: Outcome) {
+        match outcome {
+            Outcome::Done => self.done += 1,
+            Outcome::Retried => self.retried += 1,
+            Outcome::Dead => self.dead_lettered += 1,
+            Outcome::Fenced => self.fenced += 1,
+        }
+    }
+
+    fn add(&mut self, other: Batch) {
+        self.claimed += other.claimed;
+        self.done += other.done;
+        self.retried += other.retried;
+        self.dead_lettered += other.dead_lettered;
+        self.fenced += other.fenced;
+    }
 }
 
 fn count(kind: &str, outcome: &'static str) {
