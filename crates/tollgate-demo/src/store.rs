@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 use tollgate::once::{ClaimOutcome, ClaimRequest, Record, Resolution, Store};
-use tollgate::outbox::{Claimed, DeadLetter, Effect, EffectId, EffectRecord, Outbox, OutboxStats};
+use tollgate::outbox::{
+    Claimed, Completion, DeadLetter, Effect, EffectId, EffectRecord, Outbox, OutboxStats,
+};
 use tollgate::store::{Key, Owner, Settle, StoreError, Token};
 use tollgate_postgres::{PgOutbox, PostgresStore};
 use tollgate_redis::RedisStore;
@@ -153,6 +155,10 @@ impl Outbox for ServiceOutbox {
         receipt: Vec<u8>,
     ) -> Result<Settle, StoreError> {
         each_outbox!(self, o => o.complete(id, token, receipt).await)
+    }
+
+    async fn complete_all(&self, completions: Vec<Completion>) -> Result<Vec<Settle>, StoreError> {
+        each_outbox!(self, o => o.complete_all(completions).await)
     }
 
     async fn retry(

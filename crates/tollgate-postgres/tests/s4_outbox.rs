@@ -1,6 +1,6 @@
 //! S4 on PostgreSQL: an effect enqueued inside the application's transaction exists exactly
 //! when that transaction committed, survives its process, is claimed by one worker at a time
-//! (`FOR UPDATE SKIP LOCKED`); and the outbox conformance suite (`outbox_conformance::*`:
+//! (`FOR UPDATE SKIP LOCKED`); and the outbox conformance suite (`s4_outbox_conformance::*`:
 //! retries, dead letters, a stalled worker fenced, batches of completions fenced one by one,
 //! eight workers on pools of their own) on a fresh schema per case.
 #![allow(clippy::unwrap_used, clippy::expect_used)]

@@ -1,6 +1,6 @@
 //! S4 on SQLite: an effect enqueued inside the application's transaction exists exactly when
 //! that transaction committed and survives the process (a new connection after the old one
-//! is gone applies it); and the outbox conformance suite (`outbox_conformance::*`: retries,
+//! is gone applies it); and the outbox conformance suite (`s4_outbox_conformance::*`: retries,
 //! dead letters, a stalled worker fenced, batches of completions fenced one by one, eight
 //! workers on connections of their own) on a fresh database file per case.
 #![allow(clippy::unwrap_used, clippy::expect_used)]

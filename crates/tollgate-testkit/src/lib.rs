@@ -110,7 +110,8 @@ macro_rules! conformance {
 }
 
 /// Generates the outbox conformance suite for an outbox backend: one `#[tokio::test]` (on the
-/// multi-thread runtime) per case in a module `outbox_conformance`, each on a fresh backend
+/// multi-thread runtime) per case in a module `s4_outbox_conformance` (so that `cargo test -- s4_` lists
+/// them with the rest of S4's proof), each on a fresh backend
 /// made by the async function `$make` (a sibling of the macro call, returning an
 /// [`OutboxBackend`]). The cases are the `outbox_*` functions of this crate: retries, dead
 /// letters and re-queues with exact attempt counts, a stalled worker fenced, a batch's
@@ -119,7 +120,7 @@ macro_rules! conformance {
 macro_rules! outbox_conformance {
     ($make:ident) => {
         /// The outbox conformance suite, one test per case.
-        mod outbox_conformance {
+        mod s4_outbox_conformance {
             $crate::__conformance_cases!($make;
                 outbox_save_failing_three_times_is_retried_and_saved_exactly_once,
                 outbox_save_always_failing_is_dead_lettered_then_requeued_and_saved_once,

@@ -32,14 +32,14 @@ use sql::Statements;
 ///   `UPDATE … WHERE id IN (SELECT … ORDER BY id LIMIT $n FOR UPDATE SKIP LOCKED) RETURNING …`
 ///   — concurrent claims skip each other's rows instead of waiting for them (tests
 ///   `s4_outbox::s4_a_claim_skips_rows_locked_by_another_transaction` and
-///   `s4_outbox::outbox_conformance::outbox_eight_workers_on_their_own_handles_apply_200_effects_once_each`).
+///   `s4_outbox::s4_outbox_conformance::outbox_eight_workers_on_their_own_handles_apply_200_effects_once_each`).
 /// - **A stalled worker's late write is rejected**: heartbeat, complete, retry and dead
 ///   letter are one `UPDATE` each, fenced by id, owner and fence of the in-flight row (test
-///   `s4_outbox::outbox_conformance::outbox_a_worker_stalled_past_its_lease_is_fenced_and_the_save_applied_once`).
+///   `s4_outbox::s4_outbox_conformance::outbox_a_worker_stalled_past_its_lease_is_fenced_and_the_save_applied_once`).
 ///   A worker's batch of completions ([`Outbox::complete_all`]) is **one** `UPDATE … FROM
 ///   unnest(ids, owners, fences, receipts)` with the same fence per row: one commit for the
 ///   batch, each completion accepted or fenced on its own (test
-///   `s4_outbox::outbox_conformance::outbox_complete_all_fences_each_completion_by_its_own_token`).
+///   `s4_outbox::s4_outbox_conformance::outbox_complete_all_fences_each_completion_by_its_own_token`).
 /// - **Enqueued with the caller's writes**: [`PgOutbox::enqueue_in`] (and
 ///   [`PgOutbox::enqueue_in_pooled`]) inserts inside the caller's transaction, so the effect
 ///   exists exactly when those writes committed (tests
