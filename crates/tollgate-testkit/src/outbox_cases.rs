@@ -11,7 +11,7 @@ use tokio::sync::{Barrier, Semaphore};
 use tollgate::clock::{Clock, ManualClock};
 use tollgate::once::{Failure, Fingerprint, MemoryStore, Once};
 use tollgate::outbox::{
-    Applied, Completion, Effect, EffectState, HandlerError, MemoryOutbox, Outbox, Worker,
+    Applied, Completion, Effect, EffectState, Handler, HandlerError, MemoryOutbox, Outbox, Worker,
     WorkerOptions,
 };
 use tollgate::store::{Key, LeaseTiming, Owner, Settle};
@@ -205,6 +205,20 @@ pub async fn outbox_save_always_failing_is_dead_lettered_then_requeued_and_saved
     assert!(outbox.dead_letters(10).await.unwrap().is_empty());
 }
 
+/// A handler that meets `entered`, then waits for a permit of `gate` before it saves: the
+/// test decides when its attempt reports.
+fn stalled(saved: &Saved, entered: &Arc<Barrier>, gate: &Arc<Semaphore>) -> impl Handler {
+    let (saved, entered, gate) = (saved.clone(), Arc::clone(entered), Arc::clone(gate));
+    move |effect: Effect, _attempt: u32| {
+        let (saved, entered, gate) = (saved.clone(), Arc::clone(&entered), Arc::clone(&gate));
+        async move {
+            entered.wait().await;
+            gate.acquire().await.unwrap().forget();
+            saved.save(effect).await
+        }
+    }
+}
+
 /// A worker stalled in its handler past its lease is taken over; its late "done" is fenced
 /// and the save applied once (the stalled attempt replays the other's by the key).
 pub async fn outbox_a_worker_stalled_past_its_lease_is_fenced_and_the_save_applied_once<
@@ -216,17 +230,7 @@ pub async fn outbox_a_worker_stalled_past_its_lease_is_fenced_and_the_save_appli
     let id = outbox.enqueue(save("cid")).await.unwrap();
     let saved = Saved::failing(0);
     let (entered, gate) = (Arc::new(Barrier::new(2)), Arc::new(Semaphore::new(0)));
-    let stalled = {
-        let (saved, entered, gate) = (saved.clone(), Arc::clone(&entered), Arc::clone(&gate));
-        move |effect: Effect, _attempt: u32| {
-            let (saved, entered, gate) = (saved.clone(), Arc::clone(&entered), Arc::clone(&gate));
-            async move {
-                entered.wait().await;
-                gate.acquire().await.unwrap().forget();
-                saved.save(effect).await
-            }
-        }
-    };
+    let stalled = stalled(&saved, &entered, &gate);
     let a = Worker::new(outbox.clone(), options(5, 16)).handler("save", stalled);
     let b = Worker::new(outbox.clone(), options(5, 16)).handler("save", saved.handler());
     let a_batch = tokio::spawn(async move { a.run_batch().await.unwrap() });
@@ -257,17 +261,7 @@ pub async fn outbox_a_batch_with_one_effect_taken_over_completes_the_rest_and_fe
     }
     let saved = Saved::failing(0);
     let (entered, gate) = (Arc::new(Barrier::new(5)), Arc::new(Semaphore::new(0)));
-    let stalled = {
-        let (saved, entered, gate) = (saved.clone(), Arc::clone(&entered), Arc::clone(&gate));
-        move |effect: Effect, _attempt: u32| {
-            let (saved, entered, gate) = (saved.clone(), Arc::clone(&entered), Arc::clone(&gate));
-            async move {
-                entered.wait().await;
-                gate.acquire().await.unwrap().forget();
-                saved.save(effect).await
-            }
-        }
-    };
+    let stalled = stalled(&saved, &entered, &gate);
     let a = Worker::new(outbox.clone(), options(5, 4)).handler("save", stalled);
     let b = Worker::new(outbox.clone(), options(5, 1)).handler("save", saved.handler());
     let a_batch = tokio::spawn(async move { a.run_batch().await.unwrap() });

@@ -313,8 +313,15 @@ fn time_window_success_permitted_in_an_earlier_window_is_not_counted() {
     let clock = ManualClock::new();
     let b = breaker(&clock, config().window(time_window(10)));
     let old = b.try_acquire().unwrap();
+    let while_open = b.try_acquire().unwrap();
     record(&b, &[S, S]);
     b.force_open();
+    while_open.success();
+    assert_eq!(
+        b.totals().calls,
+        2,
+        "the window that was closed stays readable, without a success reported after it ended"
+    );
     b.reset(); // a new, empty closed window
     assert_eq!(b.totals().calls, 0);
     old.success();
