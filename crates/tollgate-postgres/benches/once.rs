@@ -156,7 +156,7 @@ async fn report(store: &Arc<PostgresStore>, url: &str) {
         async move {
             let work = || async { Ok::<_, Failure<String>>(1_u8) };
             match once.run(key, Fingerprint::new("fp"), work).await {
-                Ok(_) => true,
+                Ok(done) => !done.replayed,
                 Err(Error::Conflict) => false,
                 Err(e) => panic!("{e:?}"),
             }

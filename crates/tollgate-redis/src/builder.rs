@@ -85,11 +85,13 @@ impl Builder {
         self
     }
 
-    /// Connects (within the timeout), checks the server's durability, and returns the store.
+    /// Connects (within the timeout), checks the server's version (Redis 7.0 or later) and
+    /// durability, and returns the store.
     /// Scripts are loaded on first use and again whenever the server lost them (`NOSCRIPT`).
     pub async fn connect(self) -> Result<RedisStore, StoreError> {
         let prefix = Prefix::new(self.prefix)?;
         let conn = Conn::open(&self.target, self.timeout).await?;
+        conn.require_redis_7(self.timeout).await?;
         self.durability.check(&conn, self.timeout).await?;
         let wakeups = Wakeups::new(&self.target, prefix.channel(), self.timeout);
         Ok(RedisStore {

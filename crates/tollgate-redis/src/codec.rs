@@ -1,4 +1,4 @@
-//! Script replies and record hashes read back as the core's types, exactly as every other
+//! Script replies and records read back as the core's types, exactly as every other
 //! store returns them.
 
 use std::collections::HashMap;
@@ -85,7 +85,7 @@ pub(crate) fn claim_outcome(reply: Vec<Value>, owner: Owner) -> Result<ClaimOutc
     })
 }
 
-/// A record hash (`HGETALL`); `None` for an absent key.
+/// A record's values by name (the read script's pairs); `None` for an absent key.
 pub(crate) fn record(mut hash: HashMap<String, Vec<u8>>) -> Result<Option<Record>, StoreError> {
     if hash.is_empty() {
         return Ok(None);

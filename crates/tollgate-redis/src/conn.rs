@@ -9,7 +9,7 @@ use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{MultipleNodeRoutingInfo, RoutingInfo, SingleNodeRoutingInfo};
 use redis::{Client, Cmd, FromRedisValue, RedisResult, ScriptInvocation, Value};
-use tollgate::store::StoreError;
+use tollgate::store::{StoreError, StoreErrorKind};
 
 use crate::error::{store_error, timed_out};
 
@@ -128,6 +128,51 @@ impl Conn {
         }
     }
 
+    /// `INFO server` of every primary, by node (see [`Conn::on_primaries`]).
+    pub(crate) async fn server_info(
+        &self,
+        timeout: Duration,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let mut cmd = redis::cmd("INFO");
+        cmd.arg("server");
+        let replies = self.on_primaries(&cmd, timeout, "INFO").await?;
+        replies
+            .into_iter()
+            .map(|(node, reply)| {
+                let info: String =
+                    FromRedisValue::from_redis_value(reply).map_err(|e| store_error(e.into()))?;
+                Ok((node, info))
+            })
+            .collect()
+    }
+
+    /// Refuses a server (any primary) older than Redis 7.0: the claim script's `SET … NX GET`
+    /// needs it.
+    pub(crate) async fn require_redis_7(&self, timeout: Duration) -> Result<(), StoreError> {
+        for (node, info) in self.server_info(timeout).await? {
+            let version = info_field(&info, "redis_version").unwrap_or("unknown");
+            let major = version
+                .split('.')
+                .next()
+                .and_then(|m| m.parse::<u32>().ok());
+            if major.is_none_or(|m| m < 7) {
+                let node = if node.is_empty() {
+                    String::new()
+                } else {
+                    format!(" {node}")
+                };
+                return Err(StoreError::msg(
+                    StoreErrorKind::Rejected,
+                    format!(
+                        "redis server{node} is version {version}; tollgate-redis needs Redis 7.0 \
+                         or later (its claim uses SET … NX GET)"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Runs `cmd` on the node `node` (as named by [`Conn::on_primaries`]).
     pub(crate) async fn on_node<T: FromRedisValue>(
         &self,
@@ -146,5 +191,27 @@ impl Conn {
         });
         let reply = bounded(timeout, what, c.route_command(cmd.clone(), route)).await?;
         T::from_redis_value(reply).map_err(|e| store_error(e.into()))
+    }
+}
+
+/// The value of `name` in an `INFO` reply (`name:value` lines).
+pub(crate) fn info_field<'a>(info: &'a str, name: &str) -> Option<&'a str> {
+    info.lines().find_map(|line| {
+        line.trim()
+            .strip_prefix(name)
+            .and_then(|rest| rest.strip_prefix(':'))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn info_fields_are_found_by_their_whole_name() {
+        let info = "# Server\r\nredis_version:7.0.15\r\nredis_version_extra:x\r\nrun_id:ab\r\n";
+        assert_eq!(info_field(info, "redis_version"), Some("7.0.15"));
+        assert_eq!(info_field(info, "run_id"), Some("ab"));
+        assert_eq!(info_field(info, "run"), None);
     }
 }

@@ -1,7 +1,7 @@
-//! Where a record lives: `<prefix>{<Key::encode>}`, one hash per record.
+//! Where a record lives: `<prefix>{<Key::encode>}`, one string key per record.
 //!
 //! The braces are a Redis Cluster hash tag: everything of one record hashes to the slot of its
-//! encoded key. The fence is a field of the record's hash rather than a counter key of its own,
+//! encoded key. The fence is a value of the record rather than a counter key of its own,
 //! so it cannot outlive the record (Redisson #6510: millions of fence counters that never
 //! expire); a prefix may therefore not contain braces, which would move the tag.
 

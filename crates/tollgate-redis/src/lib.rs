@@ -13,7 +13,9 @@
 //! - **Every key expires** (`PEXPIRE`, on the server's clock): a finished record at its
 //!   retention plus [`Builder::expiry_grace`], an attempt in progress at its lease plus
 //!   [`Builder::lapsed_retention`], one marked unknown after the lapsed retention. A record is
-//!   one hash, `<prefix>{<namespace length>:<namespace><key>}`, and its fence is a field of it:
+//!   one string key, `<prefix>{<namespace length>:<namespace><key>}` holding its values in
+//!   MessagePack (a fresh claim is one `SET … NX GET PX` inside the script; Redis 7.0 or later,
+//!   checked on connect), and its fence is one of them:
 //!   there is no fence counter that could outlive it (test
 //!   `ten_thousand_keys_completed_and_past_retention_leave_zero_keys`).
 //! - **Redis Cluster**: every script touches the one hash-tagged key of its record; purge

@@ -1,31 +1,40 @@
 //! The Lua scripts: one per store operation, each the whole operation (read, decide, write,
 //! expire, notify) in one atomic step on the server.
 //!
-//! A record is one hash (see [`crate::keys`]):
+//! A record is one string key (see [`crate::keys`]) holding eight MessagePack values, packed
+//! and unpacked by the `cmsgpack` library every Redis (and Valkey) server bundles for its
+//! scripts; an absent value is `nil`:
 //!
-//! | field   | meaning                                                        |
-//! |---------|----------------------------------------------------------------|
-//! | `fp`    | the fingerprint (bytes)                                        |
-//! | `fence` | the fence (decimal); there is no separate fence counter key    |
-//! | `st`    | `p` in progress, `u` unknown, `c` completed, `f` failed        |
-//! | `owner` | the holder (decimal `u128`), while `p` or `u`                   |
-//! | `lease` | the lease's end, store ms, while `p`                           |
-//! | `res`   | the result or error (bytes), once `c` or `f`                   |
-//! | `retry` | `1` / `0`, once `f`                                            |
-//! | `exp`   | the end of retention, store ms, once `c` or `f`                |
+//! | # | value   | meaning                                                        |
+//! |---|---------|----------------------------------------------------------------|
+//! | 1 | `fp`    | the fingerprint (bytes)                                        |
+//! | 2 | `fence` | the fence (integer); there is no separate fence counter key    |
+//! | 3 | `st`    | `p` in progress, `u` unknown, `c` completed, `f` failed        |
+//! | 4 | `owner` | the holder (decimal `u128`, a string), while `p` or `u`         |
+//! | 5 | `lease` | the lease's end, store ms, while `p`                           |
+//! | 6 | `res`   | the result or error (bytes), once `c` or `f`                   |
+//! | 7 | `retry` | `1` / `0`, once `f`                                            |
+//! | 8 | `exp`   | the end of retention, store ms, once `c` or `f`                |
+//!
+//! One string rather than a hash because every command a script sends costs the server
+//! microseconds of bookkeeping: a fresh claim is `TIME` and one `SET … NX GET PX` (which also
+//! returns the record when the key is taken), a settlement `TIME`, `GET`, `SET … PX` and
+//! `PUBLISH` (`INFO commandstats` figures in docs/PERFORMANCE.md). `SET … NX GET` needs
+//! Redis 7.0 or later, which [`Builder::connect`](crate::Builder::connect) checks.
 //!
 //! Every script takes the store's time in `ARGV[1]`: empty means the server's `TIME` (always,
 //! outside tests), a number is the test hook of [`Builder::manual_time`](crate::Builder::manual_time).
-//! Every write sets the key's expiry, relative (`PEXPIRE`), so the server's own clock deletes
+//! Every write sets the key's expiry, relative (`PX`), so the server's own clock deletes
 //! it: a finished record `exp + grace`, an attempt in progress its lease plus the lapsed
-//! retention, an unknown one the lapsed retention. Numbers are written with `%d` so Lua's
-//! doubles never reach Redis in exponent form (times and fences stay far below 2^53).
+//! retention, an unknown one the lapsed retention. Numbers sent back to the client are written
+//! with `%d` so Lua's doubles never reach it in exponent form (times and fences stay far below
+//! 2^53; MessagePack stores them as integers).
 
 use std::sync::LazyLock;
 
 use redis::Script;
 
-/// Shared by every script: the store's time and the record's fields.
+/// Shared by every script: the store's time and the record's values.
 pub(crate) const PRELUDE: &str = r#"
 local function now_ms()
   if ARGV[1] ~= '' then return tonumber(ARGV[1]) end
@@ -33,11 +42,23 @@ local function now_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 local function int(n) return string.format('%d', n) end
-local function load(key)
-  local v = redis.call('HMGET', key, 'fp', 'fence', 'st', 'owner', 'lease', 'res', 'retry', 'exp')
-  if not v[2] then return nil end
-  return { fp = v[1], fence = tonumber(v[2]), st = v[3], owner = v[4],
-           lease = tonumber(v[5]), res = v[6], retry = v[7], exp = tonumber(v[8]) }
+local function wrong_type(reply)
+  return redis.error_reply('CORRUPT tollgate record ' .. KEYS[1] ..
+    ' is not a string record (a key of another program, or a hash record of an earlier ' ..
+    'tollgate-redis: delete it or let it expire): ' .. tostring(reply.err))
+end
+local function decode(v)
+  if not v then return nil end
+  local ok, fp, fence, st, owner, lease, res, retry, exp = pcall(cmsgpack.unpack, v)
+  if not ok or type(fence) ~= 'number' or type(st) ~= 'string' then
+    return nil, redis.error_reply('CORRUPT tollgate record ' .. KEYS[1] ..
+      ' does not decode (a key of another program?)')
+  end
+  return { fp = fp, fence = fence, st = st, owner = owner, lease = lease, res = res,
+           retry = retry, exp = exp }
+end
+local function pack(r)
+  return cmsgpack.pack(r.fp, r.fence, r.st, r.owner, r.lease, r.res, r.retry, r.exp)
 end
 local function holds(r, owner, fence)
   return r ~= nil and (r.st == 'p' or r.st == 'u') and r.owner == owner and r.fence == fence
@@ -55,15 +76,18 @@ const CLAIM: &str = r#"
 local key, fp, owner = KEYS[1], ARGV[2], ARGV[3]
 local lease, mode, lapsed = tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[9])
 local now = now_ms()
-local r = load(key)
+local function attempt(fence)
+  return pack({ fp = fp, fence = fence, st = 'p', owner = owner, lease = now + lease })
+end
+local old = redis.pcall('SET', key, attempt(1), 'NX', 'GET', 'PX', int(lease + lapsed))
+if type(old) == 'table' and old.err then return wrong_type(old) end
+if not old then return { 'acquired', '1', '', '' } end
+local r, err = decode(old)
+if err then return err end
 local function acquire(fence, took_owner, took_fence)
-  if r ~= nil then redis.call('DEL', key) end
-  redis.call('HSET', key, 'fp', fp, 'fence', int(fence), 'st', 'p', 'owner', owner,
-             'lease', int(now + lease))
-  redis.call('PEXPIRE', key, int(lease + lapsed))
+  redis.call('SET', key, attempt(fence), 'PX', int(lease + lapsed))
   return { 'acquired', int(fence), took_owner, took_fence }
 end
-if r == nil then return acquire(1, '', '') end
 if ARGV[8] ~= '' and r.st == 'f' and r.fence == tonumber(ARGV[8]) and r.fp == fp then
   return { 'failed', r.res, r.retry }
 end
@@ -78,9 +102,8 @@ if r.st == 'p' or r.st == 'u' then
   local take = mode == 't' or (mode == 'f' and ARGV[6] == r.owner and tonumber(ARGV[7]) == r.fence)
   if take then return acquire(r.fence + 1, r.owner, int(r.fence)) end
   if r.st ~= 'u' then
-    redis.call('HSET', key, 'st', 'u')
-    redis.call('HDEL', key, 'lease')
-    redis.call('PEXPIRE', key, int(lapsed))
+    r.st, r.lease = 'u', nil
+    redis.call('SET', key, pack(r), 'PX', int(lapsed))
   end
   return { 'unknown', r.owner, int(r.fence) }
 end
@@ -89,14 +112,24 @@ if r.st == 'f' then return { 'failed', r.res, r.retry } end
 return redis.error_reply('CORRUPT tollgate record in unknown state')
 "#;
 
+/// Reads `KEYS[1]` (the record, or nothing): `GET`, with a type check.
+const LOAD: &str = r#"
+local function load()
+  local v = redis.pcall('GET', KEYS[1])
+  if type(v) == 'table' and v.err then return nil, wrong_type(v) end
+  return decode(v)
+end
+"#;
+
 /// `KEYS[1]` record; `ARGV`: now, owner, fence, lease ms, lapsed retention ms. Answers 1
 /// (accepted) or 0 (fenced).
 const RENEW: &str = r#"
-local r = load(KEYS[1])
+local r, err = load()
+if err then return err end
 if not holds(r, ARGV[2], tonumber(ARGV[3])) then return 0 end
 local lease = tonumber(ARGV[4])
-redis.call('HSET', KEYS[1], 'st', 'p', 'lease', int(now_ms() + lease))
-redis.call('PEXPIRE', KEYS[1], int(lease + tonumber(ARGV[5])))
+r.st, r.lease = 'p', now_ms() + lease
+redis.call('SET', KEYS[1], pack(r), 'PX', int(lease + tonumber(ARGV[5])))
 return 1
 "#;
 
@@ -107,25 +140,24 @@ return 1
 const FINISH: &str = r#"
 local key = KEYS[1]
 local now = now_ms()
-local r = load(key)
+local r, err = load()
+if err then return err end
 if not holds(r, ARGV[2], tonumber(ARGV[3])) then return 0 end
 if ARGV[9] == '1' and not (r.st == 'u' or r.lease <= now) then return 0 end
 local retention = tonumber(ARGV[7])
-if ARGV[4] == 'f' then
-  redis.call('HDEL', key, 'owner', 'lease')
-  redis.call('HSET', key, 'st', 'f', 'res', ARGV[5], 'exp', int(now + retention), 'retry', ARGV[6])
-else
-  redis.call('HDEL', key, 'owner', 'lease', 'retry')
-  redis.call('HSET', key, 'st', ARGV[4], 'res', ARGV[5], 'exp', int(now + retention))
-end
-redis.call('PEXPIRE', key, int(retention + tonumber(ARGV[8])))
+local retry = nil
+if ARGV[4] == 'f' then retry = ARGV[6] end
+local done = { fp = r.fp, fence = r.fence, st = ARGV[4], res = ARGV[5], retry = retry,
+               exp = now + retention }
+redis.call('SET', key, pack(done), 'PX', int(retention + tonumber(ARGV[8])))
 redis.call('PUBLISH', ARGV[10], key)
 return 1
 "#;
 
 /// `KEYS[1]` record; `ARGV`: now. Deletes a finished record past its retention: 1, else 0.
 const PURGE: &str = r#"
-local r = load(KEYS[1])
+local r, err = load()
+if err then return err end
 if r ~= nil and r.exp ~= nil and r.exp <= now_ms() then
   redis.call('DEL', KEYS[1])
   return 1
@@ -133,15 +165,39 @@ end
 return 0
 "#;
 
+/// `KEYS[1]` record. Answers its values as name/value pairs (absent ones left out), or an
+/// empty array when there is no record.
+const READ: &str = r#"
+local r, err = load()
+if err then return err end
+if r == nil then return {} end
+local out = {}
+for _, name in ipairs({ 'fp', 'fence', 'st', 'owner', 'lease', 'res', 'retry', 'exp' }) do
+  local v = r[name]
+  if v ~= nil then
+    if type(v) == 'number' then v = int(v) end
+    out[#out + 1] = name
+    out[#out + 1] = v
+  end
+end
+return out
+"#;
+
 fn script(body: &str) -> Script {
     Script::new(&format!("{PRELUDE}{body}"))
+}
+
+fn loading(body: &str) -> Script {
+    Script::new(&format!("{PRELUDE}{LOAD}{body}"))
 }
 
 /// The claim script.
 pub(crate) static CLAIM_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(CLAIM));
 /// The renew script.
-pub(crate) static RENEW_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(RENEW));
+pub(crate) static RENEW_SCRIPT: LazyLock<Script> = LazyLock::new(|| loading(RENEW));
 /// The complete / fail / resolve script.
-pub(crate) static FINISH_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(FINISH));
+pub(crate) static FINISH_SCRIPT: LazyLock<Script> = LazyLock::new(|| loading(FINISH));
 /// The purge-one-key script.
-pub(crate) static PURGE_SCRIPT: LazyLock<Script> = LazyLock::new(|| script(PURGE));
+pub(crate) static PURGE_SCRIPT: LazyLock<Script> = LazyLock::new(|| loading(PURGE));
+/// The read-one-record script.
+pub(crate) static READ_SCRIPT: LazyLock<Script> = LazyLock::new(|| loading(READ));

@@ -12,7 +12,7 @@ use crate::builder::Builder;
 use crate::codec;
 use crate::conn::{Conn, Target};
 use crate::keys::Prefix;
-use crate::scripts::{CLAIM_SCRIPT, FINISH_SCRIPT, PURGE_SCRIPT, RENEW_SCRIPT};
+use crate::scripts::{CLAIM_SCRIPT, FINISH_SCRIPT, PURGE_SCRIPT, READ_SCRIPT, RENEW_SCRIPT};
 use crate::time::ManualTime;
 use crate::wake::Wakeups;
 
@@ -68,21 +68,13 @@ impl RedisStore {
     /// server). Redis draws a new one at every start: with no persistence, a changed `run_id`
     /// means every record of that server is gone (see the crate docs, durability).
     pub async fn server_run_ids(&self) -> Result<Vec<(String, String)>, StoreError> {
-        let mut cmd = redis::cmd("INFO");
-        cmd.arg("server");
-        let replies = self
-            .inner
+        self.inner
             .conn
-            .on_primaries(&cmd, self.inner.timeout, "INFO")
-            .await?;
-        replies
+            .server_info(self.inner.timeout)
+            .await?
             .into_iter()
-            .map(|(node, reply)| {
-                let info: String = redis::FromRedisValue::from_redis_value(reply)
-                    .map_err(|e| crate::error::store_error(e.into()))?;
-                let run_id = info
-                    .lines()
-                    .find_map(|l| l.trim().strip_prefix("run_id:"))
+            .map(|(node, info)| {
+                let run_id = crate::conn::info_field(&info, "run_id")
                     .ok_or_else(|| crate::error::corrupt("INFO server without run_id"))?;
                 Ok((node, run_id.to_owned()))
             })
@@ -246,14 +238,9 @@ impl Store for RedisStore {
     }
 
     async fn read(&self, key: &Key) -> Result<Option<Record>, StoreError> {
-        let mut cmd = redis::cmd("HGETALL");
-        cmd.arg(self.inner.prefix.record(key));
-        let hash: HashMap<String, Vec<u8>> = self
-            .inner
-            .conn
-            .command(&cmd, self.inner.timeout, "read")
-            .await?;
-        codec::record(hash)
+        let call = READ_SCRIPT.key(self.inner.prefix.record(key));
+        let values: HashMap<String, Vec<u8>> = self.run(&call, "read").await?;
+        codec::record(values)
     }
 
     async fn purge(&self) -> Result<u64, StoreError> {

@@ -103,6 +103,58 @@ async fn connection_refused_at_start_is_unavailable_within_the_timeout() {
     assert!(e.kind().is_transient());
 }
 
+/// A record key holding something else (a hash, as earlier tollgate-redis versions wrote, or
+/// a string that is not a record): every operation fails `Corrupt`, naming the key, and
+/// leaves it as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_key_holding_foreign_data_is_corrupt_on_every_operation_and_left_alone() {
+    let server = start(RedisOptions::new()).await;
+    let store = store(server.url()).await;
+    let record = "tollgate:once:{6:faultsk}";
+    let client = tollgate_redis::redis::Client::open(server.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let () = tollgate_redis::redis::cmd("HSET")
+        .arg(record)
+        .arg("st")
+        .arg("c")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let token = Token {
+        owner: Owner(7),
+        fence: Fence(1),
+    };
+    let corrupt = [StoreErrorKind::Corrupt];
+    let claim = fails_in_time(&corrupt, store.claim(request(Duration::from_secs(5)))).await;
+    assert!(claim.to_string().contains(record), "{claim}");
+    let hour = Duration::from_secs(3600);
+    fails_in_time(&corrupt, store.complete(&key(), token, b"r".to_vec(), hour)).await;
+    fails_in_time(&corrupt, store.renew(&key(), token, hour)).await;
+    fails_in_time(&corrupt, store.read(&key())).await;
+    fails_in_time(&corrupt, store.purge()).await;
+    let kind: String = tollgate_redis::redis::cmd("TYPE")
+        .arg(record)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(kind, "hash");
+    let () = tollgate_redis::redis::cmd("SET")
+        .arg(record)
+        .arg("not a record")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let claim = fails_in_time(&corrupt, store.claim(request(Duration::from_secs(5)))).await;
+    assert!(claim.to_string().contains("does not decode"), "{claim}");
+    fails_in_time(&corrupt, store.read(&key())).await;
+    let value: String = tollgate_redis::redis::cmd("GET")
+        .arg(record)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(value, "not a record");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paused_server_times_out_each_call_and_serves_again_once_resumed() {
     let mut server = start(RedisOptions::new()).await;
