@@ -3,7 +3,8 @@
 //!
 //! - `claim_complete`: one claim of a fresh key plus its completion: `redis` (two scripts),
 //!   `raw_set_nx_px_then_set` (the same client sending `SET k NX PX` then `SET k v PX`: one
-//!   round trip each, no rules), `sqlite` (WAL, `synchronous = FULL`), `memory`.
+//!   round trip each, no rules), `sqlite` (WAL, `synchronous = FULL`), `postgres` (a
+//!   throw-away server, `fsync` on, a pool of 16), `memory`.
 //! - `race_1000`: 1,000 tasks claim one fresh key at once; 1 acquires, 999 see it held.
 //! - Printed after criterion:
 //!   - `interleaved`: 2,000 rounds, each one raw pair and one store claim + complete in turn
@@ -29,13 +30,14 @@ use redis::aio::ConnectionManager;
 use tokio::runtime::Runtime;
 use tokio::sync::Barrier;
 use tokio::task::JoinSet;
+use tollgate_postgres::PostgresStore;
 use tollgate_redis::tollgate::once::{
     ClaimOutcome, ClaimRequest, Error, Failure, Fingerprint, Key, MemoryStore, OnExpired, Once,
     Owner, Settle, Store,
 };
 use tollgate_redis::{Durability, RedisStore};
 use tollgate_sqlite::SqliteStore;
-use tollgate_testkit::server::RedisServer;
+use tollgate_testkit::server::{PostgresServer, RedisServer};
 
 const RACERS: usize = 1_000;
 
@@ -302,11 +304,28 @@ fn benches(c: &mut Criterion) {
             .unwrap(),
     );
     bench_store(c, &rt, "sqlite", Arc::clone(&sqlite));
+    let postgres_server = PostgresServer::start().unwrap_or_else(|e| panic!("{e}"));
+    let pool = tollgate_postgres::pool(
+        postgres_server.url().parse().unwrap(),
+        16,
+        Duration::from_secs(30),
+    )
+    .unwrap();
+    let postgres = Arc::new(
+        rt.block_on(
+            PostgresStore::builder(pool)
+                .timeout(Duration::from_secs(30))
+                .open(),
+        )
+        .unwrap(),
+    );
+    bench_store(c, &rt, "postgres", Arc::clone(&postgres));
     let memory = Arc::new(MemoryStore::new());
     bench_store(c, &rt, "memory", Arc::clone(&memory));
     interleaved(&rt, &redis, &raw);
     redis_races(&rt, &redis, &raw);
     race_latency(&rt, "sqlite", sqlite);
+    race_latency(&rt, "postgres", postgres);
     race_latency(&rt, "memory", memory);
 }
 

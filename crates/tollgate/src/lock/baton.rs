@@ -1,10 +1,15 @@
-//! [`Batons`]: keys a releasing holder handed over, in one store step, to the next waiter of
+//! [`Batons`]: keys a releasing holder hands over, in one store step, to the next waiter of
 //! the same process.
+//!
+//! The holder leaves the baton *before* the store has answered (a [`PendingBaton`]) and lets
+//! the waiter in at once, so the waiter's wake-up overlaps the hand-over's round trip instead
+//! of following it; the waiter holds the key only once the store's answer arrives.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use crate::store::{Key, Token};
@@ -26,21 +31,29 @@ impl Baton {
     }
 }
 
+/// A baton on its way: the store's answer to a hand-over still in flight. It yields nothing
+/// when the hand-over did not grant the key (the holder had lost it, the store failed, or the
+/// releasing call was dropped): the waiter then acquires on its own.
+pub(super) type PendingBaton = oneshot::Receiver<Baton>;
+
 /// The batons left for the waiters of one [`Locks`](super::Locks), one per key at most.
 #[derive(Debug, Default)]
-pub(super) struct Batons(Mutex<HashMap<Key, Baton>>);
+pub(super) struct Batons(Mutex<HashMap<Key, PendingBaton>>);
 
 impl Batons {
-    /// Leaves `baton` for the next task of this process that gets its turn at `key`.
-    pub(super) fn leave(&self, key: Key, baton: Baton) {
+    /// Leaves a baton for the next task of this process that gets its turn at `key`, to be
+    /// filled through the returned sender once the store answered.
+    pub(super) fn leave(&self, key: Key) -> oneshot::Sender<Baton> {
+        let (fill, pending) = oneshot::channel();
         self.0
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(key, baton);
+            .insert(key, pending);
+        fill
     }
 
     /// The baton left at `key`, if any.
-    pub(super) fn take(&self, key: &Key) -> Option<Baton> {
+    pub(super) fn take(&self, key: &Key) -> Option<PendingBaton> {
         self.0
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::oneshot;
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
@@ -126,22 +127,33 @@ impl<S: LockStore> LockGuard<S> {
 
     /// Releases the key now, if this guard still holds it. When a task of this process waits
     /// for the key, the key is handed over to it in the same store step
-    /// ([`LockStore::hand_over`]): it holds the key with the next fence as soon as this
-    /// returns, without a round trip of its own (a waiter asking for another lease gives the
-    /// key back and acquires it anew).
+    /// ([`LockStore::hand_over`]): the waiter is let in as the step is sent, waits for the
+    /// store's answer, and holds the key with the next fence as soon as it arrives, without a
+    /// round trip of its own (a waiter asking for another lease gives the key back and
+    /// acquires it anew). Dropping this call before the store answered leaves the waiter to
+    /// acquire on its own (the handed lease, if the store granted it, then runs out).
     ///
     /// # Errors
     /// [`LockError::NotHolder`] when the lease was lost and the key taken over (nothing
     /// changed); [`LockError::Store`] when the store failed (the lease then runs out).
     pub async fn release(mut self) -> Result<(), LockError> {
         self.keeper.abort();
-        // The next waiter of this process enters once `local` drops, after the store answered.
         let local = self.local.take();
-        let answer = match local.as_ref().is_some_and(keyed::Guard::has_waiters) {
-            true => self.hand_over().await?,
-            false => self.store.release(&self.key, self.token).await?,
+        let answer = match local {
+            Some(local) if local.has_waiters() => {
+                // Let the next waiter in now: its wake-up overlaps the store's round trip,
+                // and it holds the key only once the baton is filled with the store's answer.
+                let fill = self.batons.leave(self.key.clone());
+                drop(local);
+                self.hand_over(fill).await?
+            }
+            local => {
+                // The next waiter (if one came meanwhile) enters once the store released.
+                let released = self.store.release(&self.key, self.token).await;
+                drop(local);
+                released?
+            }
         };
-        drop(local);
         match answer {
             Release::Released => Ok(()),
             Release::NotHolder => Err(LockError::NotHolder {
@@ -151,9 +163,11 @@ impl<S: LockStore> LockGuard<S> {
         }
     }
 
-    /// Hands the key over to the next waiter of this process in one store step, leaving it a
-    /// baton (the next owner's token) to start from.
-    async fn hand_over(&self) -> Result<Release, LockError> {
+    /// Hands the key over to the next waiter of this process in one store step, filling the
+    /// baton it waits on with the next owner's token. A waiter that gave up meanwhile (its
+    /// deadline passed, or it was dropped) cannot take the baton: the handed key is released
+    /// again (owner-checked) rather than left to run out its lease.
+    async fn hand_over(&self, fill: oneshot::Sender<Baton>) -> Result<Release, LockError> {
         let (sent, next) = (Instant::now(), Owner::random());
         let handed = self
             .store
@@ -166,7 +180,9 @@ impl<S: LockStore> LockGuard<S> {
                     lease: self.lease,
                     sent,
                 };
-                self.batons.leave(self.key.clone(), baton);
+                if let Err(unclaimed) = fill.send(baton) {
+                    let _ = self.store.release(&self.key, unclaimed.token).await;
+                }
                 Release::Released
             }
             // Released, then taken by another process before the hand-over's acquisition.

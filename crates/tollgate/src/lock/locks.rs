@@ -113,14 +113,25 @@ impl<S: LockStore> Locks<S> {
     ) -> Result<LockGuard<S>, LockError> {
         let mut contended = Contention::new(key);
         let local = self.turn(key, wait, &mut contended).await?;
-        if let Some(baton) = self.batons.take(key) {
-            if baton.usable_for(lease) {
-                let (store, batons) = (Arc::clone(&self.store), Arc::clone(&self.batons));
-                let held = Held::new(key.clone(), baton.token, lease, local);
-                return Ok(LockGuard::start(store, batons, held, baton.sent));
+        if let Some(pending) = self.batons.take(key) {
+            // The holder let us in as it sent the hand-over: wait for the store's answer
+            // (bounded by the store's own timeout, and by our deadline).
+            let baton = match wait {
+                Wait::Until(deadline) => tokio::time::timeout_at(deadline, pending)
+                    .await
+                    .map_err(|_| LockError::TimedOut { key: key.clone() })?
+                    .ok(),
+                Wait::Fail => pending.await.ok(),
+            };
+            if let Some(baton) = baton {
+                if baton.usable_for(lease) {
+                    let (store, batons) = (Arc::clone(&self.store), Arc::clone(&self.batons));
+                    let held = Held::new(key.clone(), baton.token, lease, local);
+                    return Ok(LockGuard::start(store, batons, held, baton.sent));
+                }
+                // Handed over for another lease, or too late: give it back (owner-checked).
+                let _ = self.store.release(key, baton.token).await;
             }
-            // Handed over for another lease, or too late: give it back (owner-checked).
-            let _ = self.store.release(key, baton.token).await;
         }
         let owner = Owner::random();
         let mut backoff = FIRST_BACKOFF;
