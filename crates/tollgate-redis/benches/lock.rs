@@ -9,7 +9,9 @@
 //! - `lock_handoff`: a task of the same process waits in `acquire` (`Wait::Until`) while the
 //!   holder holds the key; timed from the holder's `release()` call until the waiter holds it.
 //! - Printed after criterion: medians of the same operations measured **interleaved** (one
-//!   of each in turn, so the shared machine's noise hits both sides alike) and the ratios the
+//!   of each in turn, so the shared machine's noise hits both sides alike), once from
+//!   `block_on`'s thread (as criterion's rows) and once in a task on a runtime worker, and
+//!   the ratios the
 //!   issue sets targets for: rslock / tollgate on Redis (target ≥ 1.5) and hand-off / one
 //!   uncontended acquire (target ≤ 2), per backend.
 //!
@@ -183,9 +185,12 @@ fn benches(c: &mut Criterion) {
         },
     );
 
+    // Twice: from `block_on`'s thread (as criterion's rows), where every wake-up of a
+    // runtime worker is a cross-thread hop, and in a task on a worker, where a service's
+    // holders and waiters run.
     rt.block_on(async {
         println!(
-            "\ninterleaved medians, {ROUNDS} rounds (hand-off: {} rounds)",
+            "\ninterleaved medians, {ROUNDS} rounds (hand-off: {} rounds), from block_on",
             ROUNDS / 4
         );
         report("memory", &memory).await;
@@ -194,6 +199,19 @@ fn benches(c: &mut Criterion) {
         report("redis", &redis_locks).await;
         report_rslock(&redis_locks, &manager).await;
     });
+    let manager = std::sync::Arc::new(manager);
+    let on_worker = rt.spawn(async move {
+        println!(
+            "\ninterleaved medians, {ROUNDS} rounds (hand-off: {} rounds), on a worker thread",
+            ROUNDS / 4
+        );
+        report("memory", &memory).await;
+        report("sqlite", &sqlite).await;
+        report("postgres", &pg).await;
+        report("redis", &redis_locks).await;
+        report_rslock(&redis_locks, &manager).await;
+    });
+    rt.block_on(on_worker).unwrap();
 }
 
 criterion_group!(lock, benches);

@@ -112,6 +112,33 @@ impl LockStore for SqliteLockStore {
         let key = key.clone();
         self.store.call(move |conn| read(conn, &key)).await
     }
+
+    /// One `BEGIN IMMEDIATE` transaction (one fsync) instead of a release and an acquisition.
+    async fn hand_over(
+        &self,
+        key: &Key,
+        from: Token,
+        to: Owner,
+        lease: Duration,
+    ) -> Result<Option<Acquisition>, StoreError> {
+        self.step(key, move |r, now| {
+            match transition::hand_over(r, from, to, lease, now) {
+                Some(record) => match record.state {
+                    LockState::Held { lease_until, .. } => {
+                        let token = Token {
+                            owner: to,
+                            fence: record.fence,
+                        };
+                        let acquired = Acquisition::Acquired { token, lease_until };
+                        (Some(acquired), Some(record))
+                    }
+                    LockState::Released => (None, None),
+                },
+                None => (None, None),
+            }
+        })
+        .await
+    }
 }
 
 fn read(conn: &Connection, key: &Key) -> rusqlite::Result<Option<LockRecord>> {

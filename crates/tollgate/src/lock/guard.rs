@@ -4,17 +4,16 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::oneshot;
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
-use super::baton::{Baton, Batons};
 use super::error::LockError;
-use super::record::{Acquisition, Release};
+use super::locks::Locks;
+use super::record::Release;
 use super::store::LockStore;
 use crate::keyed;
 use crate::store::lease::{self, LeaseLost, LeaseTiming, LostReason};
-use crate::store::{Fence, Key, Owner, Token};
+use crate::store::{Fence, Key, StoreError, Token};
 
 /// Holds one key of a [`Locks`](super::Locks) while it lives.
 ///
@@ -29,11 +28,9 @@ use crate::store::{Fence, Key, Owner, Token};
 /// like [`LockGuard::release`]); without a tokio runtime the lease simply runs out.
 #[must_use = "the lock is released as soon as the guard is dropped"]
 pub struct LockGuard<S: LockStore> {
-    store: Arc<S>,
-    batons: Arc<Batons>,
+    locks: Locks<S>,
     key: Key,
     token: Token,
-    lease: Duration,
     lost: LeaseLost,
     keeper: AbortHandle,
     // `None` once released explicitly; the next waiter of this process enters when it drops.
@@ -61,7 +58,7 @@ impl Held {
 
 impl<S: LockStore> LockGuard<S> {
     /// Starts renewing `held` (granted by a request sent at `sent`).
-    pub(super) fn start(store: Arc<S>, batons: Arc<Batons>, held: Held, sent: Instant) -> Self {
+    pub(super) fn start(locks: &Locks<S>, held: Held, sent: Instant) -> Self {
         let Held {
             key,
             token,
@@ -72,7 +69,7 @@ impl<S: LockStore> LockGuard<S> {
         // the last successful request was sent): timers fire late and tasks are scheduled late,
         // and the lost-lease signal must fire while the lease is still live on the store.
         let timing = LeaseTiming::new(lease - lease / 10, lease / 3);
-        let (renewing, renew_key) = (Arc::clone(&store), key.clone());
+        let (renewing, renew_key) = (Arc::clone(&locks.store), key.clone());
         let renew = move || {
             let (store, key) = (Arc::clone(&renewing), renew_key.clone());
             async move { store.renew(&key, token, lease).await }
@@ -91,11 +88,9 @@ impl<S: LockStore> LockGuard<S> {
         })
         .abort_handle();
         LockGuard {
-            store,
-            batons,
+            locks: locks.clone(),
             key,
             token,
-            lease,
             lost,
             keeper,
             local: Some(local),
@@ -126,35 +121,28 @@ impl<S: LockStore> LockGuard<S> {
     }
 
     /// Releases the key now, if this guard still holds it. When a task of this process waits
-    /// for the key, the key is handed over to it in the same store step
-    /// ([`LockStore::hand_over`]): the waiter is let in as the step is sent, waits for the
-    /// store's answer, and holds the key with the next fence as soon as it arrives, without a
-    /// round trip of its own (a waiter asking for another lease gives the key back and
-    /// acquires it anew). Dropping this call before the store answered leaves the waiter to
-    /// acquire on its own (the handed lease, if the store granted it, then runs out).
+    /// for the key, it is let in at once with this guard's token and hands the key over to
+    /// itself in one store step ([`LockStore::hand_over`]): it holds the key with the next
+    /// fence after one round trip of its own, as an uncontended acquisition would, and this
+    /// call returns the store's answer to that step. If that task is dropped before the store
+    /// answered, this call releases the key itself (and reports what the store says of this
+    /// guard's token).
     ///
     /// # Errors
     /// [`LockError::NotHolder`] when the lease was lost and the key taken over (nothing
     /// changed); [`LockError::Store`] when the store failed (the lease then runs out).
     pub async fn release(mut self) -> Result<(), LockError> {
         self.keeper.abort();
-        let local = self.local.take();
-        let answer = match local {
-            Some(local) if local.has_waiters() => {
-                // Let the next waiter in now: its wake-up overlaps the store's round trip,
-                // and it holds the key only once the baton is filled with the store's answer.
-                let fill = self.batons.leave(self.key.clone());
-                drop(local);
-                self.hand_over(fill).await?
-            }
+        let answer = match self.local.take() {
+            Some(local) if local.has_waiters() => self.hand_over(local).await,
             local => {
                 // The next waiter (if one came meanwhile) enters once the store released.
-                let released = self.store.release(&self.key, self.token).await;
+                let released = self.locks.store.release(&self.key, self.token).await;
                 drop(local);
-                released?
+                released
             }
         };
-        match answer {
+        match answer? {
             Release::Released => Ok(()),
             Release::NotHolder => Err(LockError::NotHolder {
                 key: self.key.clone(),
@@ -163,31 +151,30 @@ impl<S: LockStore> LockGuard<S> {
         }
     }
 
-    /// Hands the key over to the next waiter of this process in one store step, filling the
-    /// baton it waits on with the next owner's token. A waiter that gave up meanwhile (its
-    /// deadline passed, or it was dropped) cannot take the baton: the handed key is released
-    /// again (owner-checked) rather than left to run out its lease.
-    async fn hand_over(&self, fill: oneshot::Sender<Baton>) -> Result<Release, LockError> {
-        let (sent, next) = (Instant::now(), Owner::random());
-        let handed = self
-            .store
-            .hand_over(&self.key, self.token, next, self.lease);
-        Ok(match handed.await? {
-            None => Release::NotHolder,
-            Some(Acquisition::Acquired { token, .. }) => {
-                let baton = Baton {
-                    token,
-                    lease: self.lease,
-                    sent,
-                };
-                if let Err(unclaimed) = fill.send(baton) {
-                    let _ = self.store.release(&self.key, unclaimed.token).await;
-                }
-                Release::Released
-            }
-            // Released, then taken by another process before the hand-over's acquisition.
-            Some(Acquisition::Held { .. }) => Release::Released,
-        })
+    /// Leaves this guard's token for the next waiter of this process, lets it in, and waits
+    /// for the answer it gets from the store. Should nobody take the token (the waiter was
+    /// dropped before its turn came), this task gets the turn back, takes the token back and
+    /// releases the key itself.
+    async fn hand_over(&self, local: keyed::Guard<Key>) -> Result<Release, StoreError> {
+        let answered = self.locks.batons.leave(self.key.clone(), self.token);
+        drop(local);
+        let turn = tokio::select! {
+            biased;
+            answer = answered => match answer {
+                Ok(answer) => return answer,
+                // The waiter was dropped during its hand-over: whatever the store did, this
+                // token either still holds the key or no longer does; ask by releasing.
+                Err(_) => None,
+            },
+            turn = self.locks.local.lock(self.key.clone()) => Some(turn),
+        };
+        if turn.is_some() {
+            // Our turn came back before anyone took the token: nobody will.
+            drop(self.locks.batons.take(&self.key));
+        }
+        let released = self.locks.store.release(&self.key, self.token).await;
+        drop(turn);
+        released
     }
 }
 
@@ -200,7 +187,7 @@ impl<S: LockStore> Drop for LockGuard<S> {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
-        let (store, key, token) = (Arc::clone(&self.store), self.key.clone(), self.token);
+        let (store, key, token) = (Arc::clone(&self.locks.store), self.key.clone(), self.token);
         runtime.spawn(async move {
             // The next waiter of this process enters only once the store has released.
             let _local = local;

@@ -9,7 +9,7 @@ use tokio::time::Instant;
 use super::baton::Batons;
 use super::error::{LockError, LockErrorKind};
 use super::guard::{Held, LockGuard};
-use super::record::Acquisition;
+use super::record::{Acquisition, Release};
 use super::store::LockStore;
 use crate::keyed;
 use crate::store::{Key, Owner};
@@ -33,9 +33,9 @@ pub enum Wait {
 ///
 /// Cheap to clone: clones share the store and the in-process queue of waiters.
 pub struct Locks<S> {
-    store: Arc<S>,
-    local: keyed::Mutex<Key>,
-    batons: Arc<Batons>,
+    pub(super) store: Arc<S>,
+    pub(super) local: keyed::Mutex<Key>,
+    pub(super) batons: Arc<Batons>,
 }
 
 impl<S> Clone for Locks<S> {
@@ -113,24 +113,24 @@ impl<S: LockStore> Locks<S> {
     ) -> Result<LockGuard<S>, LockError> {
         let mut contended = Contention::new(key);
         let local = self.turn(key, wait, &mut contended).await?;
-        if let Some(pending) = self.batons.take(key) {
-            // The holder let us in as it sent the hand-over: wait for the store's answer
-            // (bounded by the store's own timeout, and by our deadline).
-            let baton = match wait {
-                Wait::Until(deadline) => tokio::time::timeout_at(deadline, pending)
-                    .await
-                    .map_err(|_| LockError::TimedOut { key: key.clone() })?
-                    .ok(),
-                Wait::Fail => pending.await.ok(),
-            };
-            if let Some(baton) = baton {
-                if baton.usable_for(lease) {
-                    let (store, batons) = (Arc::clone(&self.store), Arc::clone(&self.batons));
-                    let held = Held::new(key.clone(), baton.token, lease, local);
-                    return Ok(LockGuard::start(store, batons, held, baton.sent));
+        if let Some(baton) = self.batons.take(key) {
+            // A holder of this process let us in with its token: hand the key over to
+            // ourselves in one store step, and tell the holder what the store said.
+            let (owner, sent) = (Owner::random(), Instant::now());
+            match self.store.hand_over(key, baton.from, owner, lease).await {
+                Ok(Some(Acquisition::Acquired { token, .. })) => {
+                    baton.answer(Ok(Release::Released));
+                    let held = Held::new(key.clone(), token, lease, local);
+                    return Ok(LockGuard::start(self, held, sent));
                 }
-                // Handed over for another lease, or too late: give it back (owner-checked).
-                let _ = self.store.release(key, baton.token).await;
+                // Released, then taken by another process before the hand-over's acquisition.
+                Ok(Some(Acquisition::Held { .. })) => baton.answer(Ok(Release::Released)),
+                // The holder had lost the key: acquire as anyone would.
+                Ok(None) => baton.answer(Ok(Release::NotHolder)),
+                Err(e) => {
+                    baton.answer(Err(e.clone()));
+                    return Err(e.into());
+                }
             }
         }
         let owner = Owner::random();
@@ -139,9 +139,8 @@ impl<S: LockStore> Locks<S> {
             let sent = Instant::now();
             let (holder, lease_until) = match self.store.acquire(key, owner, lease).await? {
                 Acquisition::Acquired { token, .. } => {
-                    let (store, batons) = (Arc::clone(&self.store), Arc::clone(&self.batons));
                     let held = Held::new(key.clone(), token, lease, local);
-                    return Ok(LockGuard::start(store, batons, held, sent));
+                    return Ok(LockGuard::start(self, held, sent));
                 }
                 Acquisition::Held {
                     holder,
