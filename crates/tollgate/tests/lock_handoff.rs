@@ -1,6 +1,7 @@
 //! `tollgate::lock` hands a released key to the next waiter of the same process in one store
 //! step: the waiter holds it with the next fence and never asks the store itself. The waiter
-//! is let in while that step is in flight; one that gives up meanwhile leaves nothing held.
+//! is let in while that step is in flight; one that gives up meanwhile leaves nothing held,
+//! and the holder never waits for the waiter.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -121,31 +122,24 @@ async fn a_release_hands_the_key_to_a_local_waiter_in_one_store_step() {
 }
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
-async fn a_waiter_asking_for_another_lease_gets_it_in_the_same_hand_over() {
+async fn a_waiter_asking_for_another_lease_gives_the_baton_back_and_acquires_anew() {
     let locks = Locks::new(Counted::default());
     let next = released_to_a_waiter(&locks, LEASE * 2).await;
     assert_eq!(
         next.fence(),
-        Fence(2),
-        "handed over once, with the waiter's lease"
+        Fence(3),
+        "handed over (2), given back, acquired (3)"
     );
     let counted = locks.store();
-    assert_eq!(counted.hand_overs.load(Ordering::SeqCst), 1);
-    assert_eq!(counted.releases.load(Ordering::SeqCst), 0);
-    assert_eq!(counted.acquires.load(Ordering::SeqCst), 1);
-    let record = counted.read(&key()).await.unwrap().unwrap();
-    let LockState::Held { lease_until, .. } = record.state else {
-        panic!("{record:?}");
-    };
-    let granted = counted.store.now();
-    assert_eq!(lease_until, granted.plus(LEASE * 2), "the waiter's lease");
+    assert_eq!(counted.releases.load(Ordering::SeqCst), 1);
+    assert_eq!(counted.acquires.load(Ordering::SeqCst), 2);
 }
 
-/// The waiter that took the holder's token is dropped while its hand-over is held at the
-/// store: the holder's `release` does not hang, releases the key itself, and the key is free
-/// at once instead of held by nobody until its lease ends.
+/// The waiter's deadline passes while the hand-over is in flight: the waiter times out, and
+/// once the store hands the key over the holder releases it again (owner-checked), so the key
+/// is free at once instead of held by nobody until its lease ends.
 #[tokio::test(flavor = "current_thread", start_paused = true)]
-async fn a_waiter_dropped_during_the_hand_over_leaves_the_holder_to_release() {
+async fn a_waiter_that_gives_up_during_the_hand_over_leaves_the_key_free() {
     let locks = Locks::new(Counted {
         gate: Some(Gate::default()),
         ..Counted::default()
@@ -153,56 +147,92 @@ async fn a_waiter_dropped_during_the_hand_over_leaves_the_holder_to_release() {
     let holder = locks.try_acquire(key(), LEASE).await.unwrap().unwrap();
     let waiter = tokio::spawn({
         let locks = locks.clone();
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let deadline = Instant::now() + Duration::from_secs(1);
         async move { locks.acquire(key(), LEASE, Wait::Until(deadline)).await }
     });
     tokio::task::yield_now().await; // the waiter queues behind the holder
     let releasing = tokio::spawn(holder.release());
     let gate = locks.store().gate.as_ref().unwrap();
-    gate.reached.notified().await; // the waiter's hand-over is at the store
-    waiter.abort();
-    assert!(waiter.await.unwrap_err().is_cancelled());
-    let released = tokio::time::timeout(Duration::from_secs(60), releasing).await;
-    released.expect("release never hangs").unwrap().unwrap();
+    gate.reached.notified().await;
+    // The store holds the hand-over; the waiter, let in, waits for it until its deadline.
+    let gave_up = waiter.await.unwrap();
+    assert!(
+        matches!(gave_up, Err(LockError::TimedOut { .. })),
+        "{gave_up:?}"
+    );
+    gate.open.add_permits(1);
+    releasing.await.unwrap().unwrap();
     let counted = locks.store();
     assert_eq!(counted.hand_overs.load(Ordering::SeqCst), 1);
     assert_eq!(
         counted.releases.load(Ordering::SeqCst),
         1,
-        "the holder released"
+        "the unclaimed key was released"
     );
     let record = counted.read(&key()).await.unwrap().unwrap();
     assert_eq!(record.holder(), None, "{record:?}");
     let next = locks.try_acquire(key(), LEASE).await.unwrap().unwrap();
-    assert_eq!(next.fence(), Fence(2));
+    assert_eq!(
+        next.fence(),
+        Fence(3),
+        "handed (2) and released, then acquired (3)"
+    );
 }
 
-/// The waiter is dropped after the holder saw it but before its turn came, so nobody takes
-/// the holder's token: the holder gets the turn back, takes its token back and releases.
+/// A task holds its own queued acquisition (polled once, then not polled while it releases,
+/// as a `buffered` stream of acquisitions does): the release never waits for that waiter, and
+/// the waiter, polled again, holds the key handed over to it.
 #[tokio::test(flavor = "current_thread", start_paused = true)]
-async fn a_token_nobody_takes_is_taken_back_and_released() {
+async fn a_release_never_waits_for_a_waiter_that_is_not_polled() {
     let locks = Locks::new(Counted::default());
     let holder = locks.try_acquire(key(), LEASE).await.unwrap().unwrap();
-    let waiter = tokio::spawn({
-        let locks = locks.clone();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        async move { locks.acquire(key(), LEASE, Wait::Until(deadline)).await }
-    });
-    tokio::task::yield_now().await; // the waiter queues behind the holder
-    waiter.abort(); // dropped only when the runtime next gets to it: after release() looked
-    let released = tokio::time::timeout(Duration::from_secs(60), holder.release()).await;
-    released.expect("release never hangs").unwrap();
-    assert!(waiter.await.unwrap_err().is_cancelled());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut waiting = std::pin::pin!(locks.acquire(key(), LEASE, Wait::Until(deadline)));
+    let queued = tokio::time::timeout(Duration::ZERO, waiting.as_mut()).await;
+    assert!(queued.is_err(), "the waiter queues behind the holder");
+    let released = tokio::time::timeout(Duration::from_secs(30), holder.release()).await;
+    released
+        .expect("the release does not wait for the waiter")
+        .unwrap();
+    let next = waiting.await.unwrap();
+    assert_eq!(next.fence(), Fence(2), "handed over");
     let counted = locks.store();
-    assert_eq!(counted.hand_overs.load(Ordering::SeqCst), 0);
-    assert_eq!(counted.releases.load(Ordering::SeqCst), 1);
-    let next = locks.try_acquire(key(), LEASE).await.unwrap().unwrap();
-    assert_eq!(next.fence(), Fence(2));
-    assert_eq!(
-        counted.hand_overs.load(Ordering::SeqCst),
-        0,
-        "no token was left behind for the next acquirer"
+    assert_eq!(counted.hand_overs.load(Ordering::SeqCst), 1);
+    assert_eq!(counted.acquires.load(Ordering::SeqCst), 1);
+}
+
+/// The waiter the turn went to is dropped while the hand-over is in flight, so the turn is
+/// free but the baton not yet filled: a caller that does not wait finds the key held and
+/// leaves the baton, which the next waiter then starts from.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn try_acquire_during_a_hand_over_finds_the_key_held_and_leaves_the_baton() {
+    let locks = Locks::new(Counted {
+        gate: Some(Gate::default()),
+        ..Counted::default()
+    });
+    let holder = locks.try_acquire(key(), LEASE).await.unwrap().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut waiting = Box::pin(locks.acquire(key(), LEASE, Wait::Until(deadline)));
+    assert!(
+        tokio::time::timeout(Duration::ZERO, waiting.as_mut())
+            .await
+            .is_err()
     );
+    let releasing = tokio::spawn(holder.release());
+    let gate = locks.store().gate.as_ref().unwrap();
+    gate.reached.notified().await;
+    drop(waiting); // the turn it was given is free again; the baton is still on its way
+    assert!(locks.try_acquire(key(), LEASE).await.unwrap().is_none());
+    gate.open.add_permits(1);
+    releasing.await.unwrap().unwrap();
+    let next = locks
+        .acquire(key(), LEASE, Wait::Until(deadline))
+        .await
+        .unwrap();
+    assert_eq!(next.fence(), Fence(2), "started from the baton");
+    let counted = locks.store();
+    assert_eq!(counted.acquires.load(Ordering::SeqCst), 1);
+    assert_eq!(counted.releases.load(Ordering::SeqCst), 0);
 }
 
 /// The hand-over fails on the store (here: the holder had already lost the key): the waiter,
@@ -220,7 +250,8 @@ async fn a_hand_over_the_store_refuses_leaves_the_waiter_to_acquire_on_its_own()
     // Another owner takes the key over once the holder's lease ended without renewal.
     let counted = locks.store();
     let lost = holder.token();
-    counted.store.release(&key(), lost).await.unwrap();
+    let released = counted.store.release(&key(), lost).await.unwrap();
+    assert_eq!(released, Release::Released);
     let other = counted
         .store
         .acquire(&key(), Owner::random(), Duration::from_secs(1))

@@ -1,59 +1,66 @@
-//! [`Batons`]: a releasing holder's token, passed to the next waiter of the same process so
-//! the waiter hands the key over to itself in one store step.
+//! [`Batons`]: keys a releasing holder hands over, in one store step, to the next waiter of
+//! the same process.
 //!
-//! The holder leaves a [`Baton`] (its token, and a way to answer it) and lets the waiter in at
-//! once; the waiter sends the hand-over ([`LockStore::hand_over`](super::LockStore::hand_over))
-//! from its own task and tells the holder what the store said. The store's answer therefore
-//! reaches the task that needs it directly: a hand-off costs the waiter's wake-up plus one
-//! store step, as an uncontended acquisition costs one store step.
+//! The holder leaves the baton *before* the store has answered (a [`PendingBaton`]) and lets
+//! the waiter in at once, so the waiter's wake-up overlaps the hand-over's round trip instead
+//! of following it; the waiter holds the key only once the store's answer arrives. The holder
+//! never waits for the waiter: a waiter that is slow to run, or never runs again, delays
+//! nobody but itself.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
 
 use tokio::sync::oneshot;
+use tokio::time::Instant;
 
-use super::record::Release;
-use crate::store::{Key, StoreError, Token};
+use crate::store::{Key, Token};
 
-/// The store's answer to a hand-over, for the holder that asked for it.
-pub(super) type Answer = Result<Release, StoreError>;
-
-/// A releasing holder's token, left for the next task of this process that gets its turn at
-/// the key. Dropped unanswered (its taker was dropped mid-hand-over), the holder releases the
-/// key itself.
-#[derive(Debug)]
+/// A key handed over to the next local waiter: held on the store with `token` for `lease`
+/// from `sent` (when the hand-over was sent).
+#[derive(Clone, Copy, Debug)]
 pub(super) struct Baton {
-    /// The holder's token: the hand-over is fenced by it.
-    pub(super) from: Token,
-    answer: oneshot::Sender<Answer>,
+    pub(super) token: Token,
+    pub(super) lease: Duration,
+    pub(super) sent: Instant,
 }
 
 impl Baton {
-    /// Tells the holder what the store said of its token.
-    pub(super) fn answer(self, answer: Answer) {
-        // The holder may have stopped waiting (its `release` was dropped): nothing to tell.
-        let _ = self.answer.send(answer);
+    /// Whether a waiter asking for `lease` can hold the key with it: the same lease, and at
+    /// least a tenth of it left (the margin a guard keeps before it gives a lease up).
+    pub(super) fn usable_for(&self, lease: Duration) -> bool {
+        self.lease == lease && Instant::now() + lease / 10 < self.sent + lease
     }
 }
 
+/// A baton on its way: the store's answer to a hand-over still in flight. It yields nothing
+/// when the hand-over did not grant the key (the holder had lost it, the store failed, or the
+/// releasing call was dropped): the waiter then acquires on its own.
+pub(super) type PendingBaton = oneshot::Receiver<Baton>;
+
 /// The batons left for the waiters of one [`Locks`](super::Locks), one per key at most.
 #[derive(Debug, Default)]
-pub(super) struct Batons(Mutex<HashMap<Key, Baton>>);
+pub(super) struct Batons(Mutex<HashMap<Key, PendingBaton>>);
 
 impl Batons {
-    /// Leaves `from` for the next task that gets its turn at `key`; the receiver gets the
-    /// store's answer to the hand-over that task sends.
-    pub(super) fn leave(&self, key: Key, from: Token) -> oneshot::Receiver<Answer> {
-        let (answer, answered) = oneshot::channel();
+    /// Leaves a baton for the next task of this process that gets its turn at `key`, to be
+    /// filled through the returned sender once the store answered.
+    pub(super) fn leave(&self, key: Key) -> oneshot::Sender<Baton> {
+        let (fill, pending) = oneshot::channel();
+        self.put_back(key, pending);
+        fill
+    }
+
+    /// Puts a baton back for the next task that gets its turn at `key`.
+    pub(super) fn put_back(&self, key: Key, pending: PendingBaton) {
         self.0
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(key, Baton { from, answer });
-        answered
+            .insert(key, pending);
     }
 
     /// The baton left at `key`, if any.
-    pub(super) fn take(&self, key: &Key) -> Option<Baton> {
+    pub(super) fn take(&self, key: &Key) -> Option<PendingBaton> {
         self.0
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

@@ -4,16 +4,18 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::oneshot;
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
+use super::baton::Baton;
 use super::error::LockError;
 use super::locks::Locks;
-use super::record::Release;
+use super::record::{Acquisition, Release};
 use super::store::LockStore;
 use crate::keyed;
 use crate::store::lease::{self, LeaseLost, LeaseTiming, LostReason};
-use crate::store::{Fence, Key, StoreError, Token};
+use crate::store::{Fence, Key, Owner, StoreError, Token};
 
 /// Holds one key of a [`Locks`](super::Locks) while it lives.
 ///
@@ -31,6 +33,7 @@ pub struct LockGuard<S: LockStore> {
     locks: Locks<S>,
     key: Key,
     token: Token,
+    lease: Duration,
     lost: LeaseLost,
     keeper: AbortHandle,
     // `None` once released explicitly; the next waiter of this process enters when it drops.
@@ -91,6 +94,7 @@ impl<S: LockStore> LockGuard<S> {
             locks: locks.clone(),
             key,
             token,
+            lease,
             lost,
             keeper,
             local: Some(local),
@@ -121,12 +125,13 @@ impl<S: LockStore> LockGuard<S> {
     }
 
     /// Releases the key now, if this guard still holds it. When a task of this process waits
-    /// for the key, it is let in at once with this guard's token and hands the key over to
-    /// itself in one store step ([`LockStore::hand_over`]): it holds the key with the next
-    /// fence after one round trip of its own, as an uncontended acquisition would, and this
-    /// call returns the store's answer to that step. If that task is dropped before the store
-    /// answered, this call releases the key itself (and reports what the store says of this
-    /// guard's token).
+    /// for the key, the key is handed over to it in the same store step
+    /// ([`LockStore::hand_over`]): the waiter is let in as the step is sent, waits for the
+    /// store's answer, and holds the key with the next fence as soon as it arrives, without a
+    /// round trip of its own (a waiter asking for another lease gives the key back and
+    /// acquires it anew). A waiter that gave up meanwhile leaves the handed key to be released
+    /// here. Dropping this call before the store answered leaves the waiter to acquire on its
+    /// own (the handed lease, if the store granted it, then runs out).
     ///
     /// # Errors
     /// [`LockError::NotHolder`] when the lease was lost and the key taken over (nothing
@@ -134,15 +139,21 @@ impl<S: LockStore> LockGuard<S> {
     pub async fn release(mut self) -> Result<(), LockError> {
         self.keeper.abort();
         let answer = match self.local.take() {
-            Some(local) if local.has_waiters() => self.hand_over(local).await,
+            Some(local) if local.has_waiters() => {
+                // Let the next waiter in now: its wake-up overlaps the store's round trip,
+                // and it holds the key only once the baton is filled with the store's answer.
+                let fill = self.locks.batons.leave(self.key.clone());
+                drop(local);
+                self.hand_over(fill).await?
+            }
             local => {
                 // The next waiter (if one came meanwhile) enters once the store released.
                 let released = self.locks.store.release(&self.key, self.token).await;
                 drop(local);
-                released
+                released?
             }
         };
-        match answer? {
+        match answer {
             Release::Released => Ok(()),
             Release::NotHolder => Err(LockError::NotHolder {
                 key: self.key.clone(),
@@ -151,30 +162,34 @@ impl<S: LockStore> LockGuard<S> {
         }
     }
 
-    /// Leaves this guard's token for the next waiter of this process, lets it in, and waits
-    /// for the answer it gets from the store. Should nobody take the token (the waiter was
-    /// dropped before its turn came), this task gets the turn back, takes the token back and
-    /// releases the key itself.
-    async fn hand_over(&self, local: keyed::Guard<Key>) -> Result<Release, StoreError> {
-        let answered = self.locks.batons.leave(self.key.clone(), self.token);
-        drop(local);
-        let turn = tokio::select! {
-            biased;
-            answer = answered => match answer {
-                Ok(answer) => return answer,
-                // The waiter was dropped during its hand-over: whatever the store did, this
-                // token either still holds the key or no longer does; ask by releasing.
-                Err(_) => None,
+    /// Hands the key over to the next waiter of this process in one store step, filling the
+    /// baton it waits on with the next owner's token. A waiter that gave up meanwhile (its
+    /// deadline passed, or it was dropped) cannot take the baton: the handed key is released
+    /// again (owner-checked) rather than left to run out its lease.
+    async fn hand_over(&self, fill: oneshot::Sender<Baton>) -> Result<Release, StoreError> {
+        let (sent, next) = (Instant::now(), Owner::random());
+        let store = &self.locks.store;
+        Ok(
+            match store
+                .hand_over(&self.key, self.token, next, self.lease)
+                .await?
+            {
+                None => Release::NotHolder,
+                Some(Acquisition::Acquired { token, .. }) => {
+                    let baton = Baton {
+                        token,
+                        lease: self.lease,
+                        sent,
+                    };
+                    if let Err(unclaimed) = fill.send(baton) {
+                        let _ = store.release(&self.key, unclaimed.token).await;
+                    }
+                    Release::Released
+                }
+                // Released, then taken by another process before the hand-over's acquisition.
+                Some(Acquisition::Held { .. }) => Release::Released,
             },
-            turn = self.locks.local.lock(self.key.clone()) => Some(turn),
-        };
-        if turn.is_some() {
-            // Our turn came back before anyone took the token: nobody will.
-            drop(self.locks.batons.take(&self.key));
-        }
-        let released = self.locks.store.release(&self.key, self.token).await;
-        drop(turn);
-        released
+        )
     }
 }
 

@@ -4,12 +4,13 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::baton::Batons;
 use super::error::{LockError, LockErrorKind};
 use super::guard::{Held, LockGuard};
-use super::record::{Acquisition, Release};
+use super::record::Acquisition;
 use super::store::LockStore;
 use crate::keyed;
 use crate::store::{Key, Owner};
@@ -113,24 +114,35 @@ impl<S: LockStore> Locks<S> {
     ) -> Result<LockGuard<S>, LockError> {
         let mut contended = Contention::new(key);
         let local = self.turn(key, wait, &mut contended).await?;
-        if let Some(baton) = self.batons.take(key) {
-            // A holder of this process let us in with its token: hand the key over to
-            // ourselves in one store step, and tell the holder what the store said.
-            let (owner, sent) = (Owner::random(), Instant::now());
-            match self.store.hand_over(key, baton.from, owner, lease).await {
-                Ok(Some(Acquisition::Acquired { token, .. })) => {
-                    baton.answer(Ok(Release::Released));
-                    let held = Held::new(key.clone(), token, lease, local);
-                    return Ok(LockGuard::start(self, held, sent));
+        if let Some(mut pending) = self.batons.take(key) {
+            // A holder of this process let us in as it sent the hand-over: wait for the
+            // store's answer (bounded by the store's own timeout, and by our deadline).
+            let baton = match wait {
+                Wait::Until(deadline) => tokio::time::timeout_at(deadline, &mut pending)
+                    .await
+                    .map_err(|_| LockError::TimedOut { key: key.clone() })?
+                    .ok(),
+                Wait::Fail => match pending.try_recv() {
+                    Ok(baton) => Some(baton),
+                    Err(oneshot::error::TryRecvError::Empty) => {
+                        // Being handed over: held, for a caller that does not wait.
+                        self.batons.put_back(key.clone(), pending);
+                        return Err(LockError::Held {
+                            key: key.clone(),
+                            holder: None,
+                            lease_until: None,
+                        });
+                    }
+                    Err(oneshot::error::TryRecvError::Closed) => None,
+                },
+            };
+            if let Some(baton) = baton {
+                if baton.usable_for(lease) {
+                    let held = Held::new(key.clone(), baton.token, lease, local);
+                    return Ok(LockGuard::start(self, held, baton.sent));
                 }
-                // Released, then taken by another process before the hand-over's acquisition.
-                Ok(Some(Acquisition::Held { .. })) => baton.answer(Ok(Release::Released)),
-                // The holder had lost the key: acquire as anyone would.
-                Ok(None) => baton.answer(Ok(Release::NotHolder)),
-                Err(e) => {
-                    baton.answer(Err(e.clone()));
-                    return Err(e.into());
-                }
+                // Handed over for another lease, or too late: give it back (owner-checked).
+                let _ = self.store.release(key, baton.token).await;
             }
         }
         let owner = Owner::random();

@@ -26,12 +26,11 @@
 //!   the store paused, `s2_holder_is_told_before_its_lease_ends_when_the_server_is_paused_postgres`
 //!   and `…_store_is_paused_redis`).
 //! - **Waiters of one process are served in arrival order**, and a holder releasing a key a
-//!   local task waits for lets that task in at once with its token: the task hands the key
-//!   over to itself in one store step ([`LockStore::hand_over`]: the next fence, fenced by
-//!   the holder's token), so a hand-off costs a wake-up plus one store step, like an
-//!   uncontended acquisition (`tests/lock_handoff.rs`); only the first waiter polls the
-//!   store, with backoff (`waiters_of_one_process_are_served_in_arrival_order` in
-//!   `tests/lock_waiters.rs`).
+//!   local task waits for hands it over in one store step ([`LockStore::hand_over`]: the
+//!   next fence, no round trip for the waiter), letting the waiter in as the step is sent so
+//!   its wake-up overlaps the round trip; the holder never waits for the waiter
+//!   (`tests/lock_handoff.rs`); only the first waiter polls the store, with backoff
+//!   (`waiters_of_one_process_are_served_in_arrival_order` in `tests/lock_waiters.rs`).
 //! - **A paused holder's stale write is rejected by the resource**:
 //!   `s2_paused_holder_stale_write_is_rejected_by_the_fence` in `tollgate-sqlite`.
 //!

@@ -48,10 +48,9 @@ pub trait LockStore: Send + Sync + 'static {
 
     /// Hands `key` from its holder `from` to `to` for `lease` with the next fence (see
     /// [`transition::hand_over`](super::transition::hand_over)): `None` when `from` does not
-    /// hold it. When a task of the same process waits for a key being released
-    /// ([`LockGuard::release`](super::LockGuard::release)), that task sends it with the
-    /// holder's token, so the hand-off costs one round trip, not a release and an
-    /// acquisition. The default does exactly those two (another owner may then
+    /// hold it. [`LockGuard::release`](super::LockGuard::release) uses it when a task of the
+    /// same process waits for the key, so the hand-off costs one round trip, not a release
+    /// and an acquisition. The default does exactly those two (another owner may then
     /// acquire in between: the answer is [`Acquisition::Held`]); a backend overrides it with
     /// one atomic step.
     fn hand_over(
