@@ -5,16 +5,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::oneshot;
-use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
 use super::baton::Baton;
 use super::error::LockError;
 use super::locks::Locks;
 use super::record::{Acquisition, Release};
+use super::renewals::RenewalId;
 use super::store::LockStore;
 use crate::keyed;
-use crate::store::lease::{self, LeaseLost, LeaseTiming, LostReason};
+use crate::store::lease::LeaseLost;
 use crate::store::{Fence, Key, Owner, StoreError, Token};
 
 /// Holds one key of a [`Locks`](super::Locks) while it lives.
@@ -35,7 +35,7 @@ pub struct LockGuard<S: LockStore> {
     token: Token,
     lease: Duration,
     lost: LeaseLost,
-    keeper: AbortHandle,
+    renewal: RenewalId,
     // `None` once released explicitly; the next waiter of this process enters when it drops.
     local: Option<keyed::Guard<Key>>,
 }
@@ -68,35 +68,14 @@ impl<S: LockStore> LockGuard<S> {
             lease,
             local,
         } = held;
-        // The holder gives up its lease a tenth of it before the store's end (from the instant
-        // the last successful request was sent): timers fire late and tasks are scheduled late,
-        // and the lost-lease signal must fire while the lease is still live on the store.
-        let timing = LeaseTiming::new(lease - lease / 10, lease / 3);
-        let (renewing, renew_key) = (Arc::clone(&locks.store), key.clone());
-        let renew = move || {
-            let (store, key) = (Arc::clone(&renewing), renew_key.clone());
-            async move { store.renew(&key, token, lease).await }
-        };
-        let (keeper, lost) = lease::keep(format!("lock {key}"), timing, sent, renew);
-        let namespace = key.namespace().to_owned();
-        let keeper = tokio::spawn(async move {
-            let reason = keeper.await;
-            let reason = match reason {
-                LostReason::Fenced => "fenced",
-                LostReason::Expired => "expired",
-            };
-            metrics::counter!("tollgate_lock_lost_total",
-                "namespace" => namespace, "reason" => reason)
-            .increment(1);
-        })
-        .abort_handle();
+        let (renewal, lost) = locks.renewals.register(key.clone(), token, lease, sent);
         LockGuard {
             locks: locks.clone(),
             key,
             token,
             lease,
             lost,
-            keeper,
+            renewal,
             local: Some(local),
         }
     }
@@ -137,7 +116,7 @@ impl<S: LockStore> LockGuard<S> {
     /// [`LockError::NotHolder`] when the lease was lost and the key taken over (nothing
     /// changed); [`LockError::Store`] when the store failed (the lease then runs out).
     pub async fn release(mut self) -> Result<(), LockError> {
-        self.keeper.abort();
+        self.locks.renewals.cancel(self.renewal);
         let answer = match self.local.take() {
             Some(local) if local.has_waiters() => {
                 // Let the next waiter in now: its wake-up overlaps the store's round trip,
@@ -195,7 +174,7 @@ impl<S: LockStore> LockGuard<S> {
 
 impl<S: LockStore> Drop for LockGuard<S> {
     fn drop(&mut self) {
-        self.keeper.abort();
+        self.locks.renewals.cancel(self.renewal);
         let Some(local) = self.local.take() else {
             return;
         };

@@ -11,6 +11,7 @@ use super::baton::Batons;
 use super::error::{LockError, LockErrorKind};
 use super::guard::{Held, LockGuard};
 use super::record::Acquisition;
+use super::renewals::Renewals;
 use super::store::LockStore;
 use crate::keyed;
 use crate::store::{Key, Owner};
@@ -37,6 +38,7 @@ pub struct Locks<S> {
     pub(super) store: Arc<S>,
     pub(super) local: keyed::Mutex<Key>,
     pub(super) batons: Arc<Batons>,
+    pub(super) renewals: Renewals<S>,
 }
 
 impl<S> Clone for Locks<S> {
@@ -45,6 +47,7 @@ impl<S> Clone for Locks<S> {
             store: Arc::clone(&self.store),
             local: self.local.clone(),
             batons: Arc::clone(&self.batons),
+            renewals: self.renewals.clone(),
         }
     }
 }
@@ -52,8 +55,10 @@ impl<S> Clone for Locks<S> {
 impl<S: LockStore> Locks<S> {
     /// Locks kept in `store`.
     pub fn new(store: S) -> Self {
+        let store = Arc::new(store);
         Locks {
-            store: Arc::new(store),
+            renewals: Renewals::new(Arc::clone(&store)),
+            store,
             local: keyed::Mutex::new(),
             batons: Arc::default(),
         }
@@ -82,7 +87,8 @@ impl<S: LockStore> Locks<S> {
     ///
     /// Waiters in this process queue in arrival order and only the first asks the store, with
     /// a backoff (5 ms doubling to 250 ms) between attempts. The lease is renewed every third
-    /// of `lease` while the guard lives. Cancel-safe before it returns: a dropped call holds
+    /// of `lease` while the guard lives (by one renewal task per `Locks`, shared by its
+    /// guards). Cancel-safe before it returns: a dropped call holds
     /// nothing (a lock the store granted while the call was being dropped runs out with its
     /// lease).
     pub async fn acquire(

@@ -76,6 +76,7 @@ mod guard;
 mod locks;
 mod memory;
 mod record;
+mod renewals;
 mod store;
 pub mod transition;
 

@@ -179,13 +179,35 @@ where
     }
 
     fn lose(&self, reason: LostReason) -> LostReason {
-        tracing::warn!(lease = %self.name, %reason, "lease: lost");
-        metrics::counter!("tollgate_lease_lost_total", "reason" => match reason {
+        lose(&self.name, &self.signal, reason);
+        reason
+    }
+}
+
+/// The sending side of a [`LeaseLost`] signal, for renewal loops other than [`keep`] (the
+/// lock's one renewal driver per `Locks`).
+pub(crate) fn signal() -> (watch::Sender<Option<LostReason>>, LeaseLost) {
+    let (signal, fired) = watch::channel(None);
+    (signal, LeaseLost { fired })
+}
+
+/// Logs and counts a lost lease, then fires its signal.
+pub(crate) fn lose(
+    name: &dyn fmt::Display,
+    signal: &watch::Sender<Option<LostReason>>,
+    reason: LostReason,
+) {
+    tracing::warn!(lease = %name, %reason, "lease: lost");
+    metrics::counter!("tollgate_lease_lost_total", "reason" => reason.label()).increment(1);
+    signal.send_replace(Some(reason));
+}
+
+impl LostReason {
+    /// The metrics label: `fenced` or `expired`.
+    pub(crate) fn label(self) -> &'static str {
+        match self {
             LostReason::Fenced => "fenced",
             LostReason::Expired => "expired",
-        })
-        .increment(1);
-        self.signal.send_replace(Some(reason));
-        reason
+        }
     }
 }
