@@ -3,6 +3,8 @@
 //! before it ends on the store, and the task ends with its `Locks`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::collections::HashMap;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -13,12 +15,21 @@ use tollgate::store::{Key, LostReason, Owner, Settle, StoreError, StoreErrorKind
 const LEASE: Duration = Duration::from_secs(3);
 const GUARDS: usize = 100;
 
-/// A memory store that counts renewals and can fail them.
+/// A memory store that counts renewals (in all and per key) and can fail them, or leave them
+/// unanswered.
 #[derive(Default)]
 struct Renewing {
     store: MemoryLockStore,
     renewals: AtomicUsize,
+    per_key: Mutex<HashMap<Key, usize>>,
     failing: AtomicBool,
+    hanging: AtomicBool,
+}
+
+impl Renewing {
+    fn renewals_of(&self, key: &Key) -> usize {
+        self.per_key.lock().unwrap().get(key).copied().unwrap_or(0)
+    }
 }
 
 impl LockStore for Renewing {
@@ -33,6 +44,10 @@ impl LockStore for Renewing {
 
     async fn renew(&self, key: &Key, token: Token, lease: Duration) -> Result<Settle, StoreError> {
         self.renewals.fetch_add(1, Ordering::SeqCst);
+        *self.per_key.lock().unwrap().entry(key.clone()).or_default() += 1;
+        if self.hanging.load(Ordering::SeqCst) {
+            return std::future::pending().await;
+        }
         if self.failing.load(Ordering::SeqCst) {
             return Err(StoreError::msg(StoreErrorKind::Unavailable, "injected"));
         }
@@ -71,6 +86,9 @@ async fn one_task_renews_every_guard_on_time_and_ends_with_its_locks() {
     // Renewals every third of the lease: at 1 s, 2 s and 3 s.
     tokio::time::sleep(Duration::from_millis(3_500)).await;
     assert_eq!(locks.store().renewals.load(Ordering::SeqCst), 3 * GUARDS);
+    for guard in &guards {
+        assert_eq!(locks.store().renewals_of(guard.key()), 3, "{}", guard.key());
+    }
     assert!(guards.iter().all(|g| g.lost().reason().is_none()));
     for guard in &guards {
         let record = locks.store().read(guard.key()).await.unwrap().unwrap();
@@ -121,4 +139,70 @@ async fn a_lease_whose_renewals_fail_is_lost_before_it_ends_on_the_store() {
     // Retried every quarter period (250 ms) from the first failure at 1 s until 2.7 s.
     let renewals = locks.store().renewals.load(Ordering::SeqCst);
     assert_eq!(renewals, 2 * 7, "{renewals} renewals");
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_renewal_that_never_answers_loses_the_lease_at_nine_tenths_of_it() {
+    let locks = Locks::new(Renewing::default());
+    let started = Instant::now();
+    let guard = locks
+        .acquire(Key::new("wallet", "1"), LEASE, Wait::Fail)
+        .await
+        .unwrap();
+    locks.store().hanging.store(true, Ordering::SeqCst);
+    assert_eq!(guard.lost().wait().await, LostReason::Expired);
+    assert_eq!(started.elapsed(), LEASE - LEASE / 10);
+    assert_eq!(
+        locks.store().renewals.load(Ordering::SeqCst),
+        1,
+        "one renewal, never answered"
+    );
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_shorter_lease_registered_after_a_longer_one_is_renewed_on_its_own_period() {
+    let locks = Locks::new(Renewing::default());
+    let (long, short) = (Key::new("wallet", "long"), Key::new("wallet", "short"));
+    let _long = locks
+        .acquire(long.clone(), Duration::from_secs(30), Wait::Fail)
+        .await
+        .unwrap();
+    let _short = locks
+        .acquire(short.clone(), Duration::from_millis(300), Wait::Fail)
+        .await
+        .unwrap();
+    // The driver planned to look in 10 s; the short lease needs it every 100 ms.
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    assert_eq!(locks.store().renewals_of(&short), 3);
+    assert_eq!(locks.store().renewals_of(&long), 0);
+    assert!(_short.lost().reason().is_none());
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_renewal_the_store_rejects_fires_fenced_once_and_stops_renewing() {
+    let locks = Locks::new(Renewing::default());
+    let key = Key::new("wallet", "1");
+    let guard = locks.acquire(key.clone(), LEASE, Wait::Fail).await.unwrap();
+    // Another owner releases it for us and takes it: the next renewal is fenced.
+    let released = locks
+        .store()
+        .store
+        .release(&key, guard.token())
+        .await
+        .unwrap();
+    assert_eq!(released, Release::Released);
+    let other = locks
+        .store()
+        .store
+        .acquire(&key, Owner(7), LEASE)
+        .await
+        .unwrap();
+    assert!(matches!(other, Acquisition::Acquired { .. }));
+    assert_eq!(guard.lost().wait().await, LostReason::Fenced);
+    tokio::time::sleep(LEASE * 3).await;
+    assert_eq!(
+        locks.store().renewals_of(&key),
+        1,
+        "no renewal after the loss"
+    );
 }

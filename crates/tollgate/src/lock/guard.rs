@@ -19,7 +19,8 @@ use crate::store::{Fence, Key, Owner, StoreError, Token};
 
 /// Holds one key of a [`Locks`](super::Locks) while it lives.
 ///
-/// A spawned task renews the lease every third of it ([`store::lease::keep`](lease::keep));
+/// The renewal task of its [`Locks`](super::Locks) (one for all its guards) renews the lease
+/// every third of it, by the rules of [`store::lease::keep`](crate::store::lease::keep);
 /// when the store rejects a renewal or none succeeds for nine tenths of the lease (a margin
 /// for late timers, so the holder is told while the lease is still live on the store),
 /// [`LockGuard::lost`] fires and the holder must stop writing. Pass [`LockGuard::fence`] with

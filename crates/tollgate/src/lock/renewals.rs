@@ -8,6 +8,9 @@
 //! idle); each renewal runs in a task of its own, so a slow store never delays another
 //! lease's renewal.
 //!
+//! The driver and the renewals run on the runtime of the first guard (a driver whose runtime
+//! is gone is started again by the next guard): use a `Locks` within one runtime.
+//!
 //! The rules are those of [`store::lease::keep`](crate::store::lease::keep): renew every
 //! [`LeaseTiming::renew_every`] from the instant the lease was granted; retry a failed
 //! renewal after a quarter of that; a lease is lost — its signal fires once — when the store
@@ -71,9 +74,11 @@ struct Entry {
     held_until: Instant,
     /// The next renewal.
     next: Instant,
-    /// `Some(instant)` while the entry is in `due` at that instant; `None` while a renewal is
-    /// in flight.
-    due: Option<Instant>,
+    /// The instant the entry is in `due` at: its next renewal or the end of its lease,
+    /// whichever is first — or, while a renewal is in flight, the end of its lease, so the
+    /// loss is noticed even if that renewal never answers.
+    due: Instant,
+    in_flight: bool,
     signal: watch::Sender<Option<LostReason>>,
 }
 
@@ -113,7 +118,16 @@ impl<S: LockStore> Renewals<S> {
         // and the lost-lease signal must fire while the lease is still live on the store.
         let timing = LeaseTiming::new(lease - lease / 10, lease / 3);
         let (signal, lost) = lease::signal();
+        let now = Instant::now();
         let mut state = self.shared.lock();
+        // Started (or restarted, if the runtime it ran on is gone) before the lease is
+        // entered: outside a runtime this panics as `tokio::spawn` does, leaving nothing behind.
+        let restart = state.driver.as_ref().is_none_or(JoinHandle::is_finished);
+        if restart {
+            let (shared, wake) = (Arc::downgrade(&self.shared), Arc::clone(&self.shared.wake));
+            state.driver = Some(tokio::spawn(drive(shared, wake)));
+            state.driver_wakes_at = None;
+        }
         let id = RenewalId(state.next_id);
         state.next_id += 1;
         let entry = Entry {
@@ -122,16 +136,13 @@ impl<S: LockStore> Renewals<S> {
             lease,
             timing,
             held_until: sent + timing.lease(),
-            next: Instant::now() + timing.renew_every(),
-            due: None,
+            next: now + timing.renew_every(),
+            due: now,
+            in_flight: false,
             signal,
         };
         state.leases.insert(id, entry);
-        let wake = state.schedule(id);
-        if state.driver.as_ref().is_none_or(JoinHandle::is_finished) {
-            let (shared, wake) = (Arc::downgrade(&self.shared), Arc::clone(&self.shared.wake));
-            state.driver = Some(tokio::spawn(drive(shared, wake)));
-        } else if wake {
+        if state.schedule(id) {
             self.shared.wake.notify_one();
         }
         (id, lost)
@@ -141,8 +152,8 @@ impl<S: LockStore> Renewals<S> {
     /// flight finishes on the store but changes nothing here.
     pub(super) fn cancel(&self, id: RenewalId) {
         let mut state = self.shared.lock();
-        if let Some(at) = state.leases.remove(&id).and_then(|entry| entry.due) {
-            state.due.remove(&(at, id));
+        if let Some(entry) = state.leases.remove(&id) {
+            state.due.remove(&(entry.due, id));
         }
     }
 }
@@ -161,16 +172,21 @@ impl<S> Drop for Shared<S> {
 }
 
 impl State {
-    /// Puts `id` in `due` at its next renewal or the end of its lease, whichever is first;
-    /// whether the driver must be woken to see it in time.
+    /// Puts `id` in `due` at its next renewal or the end of its lease, whichever is first
+    /// (only the end while a renewal is in flight); whether the driver must be woken to see it
+    /// in time.
     fn schedule(&mut self, id: RenewalId) -> bool {
         let Some(entry) = self.leases.get_mut(&id) else {
             return false;
         };
-        let at = entry.next.min(entry.held_until);
-        entry.due = Some(at);
-        self.due.insert((at, id));
-        self.driver_wakes_at.is_none_or(|wakes| at < wakes)
+        self.due.remove(&(entry.due, id));
+        entry.due = if entry.in_flight {
+            entry.held_until
+        } else {
+            entry.next.min(entry.held_until)
+        };
+        self.due.insert((entry.due, id));
+        self.driver_wakes_at.is_none_or(|wakes| entry.due < wakes)
     }
 }
 
@@ -183,24 +199,22 @@ impl<S: LockStore> Shared<S> {
             if at > now {
                 break;
             }
-            state.due.remove(&(at, id));
             let Some(entry) = state.leases.get_mut(&id) else {
+                state.due.remove(&(at, id));
                 continue;
             };
-            entry.due = None;
             if entry.held_until <= now {
+                // No renewal was accepted in time (one may still be in flight: its answer,
+                // if it ever comes, finds the lease gone).
                 entry.lose(LostReason::Expired);
                 state.leases.remove(&id);
+                state.due.remove(&(at, id));
                 continue;
             }
-            let renewal = renew(
-                Arc::downgrade(self),
-                Arc::clone(&self.store),
-                id,
-                entry,
-                now,
-            );
+            entry.in_flight = true;
+            let renewal = renew(Arc::downgrade(self), Arc::clone(&self.store), id, entry);
             tokio::spawn(renewal);
+            state.schedule(id);
         }
         state.driver_wakes_at = state.due.first().map(|&(at, _)| at);
         state.driver_wakes_at
@@ -210,28 +224,30 @@ impl<S: LockStore> Shared<S> {
     fn renewed(&self, id: RenewalId, sent: Instant, answer: Option<Result<Settle, StoreError>>) {
         let mut state = self.lock();
         let Some(entry) = state.leases.get_mut(&id) else {
-            return; // released meanwhile
+            return; // released or given up meanwhile
         };
-        match answer {
+        entry.in_flight = false;
+        let lost = match answer {
             Some(Ok(Settle::Accepted)) => {
                 entry.held_until = sent + entry.timing.lease();
                 entry.next = sent + entry.timing.renew_every();
+                None
             }
-            Some(Ok(Settle::Fenced)) => {
-                entry.lose(LostReason::Fenced);
-                state.leases.remove(&id);
-                return;
-            }
+            Some(Ok(Settle::Fenced)) => Some(LostReason::Fenced),
             Some(Err(e)) => {
                 tracing::warn!(lock = %entry.key, error = %e, "lease: renewal failed");
                 let retry = (entry.timing.renew_every() / 4).max(Duration::from_millis(1));
                 entry.next = Instant::now() + retry;
+                None
             }
-            None => {
-                entry.lose(LostReason::Expired);
-                state.leases.remove(&id);
-                return;
-            }
+            None => Some(LostReason::Expired),
+        };
+        if let Some(reason) = lost {
+            entry.lose(reason);
+            let due = entry.due;
+            state.leases.remove(&id);
+            state.due.remove(&(due, id));
+            return;
         }
         if state.schedule(id) {
             self.wake.notify_one();
@@ -239,25 +255,25 @@ impl<S: LockStore> Shared<S> {
     }
 }
 
-/// One renewal of `entry`'s lease, bounded by the end of the lease; `None` when the store did
-/// not answer in time.
+/// One renewal of `entry`'s lease, sent when the task first runs and bounded by the end of
+/// the lease; `None` when the store did not answer in time (or the task ran too late to ask).
 fn renew<S: LockStore>(
     shared: Weak<Shared<S>>,
     store: Arc<S>,
     id: RenewalId,
     entry: &Entry,
-    sent: Instant,
 ) -> impl std::future::Future<Output = ()> + Send + 'static {
-    let (key, token, lease, held_until) = (
-        entry.key.clone(),
-        entry.token,
-        entry.lease,
-        entry.held_until,
-    );
+    let (key, token, lease) = (entry.key.clone(), entry.token, entry.lease);
+    let held_until = entry.held_until;
     async move {
-        let answer = tokio::time::timeout_at(held_until, store.renew(&key, token, lease))
-            .await
-            .ok();
+        let sent = Instant::now();
+        let answer = if sent >= held_until {
+            None
+        } else {
+            tokio::time::timeout_at(held_until, store.renew(&key, token, lease))
+                .await
+                .ok()
+        };
         if let Some(shared) = shared.upgrade() {
             shared.renewed(id, sent, answer);
         }
