@@ -206,3 +206,34 @@ async fn a_renewal_the_store_rejects_fires_fenced_once_and_stops_renewing() {
         "no renewal after the loss"
     );
 }
+
+#[test]
+fn a_driver_whose_runtime_is_gone_is_started_again_by_the_next_guard() {
+    let paused = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build()
+            .unwrap()
+    };
+    let locks = Locks::new(Renewing::default());
+    let first = paused();
+    first.block_on(async {
+        let guard = locks
+            .acquire(Key::new("wallet", "a"), LEASE, Wait::Fail)
+            .await;
+        guard.unwrap().release().await.unwrap();
+    });
+    drop(first); // the renewal task ran there: it is gone with it
+    let key = Key::new("wallet", "b");
+    paused().block_on(async {
+        let guard = locks.acquire(key.clone(), LEASE, Wait::Fail).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(3_500)).await;
+        assert_eq!(
+            locks.store().renewals_of(&key),
+            3,
+            "renewed on this runtime"
+        );
+        assert!(guard.lost().reason().is_none());
+    });
+}
