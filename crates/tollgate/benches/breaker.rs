@@ -13,6 +13,7 @@ use common::{op, poll_ready};
 use criterion::{Criterion, criterion_group, criterion_main};
 use failsafe::CircuitBreaker as _;
 use tollgate::breaker::{Breaker, BreakerConfig, Outcome, SlidingWindow};
+use tollgate::clock::Clock;
 
 fn closed_call(c: &mut Criterion) {
     let mut g = c.benchmark_group("breaker_closed_call");
@@ -67,6 +68,42 @@ fn closed_call(c: &mut Criterion) {
     let timed = Breaker::new("bench-timed", timed).unwrap();
     g.bench_function("tollgate_call_time_window_slow_calls", |b| {
         b.iter(|| poll_ready(timed.call(async { op(black_box(1)) })))
+    });
+
+    // The same two breakers reading the kernel's coarse clock (`Clock::Coarse`).
+    let coarse = BreakerConfig::default().window(SlidingWindow::time(Duration::from_secs(60)));
+    let coarse = Breaker::with_clock("bench-coarse", coarse, Clock::Coarse).unwrap();
+    g.bench_function("tollgate_call_time_window_coarse_clock", |b| {
+        b.iter(|| poll_ready(coarse.call(async { op(black_box(1)) })))
+    });
+    let coarse_timed = BreakerConfig::default()
+        .window(SlidingWindow::time(Duration::from_secs(60)))
+        .slow_calls(Duration::from_secs(5), 100.0);
+    let coarse_timed =
+        Breaker::with_clock("bench-coarse-timed", coarse_timed, Clock::Coarse).unwrap();
+    g.bench_function("tollgate_call_time_window_slow_calls_coarse_clock", |b| {
+        b.iter(|| poll_ready(coarse_timed.call(async { op(black_box(1)) })))
+    });
+
+    // One-second buckets take at most 2^24 plain successes each on the lock-free path; at the
+    // rate of this loop (≈ 20 M calls/s) the rest of each second falls back to the lock. With
+    // 100 ms buckets no bucket fills: these rows show the lock-free path alone.
+    let fine = SlidingWindow::Time {
+        length: Duration::from_secs(60),
+        buckets: 600,
+    };
+    let fine_tokio = Breaker::new("bench-fine", BreakerConfig::default().window(fine)).unwrap();
+    g.bench_function("tollgate_call_time_window_600_buckets", |b| {
+        b.iter(|| poll_ready(fine_tokio.call(async { op(black_box(1)) })))
+    });
+    let fine_coarse = Breaker::with_clock(
+        "bench-fine-coarse",
+        BreakerConfig::default().window(fine),
+        Clock::Coarse,
+    )
+    .unwrap();
+    g.bench_function("tollgate_call_time_window_600_buckets_coarse_clock", |b| {
+        b.iter(|| poll_ready(fine_coarse.call(async { op(black_box(1)) })))
     });
 
     let recloser = recloser::Recloser::default();

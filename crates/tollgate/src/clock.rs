@@ -20,6 +20,13 @@ pub enum Clock {
     Tokio,
     /// A clock that only moves when told to.
     Manual(ManualClock),
+    /// The kernel's coarse monotonic clock (`CLOCK_MONOTONIC_COARSE` on Linux): a read costs a
+    /// fraction of a precise one (measured: 7.6 ns against 31–43 ns on this project's VMs), but
+    /// time advances in steps of the kernel tick (1–4 ms). For high-rate breakers with a time
+    /// window whose buckets and slow-call thresholds are far longer than a tick; it does not
+    /// follow `tokio::time::pause` (tests use [`Clock::Manual`]). Elsewhere than Linux it is
+    /// [`Clock::Tokio`].
+    Coarse,
 }
 
 impl Clock {
@@ -28,6 +35,7 @@ impl Clock {
         match self {
             Clock::Tokio => Instant::now(),
             Clock::Manual(manual) => manual.now(),
+            Clock::Coarse => coarse::now(),
         }
     }
 }
@@ -36,8 +44,40 @@ impl fmt::Debug for Clock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Clock::Tokio => f.write_str("Clock::Tokio"),
+            Clock::Coarse => f.write_str("Clock::Coarse"),
             Clock::Manual(m) => f.debug_tuple("Clock::Manual").field(&m.elapsed()).finish(),
         }
+    }
+}
+
+/// [`Clock::Coarse`]: the coarse clock's readings, placed on tokio's timeline by one precise
+/// reading taken at the first use.
+mod coarse {
+    use std::sync::OnceLock;
+    use std::time::Duration;
+
+    use tokio::time::Instant;
+
+    #[cfg(target_os = "linux")]
+    fn read() -> Duration {
+        let ts = rustix::time::clock_gettime(rustix::time::ClockId::MonotonicCoarse);
+        let secs = u64::try_from(ts.tv_sec).unwrap_or(0);
+        let nanos = u32::try_from(ts.tv_nsec).unwrap_or(0);
+        Duration::new(secs, nanos)
+    }
+
+    /// The current instant of the coarse clock.
+    #[cfg(target_os = "linux")]
+    pub(super) fn now() -> Instant {
+        static ORIGIN: OnceLock<(Instant, Duration)> = OnceLock::new();
+        let (at, read_at) = *ORIGIN.get_or_init(|| (Instant::now(), read()));
+        at + read().saturating_sub(read_at)
+    }
+
+    /// The current instant (no coarse clock here).
+    #[cfg(not(target_os = "linux"))]
+    pub(super) fn now() -> Instant {
+        Instant::now()
     }
 }
 
@@ -100,5 +140,27 @@ mod tests {
         shared.advance(Duration::from_millis(250));
         assert_eq!(clock.now() - start, Duration::from_millis(250));
         assert_eq!(Clock::from(clock).now() - start, Duration::from_millis(250));
+    }
+
+    /// The coarse clock never goes back, keeps within a few kernel ticks of the precise one,
+    /// and advances.
+    #[test]
+    fn coarse_clock_is_monotonic_close_to_the_precise_clock_and_advances() {
+        let tolerance = Duration::from_millis(20);
+        let first = Clock::Coarse.now();
+        let mut last = first;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while last == first && Instant::now() < deadline {
+            let (coarse, precise) = (Clock::Coarse.now(), Instant::now());
+            assert!(coarse >= last, "went back");
+            let gap = if coarse > precise {
+                coarse - precise
+            } else {
+                precise - coarse
+            };
+            assert!(gap <= tolerance, "{gap:?} from the precise clock");
+            last = coarse;
+        }
+        assert!(last > first, "the coarse clock advanced");
     }
 }
