@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{Barrier, Notify};
+use tokio::sync::{Barrier, Semaphore};
 use tokio::time::Instant;
 use tollgate::breaker::{Breaker, BreakerConfig, SlidingWindow, State};
 use tollgate::policy::{
@@ -127,7 +127,9 @@ async fn bulkhead_rejections_are_not_counted_by_the_breaker_nor_retried() {
             .retry(retry(5))
             .build(),
     );
-    let release = Arc::new(Notify::new());
+    // A semaphore, not `Notify::notify_waiters`: a holder that reaches its wait after the
+    // release still finds its permit (`notify_waiters` wakes only who already waits).
+    let release = Arc::new(Semaphore::new(0));
     let inside = Arc::new(Barrier::new(3));
     let holders: Vec<_> = (0..2)
         .map(|_| {
@@ -138,7 +140,7 @@ async fn bulkhead_rejections_are_not_counted_by_the_breaker_nor_retried() {
                         let (release, inside) = (release.clone(), inside.clone());
                         async move {
                             inside.wait().await;
-                            release.notified().await;
+                            let _go = release.acquire().await;
                             Ok::<_, &str>(())
                         }
                     })
@@ -162,7 +164,7 @@ async fn bulkhead_rejections_are_not_counted_by_the_breaker_nor_retried() {
     );
     assert_eq!(calls.load(Ordering::SeqCst), 0, "not run, not retried");
     assert_eq!(breaker.totals().calls, 0);
-    release.notify_waiters();
+    release.add_permits(2);
     for h in holders {
         assert_eq!(h.await.unwrap(), Status::Success);
     }
