@@ -18,6 +18,7 @@
 //! `CARGO_TARGET_DIR=target cargo bench -p tollgate-redis --bench lock`
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
@@ -188,30 +189,32 @@ fn benches(c: &mut Criterion) {
     // Twice: from `block_on`'s thread (as criterion's rows), where every wake-up of a
     // runtime worker is a cross-thread hop, and in a task on a worker, where a service's
     // holders and waiters run.
-    rt.block_on(async {
-        println!(
-            "\ninterleaved medians, {ROUNDS} rounds (hand-off: {} rounds), from block_on",
-            ROUNDS / 4
-        );
-        report("memory", &memory).await;
-        report("sqlite", &sqlite).await;
-        report("postgres", &pg).await;
-        report("redis", &redis_locks).await;
-        report_rslock(&redis_locks, &manager).await;
-    });
-    let manager = std::sync::Arc::new(manager);
-    let on_worker = rt.spawn(async move {
-        println!(
-            "\ninterleaved medians, {ROUNDS} rounds (hand-off: {} rounds), on a worker thread",
-            ROUNDS / 4
-        );
-        report("memory", &memory).await;
-        report("sqlite", &sqlite).await;
-        report("postgres", &pg).await;
-        report("redis", &redis_locks).await;
-        report_rslock(&redis_locks, &manager).await;
-    });
-    rt.block_on(on_worker).unwrap();
+    let all = Arc::new((memory, sqlite, pg, redis_locks, manager));
+    rt.block_on(report_all("from block_on", Arc::clone(&all)));
+    rt.block_on(rt.spawn(report_all("on a worker thread", all)))
+        .unwrap();
+}
+
+type Backends = (
+    Locks<MemoryLockStore>,
+    Locks<SqliteLockStore>,
+    Locks<PgLockStore>,
+    Locks<RedisLockStore>,
+    rslock::LockManager,
+);
+
+/// The interleaved report of every backend, then tollgate against rslock.
+async fn report_all(place: &str, all: Arc<Backends>) {
+    let (memory, sqlite, pg, redis, manager) = &*all;
+    println!(
+        "\ninterleaved medians, {ROUNDS} rounds (hand-off: {} rounds), {place}",
+        ROUNDS / 4
+    );
+    report("memory", memory).await;
+    report("sqlite", sqlite).await;
+    report("postgres", pg).await;
+    report("redis", redis).await;
+    report_rslock(redis, manager).await;
 }
 
 criterion_group!(lock, benches);
