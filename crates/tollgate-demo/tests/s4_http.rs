@@ -39,8 +39,11 @@ async fn attempts(h: &Harness) -> Vec<i64> {
     let outbox = h.service.app().db().sqlite().unwrap().store().clone();
     outbox
         .call(|c| {
-            let mut q = c.prepare("SELECT attempts FROM tollgate_outbox ORDER BY id")?;
-            let rows = q.query_map([], |r| r.get(0))?;
+            let mut q = c.prepare(
+                "SELECT id, attempts FROM tollgate_outbox_open UNION ALL \
+                 SELECT id, attempts FROM tollgate_outbox_closed ORDER BY id",
+            )?;
+            let rows = q.query_map([], |r| r.get(1))?;
             rows.collect()
         })
         .await

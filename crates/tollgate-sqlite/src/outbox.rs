@@ -12,8 +12,18 @@ use tollgate::store::{Fence, Key, Owner, Settle, StoreError, Timestamp, Token};
 use crate::schema::ms;
 use crate::store::SqliteStore;
 
-const TABLE: &str = "CREATE TABLE IF NOT EXISTS tollgate_outbox (
-    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+/// The columns of both tables: `open` holds the effects still to apply (pending or in
+/// flight), `closed` the finished ones (done or dead). An enqueue appends one row to `open`
+/// and touches nothing else: no secondary index, no `AUTOINCREMENT` counter (each would add a
+/// page to the caller's commit — measured, +13 % of a one-`INSERT` transaction per page). The
+/// workers' claim reads `open` alone, which stays as small as the backlog.
+macro_rules! effect_table {
+    ($name:literal) => {
+        concat!(
+            "CREATE TABLE IF NOT EXISTS ",
+            $name,
+            " (
+    id          INTEGER PRIMARY KEY,
     kind        TEXT    NOT NULL,
     namespace   TEXT    NOT NULL,
     key         TEXT    NOT NULL,
@@ -27,9 +37,23 @@ const TABLE: &str = "CREATE TABLE IF NOT EXISTS tollgate_outbox (
     fence       INTEGER NOT NULL,
     last_error  TEXT,
     enqueued_at INTEGER NOT NULL
+);"
+        )
+    };
+}
+
+const TABLES: &str = concat!(
+    effect_table!("tollgate_outbox_open"),
+    effect_table!("tollgate_outbox_closed")
 );
-CREATE INDEX IF NOT EXISTS tollgate_outbox_pending ON tollgate_outbox (state, id)
-    WHERE state IN (0, 1);";
+
+/// Effects still to apply: pending or in flight.
+const OPEN: &str = "tollgate_outbox_open";
+/// Finished effects: done or dead.
+const CLOSED: &str = "tollgate_outbox_closed";
+/// The one table of earlier versions (every effect, an `AUTOINCREMENT` id and a partial index),
+/// moved into [`OPEN`] and [`CLOSED`] when an outbox is opened.
+const LEGACY: &str = "tollgate_outbox";
 
 const PENDING: i64 = 0;
 const IN_FLIGHT: i64 = 1;
@@ -51,9 +75,17 @@ pub struct SqliteOutbox {
 }
 
 impl SqliteOutbox {
-    /// The outbox in `store`'s database, creating its table if needed.
+    /// The outbox in `store`'s database, creating its tables if needed. Effects in the single
+    /// `tollgate_outbox` table of earlier versions are moved into the current tables (ids, states,
+    /// attempts and receipts kept), in one transaction.
     pub async fn new(store: SqliteStore) -> Result<Self, StoreError> {
-        store.call(|c| c.execute_batch(TABLE)).await?;
+        store
+            .immediate(|tx, _| {
+                tx.execute_batch(TABLES)?;
+                migrate_legacy(&tx)?;
+                tx.commit()
+            })
+            .await?;
         Ok(SqliteOutbox { store })
     }
 
@@ -83,7 +115,7 @@ impl SqliteOutbox {
                 let Some(next) = apply(&record, now) else {
                     return Ok(Settle::Fenced);
                 };
-                write(&tx, &next)?;
+                write(&tx, &record, &next)?;
                 tx.commit()?;
                 Ok(Settle::Accepted)
             })
@@ -94,9 +126,14 @@ impl SqliteOutbox {
 fn insert(conn: &Connection, effect: &Effect, now: Timestamp) -> rusqlite::Result<EffectId> {
     tollgate::outbox::note_enqueued(effect);
     // Cached on the connection: parsed and compiled once, not on every enqueue.
+    // Ids are never reused: the next one follows the largest in either table (a row only
+    // moves between them). Both maxima are reads of a table's last leaf.
     let mut insert = conn.prepare_cached(
-        "INSERT INTO tollgate_outbox (kind, namespace, key, payload, state, visible_at, attempts, \
-         fence, enqueued_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, 0, ?6)",
+        "INSERT INTO tollgate_outbox_open (id, kind, namespace, key, payload, state, visible_at, \
+         attempts, fence, enqueued_at) VALUES (1 + max( \
+         coalesce((SELECT max(id) FROM tollgate_outbox_open), 0), \
+         coalesce((SELECT max(id) FROM tollgate_outbox_closed), 0)), \
+         ?1, ?2, ?3, ?4, ?5, ?6, 0, 0, ?6)",
     )?;
     insert.execute(params![
         effect.kind,
@@ -112,13 +149,29 @@ fn insert(conn: &Connection, effect: &Effect, now: Timestamp) -> rusqlite::Resul
 }
 
 fn read(conn: &Connection, id: EffectId) -> rusqlite::Result<Option<EffectRecord>> {
-    let sql = format!("SELECT {COLUMNS} FROM tollgate_outbox WHERE id = ?1");
-    let mut select = conn.prepare_cached(&sql)?;
-    select.query_row(params![id_param(id)], record).optional()
+    for table in [OPEN, CLOSED] {
+        let sql = format!("SELECT {COLUMNS} FROM {table} WHERE id = ?1");
+        let mut select = conn.prepare_cached(&sql)?;
+        if let Some(found) = select.query_row(params![id_param(id)], record).optional()? {
+            return Ok(Some(found));
+        }
+    }
+    Ok(None)
 }
 
-fn write(conn: &Connection, r: &EffectRecord) -> rusqlite::Result<()> {
-    let (state, visible_at, owner, lease_until, receipt) = match &r.state {
+/// The table a record in `state` lives in.
+fn table_of(state: &EffectState) -> &'static str {
+    match state {
+        EffectState::Pending { .. } | EffectState::InFlight { .. } => OPEN,
+        _ => CLOSED,
+    }
+}
+
+/// Stores `next`, the successor of `prev` (as read): updated in place, or moved to the other
+/// table when it opens or closes (same id).
+fn write(conn: &Connection, prev: &EffectRecord, next: &EffectRecord) -> rusqlite::Result<()> {
+    let (from, to) = (table_of(&prev.state), table_of(&next.state));
+    let (state, visible_at, owner, lease_until, receipt) = match &next.state {
         EffectState::Pending { visible_at } => (PENDING, Some(ms(*visible_at)), None, None, None),
         EffectState::InFlight { owner, lease_until } => (
             IN_FLIGHT,
@@ -131,20 +184,49 @@ fn write(conn: &Connection, r: &EffectRecord) -> rusqlite::Result<()> {
         EffectState::Dead => (DEAD, None, None, None, None),
         _ => return Err(rusqlite::Error::InvalidQuery),
     };
-    let mut update = conn.prepare_cached(
-        "UPDATE tollgate_outbox SET state = ?2, visible_at = ?3, owner = ?4, lease_until = ?5, \
-         receipt = ?6, attempts = ?7, fence = ?8, last_error = ?9 WHERE id = ?1",
-    )?;
-    update.execute(params![
-        id_param(r.id),
+    let (id, fence) = (
+        id_param(next.id),
+        i64::try_from(next.fence.0).unwrap_or(i64::MAX),
+    );
+    if from == to {
+        let mut update = conn.prepare_cached(&format!(
+            "UPDATE {to} SET state = ?2, visible_at = ?3, owner = ?4, lease_until = ?5, \
+             receipt = ?6, attempts = ?7, fence = ?8, last_error = ?9 WHERE id = ?1"
+        ))?;
+        update.execute(params![
+            id,
+            state,
+            visible_at,
+            owner,
+            lease_until,
+            receipt,
+            next.attempts,
+            fence,
+            next.last_error
+        ])?;
+        return Ok(());
+    }
+    conn.prepare_cached(&format!("DELETE FROM {from} WHERE id = ?1"))?
+        .execute(params![id])?;
+    let mut insert = conn.prepare_cached(&format!(
+        "INSERT INTO {to} ({COLUMNS}) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+    ))?;
+    insert.execute(params![
+        id,
+        next.effect.kind,
+        next.effect.key.namespace(),
+        next.effect.key.key(),
+        next.effect.payload,
         state,
         visible_at,
         owner,
         lease_until,
         receipt,
-        r.attempts,
-        i64::try_from(r.fence.0).unwrap_or(i64::MAX),
-        r.last_error
+        next.attempts,
+        fence,
+        next.last_error,
+        ms(next.enqueued_at)
     ])?;
     Ok(())
 }
@@ -183,10 +265,42 @@ fn record(row: &Row<'_>) -> rusqlite::Result<EffectRecord> {
     })
 }
 
+/// Moves the effects of an earlier version's single table into [`OPEN`] and [`CLOSED`], then
+/// drops it; nothing to do when it does not exist.
+fn migrate_legacy(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    let exists: bool = tx.query_row(
+        "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = ?1",
+        [LEGACY],
+        |row| row.get(0),
+    )?;
+    if !exists {
+        return Ok(());
+    }
+    let moved = tx.execute(
+        &format!(
+            "INSERT INTO {OPEN} ({COLUMNS}) SELECT {COLUMNS} FROM {LEGACY} \
+             WHERE state IN ({PENDING}, {IN_FLIGHT})"
+        ),
+        [],
+    )? + tx.execute(
+        &format!(
+            "INSERT INTO {CLOSED} ({COLUMNS}) SELECT {COLUMNS} FROM {LEGACY} \
+             WHERE state NOT IN ({PENDING}, {IN_FLIGHT})"
+        ),
+        [],
+    )?;
+    tx.execute_batch(&format!("DROP TABLE {LEGACY}"))?;
+    tracing::info!(
+        effects = moved,
+        "outbox: moved the effects of {LEGACY} into {OPEN} and {CLOSED}"
+    );
+    Ok(())
+}
+
 fn invalid(column: usize) -> rusqlite::Error {
     rusqlite::Error::InvalidColumnType(
         column,
-        "tollgate_outbox".into(),
+        "tollgate_outbox_open".into(),
         rusqlite::types::Type::Null,
     )
 }
@@ -216,7 +330,7 @@ impl Outbox for SqliteOutbox {
         self.store
             .immediate(move |tx, now| {
                 let sql = format!(
-                    "SELECT {COLUMNS} FROM tollgate_outbox WHERE (state = ?1 AND visible_at <= ?3) \
+                    "SELECT {COLUMNS} FROM {OPEN} WHERE (state = ?1 AND visible_at <= ?3) \
                      OR (state = ?2 AND lease_until <= ?3) ORDER BY id LIMIT ?4"
                 );
                 let records: Vec<EffectRecord> = {
@@ -228,7 +342,7 @@ impl Outbox for SqliteOutbox {
                 let mut claimed = Vec::with_capacity(records.len());
                 for record in records {
                     let next = transition::claim(&record, worker, lease, now);
-                    write(&tx, &next)?;
+                    write(&tx, &record, &next)?;
                     claimed.push(Claimed {
                         id: next.id,
                         token: Token {
@@ -274,14 +388,16 @@ impl Outbox for SqliteOutbox {
             .immediate(move |tx, _| {
                 let mut settled = Vec::with_capacity(completions.len());
                 for c in completions {
-                    let next =
-                        read(&tx, c.id)?.and_then(|r| transition::complete(&r, c.token, c.receipt));
-                    settled.push(match next {
-                        Some(next) => {
-                            write(&tx, &next)?;
+                    let prev = read(&tx, c.id)?;
+                    let next = prev
+                        .as_ref()
+                        .and_then(|r| transition::complete(r, c.token, c.receipt));
+                    settled.push(match (prev, next) {
+                        (Some(prev), Some(next)) => {
+                            write(&tx, &prev, &next)?;
                             Settle::Accepted
                         }
-                        None => Settle::Fenced,
+                        _ => Settle::Fenced,
                     });
                 }
                 tx.commit()?;
@@ -317,9 +433,8 @@ impl Outbox for SqliteOutbox {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.store
             .call(move |conn| {
-                let sql = format!(
-                    "SELECT {COLUMNS} FROM tollgate_outbox WHERE state = ?1 ORDER BY id LIMIT ?2"
-                );
+                let sql =
+                    format!("SELECT {COLUMNS} FROM {CLOSED} WHERE state = ?1 ORDER BY id LIMIT ?2");
                 let mut select = conn.prepare(&sql)?;
                 let rows = select.query_map(params![DEAD, limit], record)?;
                 rows.map(|r| {
@@ -349,7 +464,9 @@ impl Outbox for SqliteOutbox {
             .call(|conn| {
                 let mut stats = OutboxStats::default();
                 let mut select = conn.prepare(
-                    "SELECT state, count(*), min(enqueued_at) FROM tollgate_outbox GROUP BY state",
+                    "SELECT state, count(*), min(enqueued_at) FROM tollgate_outbox_open \
+                     GROUP BY state UNION ALL SELECT state, count(*), NULL \
+                     FROM tollgate_outbox_closed GROUP BY state",
                 )?;
                 let mut rows = select.query([])?;
                 while let Some(row) = rows.next()? {
