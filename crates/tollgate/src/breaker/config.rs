@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::error::ConfigError;
-use super::window::{MAX_COUNT_WINDOW, SlidingWindow};
+use super::window::{MAX_BUCKETS, MAX_COUNT_WINDOW, SlidingWindow};
 
 /// Settings of one circuit breaker.
 ///
@@ -108,6 +108,12 @@ impl BreakerConfig {
                 if buckets == 0 || length.is_zero() {
                     return Err(ConfigError::new("window", "length and buckets must be > 0"));
                 }
+                if buckets > MAX_BUCKETS {
+                    return Err(ConfigError::new(
+                        "window",
+                        "a time window has at most 1,048,576 buckets",
+                    ));
+                }
                 if length.as_nanos() < u128::from(buckets) {
                     return Err(ConfigError::new(
                         "window",
@@ -198,7 +204,19 @@ mod tests {
                 }),
                 "window",
             ),
+            (
+                BreakerConfig::default().window(SlidingWindow::Time {
+                    length: Duration::from_secs(3_600),
+                    buckets: MAX_BUCKETS + 1,
+                }),
+                "window",
+            ),
         ];
+        let most = BreakerConfig::default().window(SlidingWindow::Time {
+            length: Duration::from_secs(3_600),
+            buckets: MAX_BUCKETS,
+        });
+        assert_eq!(most.validate(), Ok(()));
         for (config, field) in cases {
             assert_eq!(config.validate().map_err(|e| e.field()), Err(field));
         }

@@ -32,7 +32,7 @@ pub enum SlidingWindow {
     Time {
         /// How far back the window reaches.
         length: Duration,
-        /// How many buckets the window is cut into (its resolution).
+        /// How many buckets the window is cut into (its resolution): 1 to 1,048,576.
         buckets: u32,
     },
 }
@@ -297,11 +297,15 @@ impl TimeWindow {
 
 /// The plain successes of a time window, counted without the breaker's lock.
 ///
-/// One word per bucket: `epoch tag (8 bits) | bucket index (32 bits) | count (24 bits)`. The
+/// One word per bucket: `epoch tag (8 bits) | bucket index (28 bits) | count (28 bits)`. The
 /// tag is the low byte of the epoch of the windowed state the calls were permitted in (the
 /// epoch at which the window was last emptied), so a word left by an earlier window is simply
 /// not read, and no transition has to clear these words. A word whose index is older than the
-/// one a call falls in is taken over by that call (its bucket has left the window).
+/// one a call falls in is taken over by that call (its bucket has left the window). Indexes
+/// are compared modulo 2^28 (a bucket of 1 ms wraps after 3.1 days, one of 1 s after 8.5 years),
+/// which is why a window has at most [`MAX_BUCKETS`] buckets; a bucket counts up to 2^28 - 1
+/// (268 M) plain successes — far more than any breaker is called in one bucket — before the
+/// rest of its successes go to the lock.
 #[derive(Debug)]
 pub(crate) struct PlainCounts {
     grid: Grid,
@@ -323,21 +327,43 @@ pub(crate) enum Added {
     Full,
 }
 
-const COUNT_BITS: u32 = 24;
+const COUNT_BITS: u32 = 28;
 const COUNT_MAX: u64 = (1 << COUNT_BITS) - 1;
-const TAG_SHIFT: u32 = 56;
+const INDEX_BITS: u32 = 28;
+const INDEX_MASK: u64 = (1 << INDEX_BITS) - 1;
+const TAG_SHIFT: u32 = COUNT_BITS + INDEX_BITS;
+
+/// The most buckets a time window may have: bucket ages, compared modulo 2^28, stay far from
+/// the wrap.
+pub(crate) const MAX_BUCKETS: u32 = 1 << 20;
 
 fn pack(tag: u64, index: u32, count: u64) -> u64 {
-    (tag << TAG_SHIFT) | (u64::from(index) << COUNT_BITS) | count
+    (tag << TAG_SHIFT) | ((u64::from(index) & INDEX_MASK) << COUNT_BITS) | count
 }
 
 /// `(tag, index, count)` of a bucket word.
 fn unpack(word: u64) -> (u64, u32, u64) {
     (
         word >> TAG_SHIFT,
-        (word >> COUNT_BITS) as u32,
+        ((word >> COUNT_BITS) & INDEX_MASK) as u32,
         word & COUNT_MAX,
     )
+}
+
+/// A bucket index as stored in a word: its low 28 bits.
+fn wrapped(index: u64) -> u32 {
+    (index & INDEX_MASK) as u32
+}
+
+/// How many buckets `index` is older than `head` (negative: newer), both wrapped.
+fn age(head: u32, index: u32) -> i64 {
+    let diff = u64::from(head.wrapping_sub(index)) & INDEX_MASK;
+    // Sign-extend from 28 bits.
+    if diff >> (INDEX_BITS - 1) == 0 {
+        diff as i64
+    } else {
+        diff as i64 - (1 << INDEX_BITS)
+    }
 }
 
 impl PlainCounts {
@@ -363,7 +389,7 @@ impl PlainCounts {
         let Some(slot) = self.slots.get((index % self.slots.len() as u64) as usize) else {
             return Added::Full;
         };
-        let (tag, index) = (epoch & 0xFF, index as u32);
+        let (tag, index) = (epoch & 0xFF, wrapped(index));
         let mut word = slot.load(Ordering::SeqCst);
         loop {
             let (word_tag, word_index, count) = unpack(word);
@@ -372,7 +398,7 @@ impl PlainCounts {
                     return Added::Full;
                 }
                 word + 1
-            } else if word_tag == tag && (index.wrapping_sub(word_index) as i32) < 0 {
+            } else if word_tag == tag && age(index, word_index) < 0 {
                 // A newer bucket of this window holds the slot: the call is a whole window old.
                 return Added::Dropped;
             } else if word_tag != tag && !current() {
@@ -389,7 +415,7 @@ impl PlainCounts {
 
     /// The plain successes of the window of `epoch` as of `now`.
     pub(crate) fn sum(&self, epoch: u64, now: Instant) -> u32 {
-        let (tag, head) = (epoch & 0xFF, self.grid.index_of(now) as u32);
+        let (tag, head) = (epoch & 0xFF, wrapped(self.grid.index_of(now)));
         let len = i64::from(self.grid.buckets);
         let total: u64 = self
             .slots
@@ -398,7 +424,7 @@ impl PlainCounts {
             .filter(|&(word_tag, index, _)| {
                 // Within the window, or a bucket a moment newer than `now` (another thread
                 // read the clock a little later).
-                let age = i64::from(head.wrapping_sub(index) as i32);
+                let age = age(head, index);
                 word_tag == tag && age > -len && age < len
             })
             .map(|(_, _, count)| count)
@@ -608,6 +634,29 @@ mod tests {
         assert_eq!(p.add(7, t0, || true), Added::Full);
         assert_eq!(p.sum(7, t0), COUNT_MAX as u32);
         assert!(PlainCounts::new(SlidingWindow::Count(10), t0).is_none());
+    }
+
+    #[test]
+    fn bucket_indexes_wrap_around_at_2_to_the_28() {
+        let (p, t0) = plain(4);
+        let last = INDEX_MASK as u32;
+        // Buckets 2^28 - 2 and 2^28 - 1, then 2^28 (stored as 0) and 2^28 + 1 (stored as 1).
+        p.slots[2].store(pack(5, last - 1, 10), Ordering::SeqCst);
+        p.slots[3].store(pack(5, last, 20), Ordering::SeqCst);
+        p.slots[0].store(pack(5, 0, 30), Ordering::SeqCst);
+        assert_eq!((age(0, last), age(last, 0), age(1, last - 1)), (1, -1, 3));
+        // `now` in bucket 2^28 + 1: all four are within the window of 4.
+        let now = t0 + Duration::from_secs((1 << 28) + 1);
+        assert_eq!(p.add(5, now, || true), Added::Counted);
+        assert_eq!(p.sum(5, now), 61);
+        // A call of bucket 2^28 - 1 (one the wrap made numerically larger) is older than
+        // the 2^28 + 1 that now holds its slot: dropped, not counted there.
+        p.slots[3].store(pack(5, 3, 1), Ordering::SeqCst);
+        let old = t0 + Duration::from_secs((1 << 28) - 1);
+        assert_eq!(p.add(5, old, || true), Added::Dropped);
+        // Bucket 2^28 - 2 is five buckets older than 2^28 + 3: out of the window of 4.
+        let later = t0 + Duration::from_secs((1 << 28) + 3);
+        assert_eq!(p.sum(5, later), 30 + 1 + 1);
     }
 
     #[test]
