@@ -232,6 +232,11 @@ impl Grid {
         }
     }
 
+    /// The number of buckets, as a bucket age.
+    fn len(&self) -> i64 {
+        i64::from(self.buckets)
+    }
+
     /// The absolute index (since `origin`) of the bucket `now` falls in.
     fn index_of(&self, now: Instant) -> u64 {
         let since = now.saturating_duration_since(self.origin).as_nanos();
@@ -398,8 +403,10 @@ impl PlainCounts {
                     return Added::Full;
                 }
                 word + 1
-            } else if word_tag == tag && age(index, word_index) < 0 {
+            } else if word_tag == tag && (-self.grid.len()..0).contains(&age(index, word_index)) {
                 // A newer bucket of this window holds the slot: the call is a whole window old.
+                // (A word that only looks newer — more than 2^27 buckets old, its index wrapped
+                // — is taken over like any other old one.)
                 return Added::Dropped;
             } else if word_tag != tag && !current() {
                 return Added::Dropped;
@@ -416,7 +423,7 @@ impl PlainCounts {
     /// The plain successes of the window of `epoch` as of `now`.
     pub(crate) fn sum(&self, epoch: u64, now: Instant) -> u32 {
         let (tag, head) = (epoch & 0xFF, wrapped(self.grid.index_of(now)));
-        let len = i64::from(self.grid.buckets);
+        let len = self.grid.len();
         let total: u64 = self
             .slots
             .iter()
@@ -657,6 +664,19 @@ mod tests {
         // Bucket 2^28 - 2 is five buckets older than 2^28 + 3: out of the window of 4.
         let later = t0 + Duration::from_secs((1 << 28) + 3);
         assert_eq!(p.sum(5, later), 30 + 1 + 1);
+    }
+
+    #[test]
+    fn a_word_so_old_that_its_wrapped_index_looks_newer_is_taken_over() {
+        let (p, t0) = plain(4);
+        // Bucket 4 written, then nothing for 2^27 + 4 buckets: its wrapped age reads as
+        // 4 - 2^27 — "newer" — although it is far older than the window.
+        p.slots[0].store(pack(5, 4, 9), Ordering::SeqCst);
+        let now = t0 + Duration::from_secs((1 << 27) + 8);
+        assert_eq!(age(wrapped((1 << 27) + 8), 4), 4 - (1 << 27));
+        assert_eq!(p.sum(5, now), 0, "not in the window");
+        assert_eq!(p.add(5, now, || true), Added::Counted);
+        assert_eq!(p.sum(5, now), 1);
     }
 
     #[test]
