@@ -10,8 +10,9 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use tollgate_tower::idempotency::IdempotencyLayer;
+use tollgate_tower::response::json_error;
 
 use crate::app::{App, BODY_LIMIT, MAX_AMOUNT, MAX_LETTER, prometheus};
 use crate::db::{Letter, Purchase, PurchaseRefused, Repository, Wallet};
@@ -212,14 +213,6 @@ struct NewPurchase {
     price: i64,
 }
 
-/// The 409 body of a refused purchase.
-#[derive(Debug, Serialize)]
-struct Refused {
-    error: &'static str,
-    message: String,
-    balance: i64,
-}
-
 async fn purchase(
     State(app): State<App>,
     ApiPath(id): ApiPath<String>,
@@ -239,18 +232,20 @@ async fn purchase(
     match bought.await? {
         Ok(done) => Ok((StatusCode::CREATED, Json::<Purchase>(done)).into_response()),
         Err(PurchaseRefused::NoWallet) => Err(ApiError::not_found("no_wallet", "no such wallet")),
-        Err(PurchaseRefused::InsufficientFunds { balance }) => Ok((
-            StatusCode::CONFLICT,
-            Json(Refused {
-                error: "insufficient_funds",
-                message: format!(
-                    "the balance {balance} is lower than the price {}",
-                    body.price
-                ),
-                balance,
-            }),
-        )
-            .into_response()),
+        Err(PurchaseRefused::InsufficientFunds { balance }) => {
+            // The body every error of the service has, plus the balance.
+            let message = format!(
+                "the balance {balance} is lower than the price {}",
+                body.price
+            );
+            let extra = serde_json::Map::from_iter([("balance".to_owned(), balance.into())]);
+            Ok(json_error(
+                StatusCode::CONFLICT,
+                "insufficient_funds",
+                &message,
+                extra,
+            ))
+        }
     }
 }
 

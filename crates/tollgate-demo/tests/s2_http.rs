@@ -42,7 +42,11 @@ async fn race_purchases(
         match answer.status {
             StatusCode::CREATED => sold += 1,
             StatusCode::CONFLICT => {
-                assert_eq!(answer.json()["error"].as_str(), Some("insufficient_funds"));
+                let body = answer.json();
+                assert_eq!(body["error"].as_str(), Some("insufficient_funds"));
+                let balance = body["balance"].as_i64().expect("the balance, a number");
+                assert!((0..price).contains(&balance), "refused at {balance}");
+                assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
                 refused += 1;
             }
             other => panic!("unexpected {other}: {:?}", answer.json()),
