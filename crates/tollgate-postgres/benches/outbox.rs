@@ -20,10 +20,20 @@
 //!   within a run by up to 3×, so each shape is compared with `insert_only` of the same round
 //!   (measured about a second apart) and those ratios are summarised over the rounds.
 //!
+//! - `peers` (printed after criterion, not a criterion group): the same 256 effects, enqueue →
+//!   done, by tollgate and by the job queues `underway` and `apalis` (`apalis-postgres`) on the
+//!   same PostgreSQL server, one round of each in turn ([`PEER_ROUNDS`] rounds per worker
+//!   count), medians printed. The peers are programs of their own under `peers/` (their `sqlx`
+//!   cannot share this workspace's lock file with `rusqlite`: both link SQLite); build them
+//!   first, or the report says they are missing:
+//!   `cargo build --release --manifest-path peers/underway-outbox/Cargo.toml` (and
+//!   `peers/apalis-outbox`).
+//!
 //! SQLite: WAL, `synchronous = FULL`. PostgreSQL: a throw-away server on loopback started by
 //! the benchmark, `fsync` on (both pay an fsync per commit), a pool of 32 connections.
 //!
-//! `CARGO_TARGET_DIR=target cargo bench -p tollgate-postgres --bench outbox`
+//! `CARGO_TARGET_DIR=target cargo bench -p tollgate-postgres --bench outbox` (add `-- peers`
+//! for the peer report alone).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -408,12 +418,115 @@ fn benches(c: &mut Criterion) {
         client.batch_execute(&table).await.unwrap();
         PgOutbox::new(&store)
     });
+    let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    if filter.as_deref() == Some("peers") {
+        return peers_report(&rt, &pg, &server.url());
+    }
     // Throughput first: every effect in the outbox is then one of its own, counted exactly.
     bench_memory(c, &rt);
     bench_throughput(c, &rt, "sqlite", &sqlite);
     bench_throughput(c, &rt, "postgres", &pg);
     bench_enqueue_only(c, &rt, &sqlite, &pg);
     bench_enqueue_in(c, &rt, &sqlite, &pg);
+    if filter.is_none() {
+        peers_report(&rt, &pg, &server.url());
+    }
+}
+
+/// Rounds of the peer report, per worker count.
+const PEER_ROUNDS: usize = 5;
+
+/// The peer programs: name and path of the release binary.
+const PEERS: [(&str, &str); 2] = [
+    (
+        "underway",
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../peers/underway-outbox/target/release/underway-outbox"
+        ),
+    ),
+    (
+        "apalis",
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../peers/apalis-outbox/target/release/apalis-outbox"
+        ),
+    ),
+];
+
+/// One round of a peer program against `url`: its effects per second.
+fn peer_round(binary: &str, url: &str, workers: usize) -> f64 {
+    let output = std::process::Command::new(binary)
+        .args(["--url", url, "--effects", &EFFECTS.to_string()])
+        .args([
+            "--producers",
+            &PRODUCERS.to_string(),
+            "--workers",
+            &workers.to_string(),
+        ])
+        .args(["--rounds", "1", "--warmup", "1"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{binary} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+        .split_whitespace()
+        .find_map(|field| field.strip_prefix("effects_per_s="))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no effects_per_s in {stdout:?}"))
+}
+
+/// tollgate, `underway` and `apalis` doing the same job on the same server, interleaved.
+fn peers_report(rt: &Runtime, pg: &PgOutbox, url: &str) {
+    let available: Vec<_> = PEERS
+        .iter()
+        .filter(|(name, path)| {
+            let built = std::path::Path::new(path).exists();
+            if !built {
+                println!(
+                    "peer {name} not built: cargo build --release --manifest-path \
+                     peers/{name}-outbox/Cargo.toml"
+                );
+            }
+            built
+        })
+        .collect();
+    let keys = AtomicU64::new(1 << 60);
+    println!(
+        "\npeers: {EFFECTS} effects, enqueue -> done, same PostgreSQL, medians of {PEER_ROUNDS} \
+         interleaved rounds (effects/s)"
+    );
+    for workers in [1, 4, 16] {
+        let pool: Vec<_> = (0..workers).map(|_| worker(pg)).collect();
+        let mut tollgate = Vec::new();
+        let mut peers = vec![Vec::new(); available.len()];
+        // One untimed round of tollgate first, as each peer program warms up once.
+        rt.block_on(through(pg, &pool, &keys));
+        for _ in 0..PEER_ROUNDS {
+            let took = rt.block_on(through(pg, &pool, &keys));
+            tollgate.push(EFFECTS as f64 / took.as_secs_f64());
+            for (rates, (_, path)) in peers.iter_mut().zip(&available) {
+                rates.push(peer_round(path, url, workers));
+            }
+        }
+        let mut line = format!(
+            "  workers {workers:>2}: tollgate {:>7.0}",
+            median_of(tollgate)
+        );
+        for (rates, (name, _)) in peers.into_iter().zip(&available) {
+            line.push_str(&format!("  {name} {:>7.0}", median_of(rates)));
+        }
+        println!("{line}");
+    }
+}
+
+fn median_of(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
 }
 
 fn config() -> Criterion {
