@@ -495,6 +495,17 @@ fn peers_report(rt: &Runtime, pg: &PgOutbox, url: &str) {
             built
         })
         .collect();
+    // Apply what the earlier groups left pending (`outbox_enqueue`, `enqueue_in_tx`), untimed,
+    // so every round below drains exactly its own effects.
+    rt.block_on(async {
+        let options = WorkerOptions {
+            batch: 256,
+            ..WorkerOptions::default()
+        };
+        let drainer = Worker::new(pg.clone(), options)
+            .handler("noop", |_: Effect, _| async { Ok(Vec::new()) });
+        while drainer.run_batch().await.unwrap().claimed > 0 {}
+    });
     let keys = AtomicU64::new(1 << 60);
     println!(
         "\npeers: {EFFECTS} effects, enqueue -> done, same PostgreSQL, medians of {PEER_ROUNDS} \
