@@ -202,10 +202,11 @@ async fn a_release_never_waits_for_a_waiter_that_is_not_polled() {
 }
 
 /// The waiter the turn went to is dropped while the hand-over is in flight, so the turn is
-/// free but the baton not yet filled: a caller that does not wait finds the key held and
-/// leaves the baton, which the next waiter then starts from.
+/// free but the baton not yet filled: a caller that does not wait finds the key held. Nobody
+/// is left to take the baton, so once the store answers the holder releases the handed key:
+/// it is not left held by nobody for a lease.
 #[tokio::test(flavor = "current_thread", start_paused = true)]
-async fn try_acquire_during_a_hand_over_finds_the_key_held_and_leaves_the_baton() {
+async fn try_acquire_during_a_hand_over_finds_the_key_held_and_the_unclaimed_key_is_released() {
     let locks = Locks::new(Counted {
         gate: Some(Gate::default()),
         ..Counted::default()
@@ -225,14 +226,94 @@ async fn try_acquire_during_a_hand_over_finds_the_key_held_and_leaves_the_baton(
     assert!(locks.try_acquire(key(), LEASE).await.unwrap().is_none());
     gate.open.add_permits(1);
     releasing.await.unwrap().unwrap();
+    let counted = locks.store();
+    let record = counted.read(&key()).await.unwrap().unwrap();
+    assert_eq!(
+        record.holder(),
+        None,
+        "released, not held by nobody: {record:?}"
+    );
+    assert_eq!(counted.releases.load(Ordering::SeqCst), 1);
     let next = locks
         .acquire(key(), LEASE, Wait::Until(deadline))
         .await
         .unwrap();
-    assert_eq!(next.fence(), Fence(2), "started from the baton");
+    assert_eq!(next.fence(), Fence(3), "handed (2), released, acquired (3)");
+    assert_eq!(counted.acquires.load(Ordering::SeqCst), 2);
+}
+
+/// The only waiter is dropped while the hand-over is in flight and nobody else comes: the
+/// handed key is released as soon as the store answers.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_waiter_dropped_during_the_hand_over_leaves_the_key_released() {
+    let locks = Locks::new(Counted {
+        gate: Some(Gate::default()),
+        ..Counted::default()
+    });
+    let holder = locks.try_acquire(key(), LEASE).await.unwrap().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut waiting = Box::pin(locks.acquire(key(), LEASE, Wait::Until(deadline)));
+    assert!(
+        tokio::time::timeout(Duration::ZERO, waiting.as_mut())
+            .await
+            .is_err()
+    );
+    let releasing = tokio::spawn(holder.release());
+    let gate = locks.store().gate.as_ref().unwrap();
+    gate.reached.notified().await;
+    drop(waiting);
+    gate.open.add_permits(1);
+    releasing.await.unwrap().unwrap();
     let counted = locks.store();
-    assert_eq!(counted.acquires.load(Ordering::SeqCst), 1);
-    assert_eq!(counted.releases.load(Ordering::SeqCst), 0);
+    let record = counted.read(&key()).await.unwrap().unwrap();
+    assert_eq!(record.holder(), None, "{record:?}");
+    assert_eq!(record.fence, Fence(2), "handed over, then released");
+    assert_eq!(counted.releases.load(Ordering::SeqCst), 1);
+}
+
+/// The waiter took the baton and waits for the store's answer; the answer arrives, and the
+/// waiter is dropped before it runs again (a lost `select!` branch, an aborted task): the key
+/// handed to it is released, not left held by nobody for a lease.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_waiter_dropped_after_its_baton_was_filled_releases_the_handed_key() {
+    let locks = Locks::new(Counted {
+        gate: Some(Gate::default()),
+        ..Counted::default()
+    });
+    let holder = locks.try_acquire(key(), LEASE).await.unwrap().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut waiting = Box::pin(locks.acquire(key(), LEASE, Wait::Until(deadline)));
+    assert!(
+        tokio::time::timeout(Duration::ZERO, waiting.as_mut())
+            .await
+            .is_err()
+    );
+    let releasing = tokio::spawn(holder.release());
+    let gate = locks.store().gate.as_ref().unwrap();
+    gate.reached.notified().await;
+    // Let in, the waiter takes the baton and waits on it.
+    assert!(
+        tokio::time::timeout(Duration::ZERO, waiting.as_mut())
+            .await
+            .is_err()
+    );
+    gate.open.add_permits(1);
+    releasing.await.unwrap().unwrap();
+    let counted = locks.store();
+    assert_eq!(
+        counted.releases.load(Ordering::SeqCst),
+        0,
+        "handed, not released"
+    );
+    drop(waiting);
+    // Well within the handed lease (10 s): only a release lets another caller in.
+    let soon = Instant::now() + Duration::from_secs(1);
+    let next = locks
+        .acquire(key(), LEASE, Wait::Until(soon))
+        .await
+        .unwrap();
+    assert_eq!(next.fence(), Fence(3), "handed (2), released, acquired (3)");
+    assert_eq!(counted.releases.load(Ordering::SeqCst), 1);
 }
 
 /// The hand-over fails on the store (here: the holder had already lost the key): the waiter,

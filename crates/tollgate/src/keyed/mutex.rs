@@ -97,6 +97,11 @@ impl<K: Hash + Eq + Clone> Mutex<K> {
         ManyGuard { guards }
     }
 
+    /// Whether no task holds `key`, waits for it or is asking for it right now.
+    pub fn is_free(&self, key: &K) -> bool {
+        !self.slots.contains(key)
+    }
+
     /// Number of keys currently locked or waited for (0 when idle: no state is left behind).
     pub fn len(&self) -> usize {
         self.slots.len()

@@ -161,8 +161,10 @@ impl<S: LockStore> LockGuard<S> {
                         lease: self.lease,
                         sent,
                     };
-                    if let Err(unclaimed) = fill.send(baton) {
-                        let _ = store.release(&self.key, unclaimed.token).await;
+                    let local = &self.locks.local;
+                    let free = || local.is_free(&self.key);
+                    if let Some(unclaimed) = self.locks.batons.fill(&self.key, fill, baton, free) {
+                        let _ = store.release(&self.key, unclaimed).await;
                     }
                     Release::Released
                 }

@@ -7,14 +7,14 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use super::baton::Batons;
+use super::baton::{Batons, PendingBaton};
 use super::error::{LockError, LockErrorKind};
 use super::guard::{Held, LockGuard};
 use super::record::Acquisition;
 use super::renewals::Renewals;
 use super::store::LockStore;
 use crate::keyed;
-use crate::store::{Key, Owner};
+use crate::store::{Key, Owner, Token};
 
 /// The first pause between two attempts on a key held elsewhere; it doubles up to
 /// [`MAX_BACKOFF`].
@@ -118,13 +118,22 @@ impl<S: LockStore> Locks<S> {
         lease: Duration,
         wait: Wait,
     ) -> Result<LockGuard<S>, LockError> {
+        // Declared first, dropped last: after this call's turn and baton are gone.
+        let mut interest = Interest {
+            locks: self,
+            key,
+            taken: None,
+        };
         let mut contended = Contention::new(key);
         let local = self.turn(key, wait, &mut contended).await?;
-        if let Some(mut pending) = self.batons.take(key) {
+        if let Some(pending) = self.batons.take(key) {
             // A holder of this process let us in as it sent the hand-over: wait for the
-            // store's answer (bounded by the store's own timeout, and by our deadline).
+            // store's answer (bounded by the store's own timeout, and by our deadline). The
+            // receiver stays in `interest` until its baton is used: a call that times out or
+            // is dropped meanwhile releases a baton that arrived.
+            let pending = interest.taken.insert(pending);
             let baton = match wait {
-                Wait::Until(deadline) => tokio::time::timeout_at(deadline, &mut pending)
+                Wait::Until(deadline) => tokio::time::timeout_at(deadline, &mut *pending)
                     .await
                     .map_err(|_| LockError::TimedOut { key: key.clone() })?
                     .ok(),
@@ -132,7 +141,9 @@ impl<S: LockStore> Locks<S> {
                     Ok(baton) => Some(baton),
                     Err(oneshot::error::TryRecvError::Empty) => {
                         // Being handed over: held, for a caller that does not wait.
-                        self.batons.put_back(key.clone(), pending);
+                        if let Some(pending) = interest.taken.take() {
+                            self.batons.put_back(key.clone(), pending);
+                        }
                         return Err(LockError::Held {
                             key: key.clone(),
                             holder: None,
@@ -142,6 +153,7 @@ impl<S: LockStore> Locks<S> {
                     Err(oneshot::error::TryRecvError::Closed) => None,
                 },
             };
+            interest.taken = None;
             if let Some(baton) = baton {
                 if baton.usable_for(lease) {
                     let held = Held::new(key.clone(), baton.token, lease, local);
@@ -207,6 +219,49 @@ impl<S: LockStore> Locks<S> {
                     .map_err(|_| LockError::TimedOut { key: key.clone() })
             }
         }
+    }
+}
+
+/// Ends an acquisition, however it ends (held, refused, timed out or dropped): a filled baton
+/// that no task of this process will take any more — its holder counted this call as a
+/// waiter — is withdrawn and its key released on the store, not left held by nobody for a
+/// lease.
+///
+/// It also keeps the baton this call took until the call uses it: a call that times out or is
+/// dropped while the store's answer arrives releases the key that answer handed it.
+struct Interest<'a, S: LockStore> {
+    locks: &'a Locks<S>,
+    key: &'a Key,
+    taken: Option<PendingBaton>,
+}
+
+impl<S: LockStore> Drop for Interest<'_, S> {
+    fn drop(&mut self) {
+        let handed = self.taken.take().and_then(|mut pending| {
+            // Closed first: a holder filling it from now on finds it gone and releases itself.
+            pending.close();
+            pending.try_recv().ok().map(|baton| baton.token)
+        });
+        let local = &self.locks.local;
+        let reaped = self.locks.batons.reap(self.key, || local.is_free(self.key));
+        for token in [handed, reaped].into_iter().flatten() {
+            self.release(token);
+        }
+    }
+}
+
+impl<S: LockStore> Interest<'_, S> {
+    /// Releases `token` in a task of its own (outside a runtime its lease runs out).
+    fn release(&self, token: Token) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let (store, key) = (Arc::clone(&self.locks.store), self.key.clone());
+        runtime.spawn(async move {
+            if let Err(e) = store.release(&key, token).await {
+                tracing::warn!(lock = %key, error = %e, "lock: release of an unclaimed hand-over failed");
+            }
+        });
     }
 }
 

@@ -157,6 +157,11 @@ impl<K: Hash + Eq, V> SlotMap<K, V> {
         }
     }
 
+    /// Whether `key` has a live slot (someone uses it).
+    pub fn contains(&self, key: &K) -> bool {
+        self.shard(key).contains_key(key)
+    }
+
     /// Number of live slots (exact when no call is running concurrently).
     pub fn len(&self) -> usize {
         self.shards.fold(0, |n, shard| n + shard.len())
