@@ -4,10 +4,13 @@
 //! and the holder never waits for the waiter.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{Notify, Semaphore};
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tollgate::lock::{
     Acquisition, LockError, LockGuard, LockRecord, LockState, LockStore, Locks, MemoryLockStore,
@@ -201,27 +204,48 @@ async fn a_release_never_waits_for_a_waiter_that_is_not_polled() {
     assert_eq!(counted.acquires.load(Ordering::SeqCst), 1);
 }
 
-/// The waiter the turn went to is dropped while the hand-over is in flight, so the turn is
-/// free but the baton not yet filled: a caller that does not wait finds the key held. Nobody
-/// is left to take the baton, so once the store answers the holder releases the handed key:
-/// it is not left held by nobody for a lease.
-#[tokio::test(flavor = "current_thread", start_paused = true)]
-async fn try_acquire_during_a_hand_over_finds_the_key_held_and_the_unclaimed_key_is_released() {
+/// The acquisition of a waiter, as a future of its own.
+type Waiting = Pin<Box<dyn Future<Output = Result<LockGuard<Counted>, LockError>>>>;
+
+/// A holder releases while a waiter of the same process (polled once: queued) waits; returns
+/// the locks, the waiter and the release, the hand-over held at the store's gate.
+async fn hand_over_at_the_gate() -> (Locks<Counted>, Waiting, JoinHandle<Result<(), LockError>>) {
     let locks = Locks::new(Counted {
         gate: Some(Gate::default()),
         ..Counted::default()
     });
     let holder = locks.try_acquire(key(), LEASE).await.unwrap().unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
-    let mut waiting = Box::pin(locks.acquire(key(), LEASE, Wait::Until(deadline)));
+    let mut waiting: Waiting = Box::pin({
+        let locks = locks.clone();
+        async move { locks.acquire(key(), LEASE, Wait::Until(deadline)).await }
+    });
     assert!(
         tokio::time::timeout(Duration::ZERO, waiting.as_mut())
             .await
             .is_err()
     );
     let releasing = tokio::spawn(holder.release());
+    locks
+        .store()
+        .gate
+        .as_ref()
+        .unwrap()
+        .reached
+        .notified()
+        .await;
+    (locks, waiting, releasing)
+}
+
+/// The waiter the turn went to is dropped while the hand-over is in flight, so the turn is
+/// free but the baton not yet filled: a caller that does not wait finds the key held. Nobody
+/// is left to take the baton, so once the store answers the holder releases the handed key:
+/// it is not left held by nobody for a lease.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn try_acquire_during_a_hand_over_finds_the_key_held_and_the_unclaimed_key_is_released() {
+    let (locks, waiting, releasing) = hand_over_at_the_gate().await;
+    let deadline = Instant::now() + Duration::from_secs(60);
     let gate = locks.store().gate.as_ref().unwrap();
-    gate.reached.notified().await;
     drop(waiting); // the turn it was given is free again; the baton is still on its way
     assert!(locks.try_acquire(key(), LEASE).await.unwrap().is_none());
     gate.open.add_permits(1);
@@ -246,21 +270,8 @@ async fn try_acquire_during_a_hand_over_finds_the_key_held_and_the_unclaimed_key
 /// handed key is released as soon as the store answers.
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn a_waiter_dropped_during_the_hand_over_leaves_the_key_released() {
-    let locks = Locks::new(Counted {
-        gate: Some(Gate::default()),
-        ..Counted::default()
-    });
-    let holder = locks.try_acquire(key(), LEASE).await.unwrap().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut waiting = Box::pin(locks.acquire(key(), LEASE, Wait::Until(deadline)));
-    assert!(
-        tokio::time::timeout(Duration::ZERO, waiting.as_mut())
-            .await
-            .is_err()
-    );
-    let releasing = tokio::spawn(holder.release());
+    let (locks, waiting, releasing) = hand_over_at_the_gate().await;
     let gate = locks.store().gate.as_ref().unwrap();
-    gate.reached.notified().await;
     drop(waiting);
     gate.open.add_permits(1);
     releasing.await.unwrap().unwrap();
@@ -276,21 +287,8 @@ async fn a_waiter_dropped_during_the_hand_over_leaves_the_key_released() {
 /// handed to it is released, not left held by nobody for a lease.
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn a_waiter_dropped_after_its_baton_was_filled_releases_the_handed_key() {
-    let locks = Locks::new(Counted {
-        gate: Some(Gate::default()),
-        ..Counted::default()
-    });
-    let holder = locks.try_acquire(key(), LEASE).await.unwrap().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut waiting = Box::pin(locks.acquire(key(), LEASE, Wait::Until(deadline)));
-    assert!(
-        tokio::time::timeout(Duration::ZERO, waiting.as_mut())
-            .await
-            .is_err()
-    );
-    let releasing = tokio::spawn(holder.release());
+    let (locks, mut waiting, releasing) = hand_over_at_the_gate().await;
     let gate = locks.store().gate.as_ref().unwrap();
-    gate.reached.notified().await;
     // Let in, the waiter takes the baton and waits on it.
     assert!(
         tokio::time::timeout(Duration::ZERO, waiting.as_mut())
