@@ -188,36 +188,21 @@ fn write(conn: &Connection, prev: &EffectRecord, next: &EffectRecord) -> rusqlit
         id_param(next.id),
         i64::try_from(next.fence.0).unwrap_or(i64::MAX),
     );
-    if from == to {
-        let mut update = conn.prepare_cached(&format!(
-            "UPDATE {to} SET state = ?2, visible_at = ?3, owner = ?4, lease_until = ?5, \
-             receipt = ?6, attempts = ?7, fence = ?8, last_error = ?9 WHERE id = ?1"
-        ))?;
-        update.execute(params![
-            id,
-            state,
-            visible_at,
-            owner,
-            lease_until,
-            receipt,
-            next.attempts,
-            fence,
-            next.last_error
-        ])?;
-        return Ok(());
-    }
-    conn.prepare_cached(&format!("DELETE FROM {from} WHERE id = ?1"))?
+    if from != to {
+        // The row moves with its id; the update below then writes its new state.
+        conn.prepare_cached(&format!(
+            "INSERT INTO {to} ({COLUMNS}) SELECT {COLUMNS} FROM {from} WHERE id = ?1"
+        ))?
         .execute(params![id])?;
-    let mut insert = conn.prepare_cached(&format!(
-        "INSERT INTO {to} ({COLUMNS}) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+        conn.prepare_cached(&format!("DELETE FROM {from} WHERE id = ?1"))?
+            .execute(params![id])?;
+    }
+    let mut update = conn.prepare_cached(&format!(
+        "UPDATE {to} SET state = ?2, visible_at = ?3, owner = ?4, lease_until = ?5, \
+         receipt = ?6, attempts = ?7, fence = ?8, last_error = ?9 WHERE id = ?1"
     ))?;
-    insert.execute(params![
+    update.execute(params![
         id,
-        next.effect.kind,
-        next.effect.key.namespace(),
-        next.effect.key.key(),
-        next.effect.payload,
         state,
         visible_at,
         owner,
@@ -225,8 +210,7 @@ fn write(conn: &Connection, prev: &EffectRecord, next: &EffectRecord) -> rusqlit
         receipt,
         next.attempts,
         fence,
-        next.last_error,
-        ms(next.enqueued_at)
+        next.last_error
     ])?;
     Ok(())
 }
