@@ -15,10 +15,12 @@
 // Visible outside the crate only under `cfg(tollgate_loom)`, for the loom models.
 #![cfg_attr(not(tollgate_loom), allow(unreachable_pub))]
 
-use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasher, Hash, RandomState};
 use std::sync::{Arc, PoisonError};
+
+use hashbrown::HashTable;
+use hashbrown::hash_table::Entry;
 
 use super::{Mutex, MutexGuard};
 
@@ -45,9 +47,20 @@ impl<T> Sharded<T> {
 
     /// Locks the shard that owns `key`.
     pub fn lock<K: Hash + ?Sized>(&self, key: &K) -> MutexGuard<'_, T> {
+        self.lock_hashed(self.hash(key))
+    }
+
+    /// The hash of `key` that chooses its shard (also usable inside the shard: the shard is
+    /// chosen by its high half, hash tables index by the low bits).
+    pub fn hash<K: Hash + ?Sized>(&self, key: &K) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    /// Locks the shard that owns the key of `hash` (from [`Sharded::hash`]).
+    pub fn lock_hashed(&self, hash: u64) -> MutexGuard<'_, T> {
         // The modulo keeps the index in range; truncating the hash to usize is intended.
         #[allow(clippy::cast_possible_truncation)]
-        let index = (self.hasher.hash_one(key) as usize) % self.shards.len();
+        let index = ((hash >> 32) as usize) % self.shards.len();
         lock(&self.shards[index])
     }
 
@@ -70,12 +83,15 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// A sharded map of reference-counted per-key slots.
+/// A sharded map of reference-counted per-key slots. Each operation hashes its key once: the
+/// hash chooses the shard and finds the slot in it.
 pub struct SlotMap<K, V> {
-    shards: Sharded<HashMap<K, Slot<V>>>,
+    shards: Sharded<HashTable<Slot<K, V>>>,
 }
 
-struct Slot<V> {
+struct Slot<K, V> {
+    hash: u64,
+    key: K,
     value: Arc<V>,
     users: usize,
 }
@@ -89,35 +105,50 @@ impl<K: Hash + Eq, V> SlotMap<K, V> {
     /// An empty map with `shards` shards (at least one).
     pub fn with_shards(shards: usize) -> Self {
         SlotMap {
-            shards: Sharded::new(shards, HashMap::new),
+            shards: Sharded::new(shards, HashTable::new),
         }
     }
 
-    fn shard(&self, key: &K) -> MutexGuard<'_, HashMap<K, Slot<V>>> {
-        self.shards.lock(key)
+    /// The key's hash and its locked shard.
+    fn shard(&self, key: &K) -> (u64, MutexGuard<'_, HashTable<Slot<K, V>>>) {
+        let hash = self.shards.hash(key);
+        (hash, self.shards.lock_hashed(hash))
     }
 
     /// Joins the slot of `key` as one more user, or creates it with `make` if there is none.
     ///
     /// Returns the slot and `true` when this call created it.
     pub fn acquire(&self, key: K, make: impl FnOnce() -> V) -> (Arc<V>, bool) {
-        let mut shard = self.shard(&key);
-        if let Some(slot) = shard.get_mut(&key) {
-            slot.users += 1;
-            return (Arc::clone(&slot.value), false);
+        self.acquire_with(key, |_| make())
+    }
+
+    /// [`SlotMap::acquire`], with `make` given the key (the map keeps `key` itself, so a value
+    /// that needs the key clones it only when it is created).
+    pub fn acquire_with(&self, key: K, make: impl FnOnce(&K) -> V) -> (Arc<V>, bool) {
+        let (hash, mut shard) = self.shard(&key);
+        match shard.entry(hash, |slot| slot.key == key, |slot| slot.hash) {
+            Entry::Occupied(mut found) => {
+                let slot = found.get_mut();
+                slot.users += 1;
+                (Arc::clone(&slot.value), false)
+            }
+            Entry::Vacant(vacant) => {
+                let value = Arc::new(make(&key));
+                vacant.insert(Slot {
+                    hash,
+                    key,
+                    value: Arc::clone(&value),
+                    users: 1,
+                });
+                (value, true)
+            }
         }
-        let value = Arc::new(make());
-        let slot = Slot {
-            value: Arc::clone(&value),
-            users: 1,
-        };
-        shard.insert(key, slot);
-        (value, true)
     }
 
     /// How many users the slot of `key` has, if it is still `value` (0 otherwise).
     pub fn users(&self, key: &K, value: &Arc<V>) -> usize {
-        match self.shard(key).get(key) {
+        let (hash, shard) = self.shard(key);
+        match shard.find(hash, |slot| slot.key == *key) {
             Some(slot) if Arc::ptr_eq(&slot.value, value) => slot.users,
             _ => 0,
         }
@@ -128,10 +159,11 @@ impl<K: Hash + Eq, V> SlotMap<K, V> {
     /// Returns `true` when this call removed the slot. A slot that was already removed (or
     /// replaced by a newer one for the same key) is left alone and `false` is returned.
     pub fn release(&self, key: &K, value: &Arc<V>) -> bool {
-        let mut shard = self.shard(key);
-        let Some(slot) = shard.get_mut(key) else {
+        let (hash, mut shard) = self.shard(key);
+        let Ok(mut found) = shard.find_entry(hash, |slot| slot.key == *key) else {
             return false;
         };
+        let slot = found.get_mut();
         if !Arc::ptr_eq(&slot.value, value) {
             return false;
         }
@@ -139,7 +171,7 @@ impl<K: Hash + Eq, V> SlotMap<K, V> {
         if slot.users > 0 {
             return false;
         }
-        shard.remove(key);
+        found.remove();
         true
     }
 
@@ -147,10 +179,10 @@ impl<K: Hash + Eq, V> SlotMap<K, V> {
     ///
     /// Returns `true` when this call removed it.
     pub fn remove(&self, key: &K, value: &Arc<V>) -> bool {
-        let mut shard = self.shard(key);
-        match shard.get(key) {
-            Some(slot) if Arc::ptr_eq(&slot.value, value) => {
-                shard.remove(key);
+        let (hash, mut shard) = self.shard(key);
+        match shard.find_entry(hash, |slot| slot.key == *key) {
+            Ok(found) if Arc::ptr_eq(&found.get().value, value) => {
+                found.remove();
                 true
             }
             _ => false,
@@ -159,7 +191,8 @@ impl<K: Hash + Eq, V> SlotMap<K, V> {
 
     /// Whether `key` has a live slot (someone uses it).
     pub fn contains(&self, key: &K) -> bool {
-        self.shard(key).contains_key(key)
+        let (hash, shard) = self.shard(key);
+        shard.find(hash, |slot| slot.key == *key).is_some()
     }
 
     /// Number of live slots (exact when no call is running concurrently).
