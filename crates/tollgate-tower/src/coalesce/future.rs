@@ -16,8 +16,8 @@ type Shared<B, E> =
 pin_project! {
     /// A request passed through (no key), or this caller's share of a coalesced execution.
     ///
-    /// The shared case is boxed inside: it waits on [`Flight`](tollgate::flight::Flight), whose
-    /// execution is a spawned task that costs far more than the box.
+    /// The shared case is boxed inside: it is this caller's turn at
+    /// [`Flight::run`](tollgate::flight::Flight::run), a future with no name to store.
     #[must_use = "futures do nothing unless polled"]
     pub struct ResponseFuture<F, B, E> {
         #[pin]

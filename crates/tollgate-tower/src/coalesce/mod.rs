@@ -13,8 +13,10 @@
 //! Built on [`tollgate::flight`], so its guarantees carry over:
 //! - **One call of the inner service per key at a time**, however many requests race
 //!   (`tests/coalesce.rs::a_thousand_racing_requests_for_one_key_call_the_service_once_and_all_get_its_response`).
-//! - **The execution survives the leader's cancellation**: it runs in a task no request owns, so
-//!   a leader whose client went away does not cancel it and joiners still get its response
+//! - **The execution survives the leader's cancellation**: no request owns it (a lone leader
+//!   runs it in its own future; it moves into a task of its own when a second request joins or
+//!   the leader is dropped), so a leader whose client went away does not cancel it and joiners
+//!   still get its response
 //!   (`tests/coalesce.rs::the_call_survives_the_leaders_cancellation_and_the_joiner_gets_its_response`).
 //! - **Errors are shared, not retried**: an error of the inner service (it must be `Clone`), a
 //!   body over the limit or a panic reaches every caller of that execution as a
@@ -39,10 +41,11 @@
 //!     (req.method() == Method::GET).then(|| req.uri().path().to_owned())
 //! };
 //! let svc = CoalesceLayer::new(by_path).layer(tower::service_fn(|_req| async {
+//!     tokio::task::yield_now().await; // the report takes a while
 //!     Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"report"))))
 //! }));
 //! let get = || Request::get("/report").body(Full::default()).unwrap();
-//! // Both are registered before the shared call first runs.
+//! // The first request leads; the second arrives while its call runs and joins it.
 //! let (a, b) = tokio::join!(svc.clone().oneshot(get()), svc.clone().oneshot(get()));
 //! let (a, b) = (a.unwrap(), b.unwrap());
 //! assert_eq!(a.extensions().get::<Role>(), Some(&Role::Leader));
@@ -139,7 +142,7 @@ where
                 .run(key, move || shared::execute(inner, req, limit))
                 .await;
             match outcome.result {
-                Ok(response) => Ok(response.to_response(outcome.role)),
+                Ok(response) => Ok(SharedResponse::into_response(response, outcome.role)),
                 Err(flight::Error::Failed(e)) => Err(e),
                 Err(flight::Error::Panicked(msg)) => Err(CoalesceError::Panicked(msg)),
                 Err(_) => Err(CoalesceError::Aborted),

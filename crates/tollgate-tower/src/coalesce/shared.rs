@@ -2,10 +2,10 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, Response, StatusCode, Version};
 use http_body::Body;
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use http_body_util::BodyExt;
 use tollgate::flight::Role;
 use tower::{BoxError, Service};
 
@@ -21,8 +21,24 @@ pub(crate) struct SharedResponse {
 }
 
 impl SharedResponse {
+    /// This caller's response: the buffered one itself when no other caller holds it (a leader
+    /// nobody joined), a copy otherwise. Its extensions carry the caller's [`Role`].
+    pub(crate) fn into_response<B>(shared: Arc<Self>, role: Role) -> Response<CoalescedBody<B>> {
+        match Arc::try_unwrap(shared) {
+            Ok(own) => {
+                let mut response = Response::new(CoalescedBody::from(own.body));
+                *response.status_mut() = own.status;
+                *response.version_mut() = own.version;
+                *response.headers_mut() = own.headers;
+                response.extensions_mut().insert(role);
+                response
+            }
+            Err(shared) => shared.to_response(role),
+        }
+    }
+
     /// This caller's copy; its extensions carry the caller's [`Role`].
-    pub(crate) fn to_response<B>(&self, role: Role) -> Response<CoalescedBody<B>> {
+    fn to_response<B>(&self, role: Role) -> Response<CoalescedBody<B>> {
         let mut response = Response::new(CoalescedBody::from(self.body.clone()));
         *response.status_mut() = self.status;
         *response.version_mut() = self.version;
@@ -40,20 +56,52 @@ pub(crate) async fn execute<S, Req, B>(
 ) -> Result<Arc<SharedResponse>, CoalesceError<S::Error>>
 where
     S: Service<Req, Response = Response<B>>,
-    B: Body,
+    B: Body<Data = Bytes>,
     B::Error: Into<BoxError>,
 {
     let response = inner.call(req).await.map_err(CoalesceError::Inner)?;
     let (parts, body) = response.into_parts();
-    let body = match Limited::new(body, limit).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(e) if e.is::<LengthLimitError>() => return Err(CoalesceError::BodyTooLarge { limit }),
-        Err(e) => return Err(CoalesceError::Body(Arc::from(e))),
-    };
+    let body = buffer(body, limit).await?;
     Ok(Arc::new(SharedResponse {
         status: parts.status,
         version: parts.version,
         headers: parts.headers,
         body,
     }))
+}
+
+/// The body's data, at most `limit` bytes; trailers are not shared. A body of one chunk (the
+/// usual case) is kept as it is, without a copy.
+async fn buffer<B, E>(body: B, limit: usize) -> Result<Bytes, CoalesceError<E>>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    let too_large = || CoalesceError::BodyTooLarge { limit };
+    if body.size_hint().lower() > limit as u64 {
+        return Err(too_large());
+    }
+    let mut body = std::pin::pin!(body);
+    let (mut first, mut joined) = (None::<Bytes>, BytesMut::new());
+    let mut len = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| CoalesceError::Body(Arc::from(e.into())))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        len = len.saturating_add(data.len());
+        if len > limit {
+            return Err(too_large());
+        }
+        match first.take() {
+            None if joined.is_empty() => first = Some(data),
+            earlier => {
+                if let Some(earlier) = earlier {
+                    joined.extend_from_slice(&earlier);
+                }
+                joined.extend_from_slice(&data);
+            }
+        }
+    }
+    Ok(first.unwrap_or_else(|| joined.freeze()))
 }

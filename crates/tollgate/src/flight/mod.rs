@@ -16,8 +16,12 @@
 //!   held only for a map operation, never while work runs.
 //!
 //! # Cancellation and panics
-//! - The work runs in its own tokio task, **owned by no caller**. Dropping the leader's future
-//!   does not cancel it: joiners still get its result and nobody pays for a second execution.
+//! - The work is **owned by no caller**. A leader nobody joins runs it inside its own future
+//!   (no task is spawned for one caller); the work moves into a tokio task of its own as soon
+//!   as a second caller joins or the leader's future is dropped. Dropping the leader's future
+//!   therefore does not cancel it: joiners still get its result and nobody pays for a second
+//!   execution. And no caller waits on another caller being polled: a leader parked unpolled
+//!   (in a `select!` branch not taken, a buffered stream) never stalls its joiners.
 //! - With [`Builder::abort_when_unused`], the work is aborted once *every* caller has been
 //!   dropped; a caller arriving after that starts a new execution rather than joining a dead one.
 //! - A panic in the work (or in the closure that builds it) reaches every caller as
@@ -26,7 +30,9 @@
 //! An optional short-lived result cache ([`CachePolicy`]) serves a finished result again for a
 //! per-outcome TTL, so a failure can be cached for less time than a success.
 //!
-//! `run` must be called inside a tokio runtime (the work is spawned).
+//! `run` belongs inside a tokio runtime, which runs the work once it leaves its leader. Outside
+//! one, a lone leader still runs its work, joiners wait for that leader, and work whose leader
+//! is dropped is aborted.
 //!
 //! # Concurrent calls on the same key
 //! ```
@@ -42,11 +48,14 @@
 //!     let api_calls = Arc::clone(&api_calls);
 //!     async move {
 //!         api_calls.fetch_add(1, Ordering::SeqCst);
+//!         tokio::task::yield_now().await; // the paid call takes a while
 //!         Ok::<_, String>(42)
 //!     }
 //! };
 //! let key = "user-1/2026-11-21".to_string();
-//! // Both callers are registered before the spawned work first runs.
+//! // `join!` polls the leader first: it starts the work, which is still running when the
+//! // second caller arrives and joins it. (Work that finishes within its leader's first poll
+//! // has nothing to share: a caller after it leads a new execution.)
 //! let (a, b) = tokio::join!(
 //!     flight.run(key.clone(), paid_call),
 //!     flight.run(key.clone(), paid_call),
@@ -56,7 +65,7 @@
 //! assert_eq!(api_calls.load(Ordering::SeqCst), 1);
 //! assert_eq!(flight.len(), 0); // nothing running, nothing left behind
 //! # }
-//! //! ```
+//! ```
 
 mod cache;
 mod config;
@@ -83,7 +92,7 @@ pub struct Flight<K, T, E> {
 }
 
 pub(crate) struct Inner<K, T, E> {
-    calls: SlotMap<K, Call<T, E>>,
+    calls: SlotMap<K, Call<K, T, E>>,
     cache: Option<ResultCache<K, T, E>>,
     abort_when_unused: bool,
 }
@@ -134,41 +143,49 @@ where
                 role: Role::Cached,
             };
         }
-        let (call, created) = self.inner.calls.acquire(key.clone(), Call::new);
-        let caller = Caller {
+        let (call, created) = self
+            .inner
+            .calls
+            .acquire_with(key, |key| Call::new(key.clone()));
+        let mut caller = Caller {
             inner: &self.inner,
-            key,
             call,
+            leads: false,
         };
         let role = if created {
-            self.lead(&caller.key, &caller.call, make)
+            self.lead(&caller.call, make)
         } else {
             tracing::trace!("flight: joined");
+            caller.call.hand_to_task();
             Role::Joiner
         };
+        if role == Role::Leader {
+            caller.leads = true;
+            std::future::poll_fn(|cx| caller.call.poll_inline(cx)).await;
+        }
         let result = caller.call.wait().await;
         Outcome { result, role }
     }
 
     /// Starts the execution of a call this caller created.
-    fn lead<F, Fut>(&self, key: &K, call: &Arc<Call<T, E>>, make: F) -> Role
+    fn lead<F, Fut>(&self, call: &Arc<Call<K, T, E>>, make: F) -> Role
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>> + Send + 'static,
     {
         // A result may have been cached between our cache miss and our entry creation.
-        if let Some(result) = self.cached(key) {
-            task::complete(&self.inner, key, call, result);
+        if let Some(result) = self.cached(call.key()) {
+            task::complete(&self.inner, call, result);
             return Role::Cached;
         }
         match catch_unwind(AssertUnwindSafe(make)) {
             Ok(work) => {
                 tracing::trace!("flight: led");
-                task::spawn(Arc::clone(&self.inner), key.clone(), Arc::clone(call), work);
+                task::start(Arc::clone(&self.inner), call, work);
             }
             Err(payload) => {
                 let error = Error::Panicked(panic_message(payload.as_ref()));
-                task::complete(&self.inner, key, call, Err(error));
+                task::complete(&self.inner, call, Err(error));
             }
         }
         Role::Leader
@@ -197,22 +214,23 @@ where
     }
 }
 
-/// One caller's share of a call; with `abort_when_unused`, the last one to go aborts the work.
+/// One caller's share of a call. The leader's going moves its inline work into a task; with
+/// `abort_when_unused`, the last caller to go aborts the work instead.
 struct Caller<'a, K: Hash + Eq, T, E> {
     inner: &'a Inner<K, T, E>,
-    key: K,
-    call: Arc<Call<T, E>>,
+    call: Arc<Call<K, T, E>>,
+    /// This caller started the work and may still be running it in its own future.
+    leads: bool,
 }
 
 impl<K: Hash + Eq, T, E> Drop for Caller<'_, K, T, E> {
     fn drop(&mut self) {
         // `release` removes the entry under the shard lock when the count reaches zero, so no
         // new caller can join the call we are about to abort.
-        if self.inner.abort_when_unused
-            && self.inner.calls.release(&self.key, &self.call)
-            && let Some(handle) = self.call.abort.get()
-        {
-            handle.abort();
+        let abandon =
+            self.inner.abort_when_unused && self.inner.calls.release(self.call.key(), &self.call);
+        if self.leads || abandon {
+            self.call.leave(abandon);
         }
     }
 }

@@ -1,18 +1,28 @@
-//! The shared execution: a spawned task that is owned by no caller.
+//! The shared execution: run inside its leader's future while the leader is alone, moved into a
+//! task owned by no caller as soon as it is not.
 //!
-//! The work runs in its own tokio task, so dropping any caller (the leader included) never
-//! cancels it. Whatever way the task ends — a value, an error, a panic, an abort, or the
-//! runtime shutting down — [`Finish`] publishes exactly one result and removes the call's map
-//! entry, so no entry outlives its execution.
+//! A leader nobody joins drives the work itself, as part of its own future: no task is spawned
+//! for the common case of one caller. The work moves into a tokio task of its own when
+//! - a second caller joins (so no caller's progress depends on another caller being polled: a
+//!   leader parked unpolled inside a `select!` or a buffered stream never stalls its joiners), or
+//! - the leader is dropped before the work finished (so cancelling the leader never cancels the
+//!   work, unless [`Builder::abort_when_unused`](super::Builder::abort_when_unused) says to and
+//!   nobody else waits).
+//!
+//! Whatever way the work ends — a value, an error, a panic, an abort, or the runtime shutting
+//! down — [`Finish`] publishes exactly one result and removes the call's map entry, so no entry
+//! outlives its execution.
 
 use std::future::Future;
 use std::hash::Hash;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
-use std::task::{Context, Poll};
+use std::sync::atomic::{AtomicBool, Ordering, fence};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::task::{Context, Poll, Waker};
 
-use tokio::sync::watch;
+use pin_project_lite::pin_project;
+use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 
 use super::Inner;
@@ -20,18 +30,49 @@ use super::error::{Error, panic_message};
 
 pub(crate) type Shared<T, E> = Result<T, Error<E>>;
 
-/// One in-flight execution: where its result is published, and how to stop it.
-pub(crate) struct Call<T, E> {
-    pub(crate) result: watch::Sender<Option<Shared<T, E>>>,
-    pub(crate) abort: OnceLock<AbortHandle>,
+/// The work with its [`Finish`], type-erased so that a [`Call`] does not name the future.
+type Work = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// One in-flight execution: where its result is published, where its work runs, how to stop it.
+pub(crate) struct Call<K, T, E> {
+    /// The key this call runs for.
+    key: K,
+    /// The result, set once by [`complete`].
+    result: OnceLock<Shared<T, E>>,
+    /// Wakes the callers waiting for `result`.
+    published: Notify,
+    /// Set by whoever moves the work into a task, under the `inline` lock.
+    abort: OnceLock<AbortHandle>,
+    inline: Mutex<Inline>,
+    /// A joiner asked for the work to move into a task (see [`Call::move_to_task`]).
+    wants_task: AtomicBool,
 }
 
-impl<T, E> Call<T, E> {
-    pub(crate) fn new() -> Self {
+/// The work while its leader's future runs it.
+#[derive(Default)]
+struct Inline {
+    work: Option<Work>,
+    /// The leader's waker: woken when the work leaves for a task, so the leader goes on to
+    /// wait for the published result like any joiner.
+    leader: Option<Waker>,
+}
+
+impl<K, T, E> Call<K, T, E> {
+    pub(crate) fn new(key: K) -> Self {
         Call {
-            result: watch::Sender::new(None),
+            key,
+            result: OnceLock::new(),
+            published: Notify::new(),
             abort: OnceLock::new(),
+            inline: Mutex::new(Inline::default()),
+            wants_task: AtomicBool::new(false),
         }
+    }
+
+    /// The work never panics while locked (it is wrapped in [`CatchUnwind`]), so a poisoned
+    /// lock still holds a consistent `Inline`.
+    fn inline(&self) -> MutexGuard<'_, Inline> {
+        self.inline.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Waits for the published result.
@@ -40,11 +81,110 @@ impl<T, E> Call<T, E> {
         T: Clone,
         E: Clone,
     {
-        let mut rx = self.result.subscribe();
-        match rx.wait_for(Option::is_some).await {
-            Ok(published) => published.clone().unwrap_or(Err(Error::Aborted)),
-            // Unreachable while the caller holds the call (it owns the sender); kept total.
-            Err(_) => Err(Error::Aborted),
+        if let Some(result) = self.result.get() {
+            return result.clone();
+        }
+        loop {
+            // Registered before the check, so a result published in between still wakes us.
+            let mut published = std::pin::pin!(self.published.notified());
+            published.as_mut().enable();
+            if let Some(result) = self.result.get() {
+                return result.clone();
+            }
+            published.await;
+        }
+    }
+
+    /// The leader's turn at its work: polls it while it runs inline. `Ready` once it finished
+    /// or left for a task (the result is then, or will be, published).
+    pub(crate) fn poll_inline(&self, cx: &mut Context<'_>) -> Poll<()> {
+        {
+            let mut inline = self.inline();
+            let Some(work) = inline.work.as_mut() else {
+                return Poll::Ready(());
+            };
+            if work.as_mut().poll(cx).is_ready() {
+                inline.work = None;
+                return Poll::Ready(());
+            }
+            if !inline
+                .leader
+                .as_ref()
+                .is_some_and(|w| w.will_wake(cx.waker()))
+            {
+                inline.leader = Some(cx.waker().clone());
+            }
+        }
+        // A joiner that found the lock taken left this flag for us (the fences pair with
+        // `hand_to_task`'s: one of the two sides sees the other).
+        fence(Ordering::SeqCst);
+        if self.wants_task.load(Ordering::Relaxed) {
+            self.move_to_task();
+        }
+        Poll::Pending
+    }
+
+    /// A joiner arrived: the work must not depend on the leader being polled any more.
+    pub(crate) fn hand_to_task(&self) {
+        self.wants_task.store(true, Ordering::Relaxed);
+        fence(Ordering::SeqCst);
+        self.move_to_task();
+    }
+
+    /// Moves inline work into a task, unless the lock is busy: its holder is then the leader
+    /// polling it (it sees `wants_task` after unlocking), someone else moving it, or the leader
+    /// leaving (which moves it too).
+    fn move_to_task(&self) {
+        let Ok(mut inline) = self.inline.try_lock() else {
+            return;
+        };
+        if inline.work.is_none() {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            // No runtime to run it in: it stays with the leader.
+            return;
+        };
+        if let Some(work) = inline.work.take() {
+            let _ = self.abort.set(runtime.spawn(work).abort_handle());
+        }
+        if let Some(leader) = inline.leader.take() {
+            leader.wake();
+        }
+    }
+
+    /// The key this call runs for.
+    pub(crate) fn key(&self) -> &K {
+        &self.key
+    }
+
+    /// A caller is going. The leader's inline work moves into a task, or, when `abandon` (the
+    /// abort option and nobody else waits), is dropped; an abandoned task is aborted. Both end
+    /// with [`Finish`] publishing `Aborted` and retiring the entry.
+    pub(crate) fn leave(&self, abandon: bool) {
+        let work = {
+            let mut inline = self.inline();
+            inline.leader = None;
+            let work = inline.work.take();
+            match (work, abandon) {
+                (Some(work), false) => {
+                    match tokio::runtime::Handle::try_current() {
+                        Ok(runtime) => {
+                            let _ = self.abort.set(runtime.spawn(work).abort_handle());
+                            None
+                        }
+                        // Nowhere to run it: dropped below (its callers get `Aborted`).
+                        Err(_) => Some(work),
+                    }
+                }
+                (work, _) => work,
+            }
+            // A task is spawned only under this lock, so its handle is set by now.
+        };
+        // Dropped outside the lock: dropping it runs `Finish`, which publishes.
+        drop(work);
+        if abandon && let Some(handle) = self.abort.get() {
+            handle.abort();
         }
     }
 }
@@ -53,8 +193,7 @@ impl<T, E> Call<T, E> {
 /// so a caller that sees the result also sees the entry gone.
 pub(crate) fn complete<K, T, E>(
     inner: &Inner<K, T, E>,
-    key: &K,
-    call: &Arc<Call<T, E>>,
+    call: &Arc<Call<K, T, E>>,
     result: Shared<T, E>,
 ) where
     K: Hash + Eq + Clone,
@@ -62,19 +201,17 @@ pub(crate) fn complete<K, T, E>(
     E: Clone,
 {
     if let Some(cache) = &inner.cache {
-        cache.put(key.clone(), &result);
+        cache.put(call.key.clone(), &result);
     }
-    inner.calls.remove(key, call);
-    call.result.send_replace(Some(result));
+    inner.calls.remove(&call.key, call);
+    // Set once: a `Finish` that published does not publish again.
+    let _ = call.result.set(result);
+    call.published.notify_waiters();
 }
 
-/// Runs `work` as the call's task and records how to abort it.
-pub(crate) fn spawn<K, T, E, Fut>(
-    inner: Arc<Inner<K, T, E>>,
-    key: K,
-    call: Arc<Call<T, E>>,
-    work: Fut,
-) where
+/// Gives the call its work, to be run by the leader (see [`Call::poll_inline`]).
+pub(crate) fn start<K, T, E, Fut>(inner: Arc<Inner<K, T, E>>, call: &Arc<Call<K, T, E>>, work: Fut)
+where
     K: Hash + Eq + Clone + Send + Sync + 'static,
     T: Clone + Send + Sync + 'static,
     E: Clone + Send + Sync + 'static,
@@ -82,13 +219,10 @@ pub(crate) fn spawn<K, T, E, Fut>(
 {
     let finish = Finish {
         inner,
-        key,
-        call: Arc::clone(&call),
+        call: Arc::clone(call),
         done: false,
     };
-    let handle = tokio::spawn(drive(finish, work));
-    // Set once, by the only leader of this call.
-    let _ = call.abort.set(handle.abort_handle());
+    call.inline().work = Some(Box::pin(drive(finish, work)));
 }
 
 async fn drive<K, T, E, Fut>(mut finish: Finish<K, T, E>, work: Fut)
@@ -98,11 +232,7 @@ where
     E: Clone,
     Fut: Future<Output = Result<T, E>>,
 {
-    let result = match (CatchUnwind {
-        work: Box::pin(work),
-    })
-    .await
-    {
+    let result = match (CatchUnwind { work }).await {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(error)) => Err(Error::Failed(error)),
         Err(message) => {
@@ -111,14 +241,13 @@ where
         }
     };
     finish.done = true;
-    complete(&finish.inner, &finish.key, &finish.call, result);
+    complete(&finish.inner, &finish.call, result);
 }
 
 /// Completes the call as aborted if the task is dropped before it finished.
 struct Finish<K: Hash + Eq + Clone, T: Clone, E: Clone> {
     inner: Arc<Inner<K, T, E>>,
-    key: K,
-    call: Arc<Call<T, E>>,
+    call: Arc<Call<K, T, E>>,
     done: bool,
 }
 
@@ -126,21 +255,24 @@ impl<K: Hash + Eq + Clone, T: Clone, E: Clone> Drop for Finish<K, T, E> {
     fn drop(&mut self) {
         if !self.done {
             tracing::debug!("flight: shared execution aborted");
-            complete(&self.inner, &self.key, &self.call, Err(Error::Aborted));
+            complete(&self.inner, &self.call, Err(Error::Aborted));
         }
     }
 }
 
-/// Turns a panic while polling the work into an `Err(message)`.
-struct CatchUnwind<F> {
-    work: Pin<Box<F>>,
+pin_project! {
+    /// Turns a panic while polling the work into an `Err(message)`.
+    struct CatchUnwind<F> {
+        #[pin]
+        work: F,
+    }
 }
 
 impl<F: Future> Future for CatchUnwind<F> {
     type Output = Result<F::Output, String>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let work = self.get_mut().work.as_mut();
+        let work = self.project().work;
         match catch_unwind(AssertUnwindSafe(|| work.poll(cx))) {
             Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
             Ok(Poll::Pending) => Poll::Pending,

@@ -1,0 +1,215 @@
+//! Where the shared work runs: inside a lone leader's own future (no task for one caller), and in
+//! a task of its own as soon as a second caller joins or the leader is dropped — so that no
+//! caller ever waits on another caller being polled, and cancelling the leader never cancels
+//! the work.
+// Helpers outside #[test] functions panic on purpose, like the tests themselves.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "support/flight.rs"]
+mod support;
+
+use std::pin::pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use support::{Counter, Gate, gated, poll_once, spawn_registered};
+use tokio::sync::oneshot;
+use tollgate::flight::{Error, Flight, Outcome, Role};
+
+type Shared = Flight<&'static str, u64, String>;
+
+/// Tasks alive on the current runtime.
+fn tasks() -> usize {
+    tokio::runtime::Handle::current()
+        .metrics()
+        .num_alive_tasks()
+}
+
+/// A failing test ends here instead of hanging (not a synchronisation: the awaited futures
+/// finish as soon as the test's own steps let them).
+async fn bounded<F: std::future::Future>(what: &str, fut: F) -> F::Output {
+    tokio::time::timeout(Duration::from_secs(30), fut)
+        .await
+        .unwrap_or_else(|_| panic!("{what} never finished"))
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_lone_leader_runs_its_work_in_its_own_future_and_a_joiner_moves_it_into_a_task() {
+    let flight = Shared::new();
+    let (runs, gate) = (Counter::default(), Gate::new());
+    let before = tasks();
+    let mut leader = pin!(flight.run("k", || gated(&runs, &gate, Ok(9))));
+    assert!(poll_once(leader.as_mut()).await.is_pending());
+    assert_eq!(runs.get(), 1, "the leader's first poll ran the work");
+    assert_eq!(tasks(), before, "a lone leader spawns nothing");
+
+    let mut joiner = pin!(flight.run("k", || async { panic!("a joiner's closure ran") }));
+    assert!(poll_once(joiner.as_mut()).await.is_pending());
+    assert_eq!(tasks(), before + 1, "the joiner moved the work into a task");
+
+    gate.open();
+    let (led, joined) = tokio::join!(leader, joiner);
+    assert_eq!((led.result, led.role), (Ok(9), Role::Leader));
+    assert_eq!((joined.result, joined.role), (Ok(9), Role::Joiner));
+    assert_eq!(runs.get(), 1);
+    assert_eq!(flight.len(), 0);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn work_that_finishes_in_its_first_poll_leaves_nothing_behind() {
+    let flight = Shared::new();
+    let before = tasks();
+    let outcome = flight.run("k", || async { Ok(4) }).await;
+    assert_eq!((outcome.result, outcome.role), (Ok(4), Role::Leader));
+    assert_eq!(flight.len(), 0);
+    assert_eq!(tasks(), before);
+    // Nothing to share with: the next caller leads a new execution.
+    let next = flight.run("k", || async { Ok(5) }).await;
+    assert_eq!((next.result, next.role), (Ok(5), Role::Leader));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_leader_parked_unpolled_never_stalls_its_joiners() {
+    let flight = Shared::new();
+    let (runs, gate) = (Counter::default(), Gate::new());
+    // The leader starts the work, then is kept alive and never polled again (a `select!` branch
+    // not taken, a buffered stream nobody drives).
+    let mut leader = Box::pin(flight.run("k", || gated(&runs, &gate, Ok(7))));
+    assert!(poll_once(leader.as_mut()).await.is_pending());
+    let joined = spawn_registered(200, |_| {
+        let flight = flight.clone();
+        async move {
+            flight
+                .run("k", || async { panic!("a joiner's closure ran") })
+                .await
+        }
+    })
+    .await;
+    gate.open();
+    for joiner in joined {
+        let outcome = bounded("a joiner of a parked leader", joiner)
+            .await
+            .unwrap();
+        assert_eq!((outcome.result, outcome.role), (Ok(7), Role::Joiner));
+    }
+    assert_eq!(runs.get(), 1);
+    assert_eq!(flight.len(), 0);
+    // The parked leader, polled at last, has the same result.
+    let led = leader.await;
+    assert_eq!((led.result, led.role), (Ok(7), Role::Leader));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_joiner_arriving_while_the_leader_polls_the_work_still_moves_it_into_a_task() {
+    let flight = Shared::new();
+    let gate = Gate::new();
+    // The work's first poll holds the leader inside `poll` until a joiner has registered: the
+    // joiner finds the work busy and leaves it to the leader to hand over after that poll.
+    let in_poll = Arc::new(std::sync::Barrier::new(2));
+    let joined = Arc::new(std::sync::Barrier::new(2));
+    let (parked_tx, parked_rx) = oneshot::channel();
+    let leader = {
+        let (flight, gate) = (flight.clone(), gate.clone());
+        let (in_poll, joined) = (Arc::clone(&in_poll), Arc::clone(&joined));
+        tokio::spawn(async move {
+            let mut run = pin!(flight.run("k", move || async move {
+                in_poll.wait();
+                joined.wait();
+                gate.wait().await;
+                Ok(11)
+            }));
+            assert!(poll_once(run.as_mut()).await.is_pending());
+            let _ = parked_tx.send(());
+            // Parked for good: this task never polls `run` again.
+            std::future::pending::<()>().await;
+        })
+    };
+    tokio::task::spawn_blocking(move || in_poll.wait())
+        .await
+        .unwrap();
+    let mut joiner = Box::pin(flight.run("k", || async { panic!("a joiner's closure ran") }));
+    assert!(poll_once(joiner.as_mut()).await.is_pending());
+    tokio::task::spawn_blocking(move || joined.wait())
+        .await
+        .unwrap();
+    parked_rx.await.unwrap();
+    gate.open();
+    let outcome = bounded("the joiner of a leader parked after its poll", joiner).await;
+    assert_eq!((outcome.result, outcome.role), (Ok(11), Role::Joiner));
+    assert_eq!(flight.len(), 0);
+    leader.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_lone_leader_dropped_hands_its_work_to_a_task_that_a_later_caller_joins() {
+    let flight = Shared::new();
+    let (runs, gate) = (Counter::default(), Gate::new());
+    {
+        let mut leader = pin!(flight.run("k", || gated(&runs, &gate, Ok(3))));
+        assert!(poll_once(leader.as_mut()).await.is_pending());
+    } // the only caller is dropped with its work unfinished
+    assert_eq!(flight.len(), 1, "the work goes on");
+    let mut late = pin!(flight.run("k", || async { panic!("a second execution started") }));
+    assert!(poll_once(late.as_mut()).await.is_pending());
+    gate.open();
+    let outcome = late.await;
+    assert_eq!((outcome.result, outcome.role), (Ok(3), Role::Joiner));
+    assert_eq!(runs.get(), 1, "nobody paid twice");
+    assert_eq!(flight.len(), 0);
+}
+
+/// Signals when the work's future is dropped, and whether it had finished.
+struct DropProbe(Option<oneshot::Sender<bool>>, bool);
+
+impl Drop for DropProbe {
+    fn drop(&mut self) {
+        if let Some(tx) = self.0.take() {
+            let _ = tx.send(self.1);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_lone_leader_dropped_with_the_abort_option_drops_its_inline_work() {
+    let flight: Shared = Flight::builder().abort_when_unused(true).build();
+    let (runs, gate) = (Counter::default(), Gate::new());
+    let (dropped_tx, dropped_rx) = oneshot::channel();
+    {
+        let (runs, gate) = (runs.clone(), gate.clone());
+        let mut leader = pin!(flight.run("k", move || async move {
+            let mut probe = DropProbe(Some(dropped_tx), false);
+            runs.hit();
+            gate.wait().await;
+            probe.1 = true;
+            Ok(1)
+        }));
+        assert!(poll_once(leader.as_mut()).await.is_pending());
+    }
+    assert!(
+        !dropped_rx.await.unwrap(),
+        "the work was dropped unfinished"
+    );
+    assert_eq!(flight.len(), 0);
+    gate.open();
+    let next = flight.run("k", || gated(&runs, &gate, Ok(2))).await;
+    assert_eq!((next.result, next.role), (Ok(2), Role::Leader));
+    assert_eq!(runs.get(), 2);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_panic_in_inline_work_reaches_the_leader_and_frees_the_key() {
+    let flight = Shared::new();
+    let outcome: Outcome<u64, String> = flight
+        .run("k", || async {
+            tokio::task::yield_now().await;
+            panic!("inline boom")
+        })
+        .await;
+    assert_eq!(
+        (outcome.result, outcome.role),
+        (Err(Error::Panicked("inline boom".to_owned())), Role::Leader)
+    );
+    assert_eq!(flight.len(), 0);
+    let next = flight.run("k", || async { Ok(6) }).await;
+    assert_eq!((next.result, next.role), (Ok(6), Role::Leader));
+}
