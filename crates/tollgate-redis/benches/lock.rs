@@ -7,7 +7,8 @@
 //!   plus `unlock` on the **same** throw-away `redis-server` (one instance: quorum 1).
 //! - `lock_acquire`: the acquisition alone (the release is outside the timing).
 //! - `lock_handoff`: a task of the same process waits in `acquire` (`Wait::Until`) while the
-//!   holder holds the key; timed from the holder's `release()` call until the waiter holds it.
+//!   holder holds the key (queued before the release, without idling); timed from the
+//!   holder's `release()` call until the waiter holds it.
 //! - Printed after criterion: medians of the same operations measured **interleaved** (one
 //!   of each in turn, so the shared machine's noise hits both sides alike), once from
 //!   `block_on`'s thread (as criterion's rows) and once in a task on a runtime worker, and
@@ -18,7 +19,9 @@
 //! `CARGO_TARGET_DIR=target cargo bench -p tollgate-redis --bench lock`
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+use std::future::Future;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
@@ -53,17 +56,25 @@ async fn acquire_alone<S: LockStore>(locks: &Locks<S>) -> Duration {
     took
 }
 
-/// One hand-off: from the holder's `release()` call until the waiting task holds the key.
+/// One hand-off: from the holder's `release()` call until the waiting task holds the key. The
+/// waiter is queued behind the holder before the release (its acquisition polled once, then it
+/// signals), so nothing idles in between: a sleep there left the core idle and measured the
+/// return from idle (caches and a parked worker: 20-40 µs even on the memory store) instead of
+/// the hand-off.
 async fn handoff<S: LockStore>(locks: &Locks<S>) -> Duration {
     let holder = locks.acquire(key(), LEASE, Wait::Fail).await.unwrap();
     let waiting = locks.clone();
+    let (queued_tx, queued) = tokio::sync::oneshot::channel();
     let waiter = tokio::spawn(async move {
         let deadline = Instant::now() + Duration::from_secs(10);
-        let guard = waiting.acquire(key(), LEASE, Wait::Until(deadline)).await;
+        let mut acquire = std::pin::pin!(waiting.acquire(key(), LEASE, Wait::Until(deadline)));
+        let first = std::future::poll_fn(|cx| Poll::Ready(acquire.as_mut().poll(cx))).await;
+        assert!(first.is_pending(), "the key is held: the waiter queues");
+        queued_tx.send(()).unwrap();
+        let guard = acquire.await;
         (guard.unwrap(), Instant::now())
     });
-    // Untimed set-up: let the waiter queue behind the holder.
-    tokio::time::sleep(Duration::from_millis(2)).await;
+    queued.await.unwrap();
     let released = Instant::now();
     holder.release().await.unwrap();
     let (guard, entered) = waiter.await.unwrap();
