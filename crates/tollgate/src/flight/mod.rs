@@ -143,10 +143,10 @@ where
                 role: Role::Cached,
             };
         }
-        let (call, created) = self
-            .inner
-            .calls
-            .acquire_with(key, |key| Call::new(key.clone()));
+        let caches = self.inner.cache.is_some();
+        let (call, created) = self.inner.calls.acquire_with(key, |key, hash| {
+            Call::new(hash, caches.then(|| key.clone()))
+        });
         let mut caller = Caller {
             inner: &self.inner,
             call,
@@ -174,7 +174,7 @@ where
         Fut: Future<Output = Result<T, E>> + Send + 'static,
     {
         // A result may have been cached between our cache miss and our entry creation.
-        if let Some(result) = self.cached(call.key()) {
+        if let Some(result) = call.cache_key().and_then(|key| self.cached(key)) {
             task::complete(&self.inner, call, result);
             return Role::Cached;
         }
@@ -227,8 +227,11 @@ impl<K: Hash + Eq, T, E> Drop for Caller<'_, K, T, E> {
     fn drop(&mut self) {
         // `release` removes the entry under the shard lock when the count reaches zero, so no
         // new caller can join the call we are about to abort.
-        let abandon =
-            self.inner.abort_when_unused && self.inner.calls.release(self.call.key(), &self.call);
+        let abandon = self.inner.abort_when_unused
+            && self
+                .inner
+                .calls
+                .release_hashed(self.call.hash(), &self.call);
         if self.leads || abandon {
             self.call.leave(abandon);
         }

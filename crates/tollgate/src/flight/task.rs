@@ -35,8 +35,10 @@ type Work = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// One in-flight execution: where its result is published, where its work runs, how to stop it.
 pub(crate) struct Call<K, T, E> {
-    /// The key this call runs for.
-    key: K,
+    /// The hash of the call's key in the flight's map (see `SlotMap::remove_hashed`).
+    hash: u64,
+    /// The key, kept only when the flight caches results (the cache is keyed by it).
+    cache_key: Option<K>,
     /// The result, set once by [`complete`].
     result: OnceLock<Shared<T, E>>,
     /// Wakes the callers waiting for `result`.
@@ -58,9 +60,10 @@ struct Inline {
 }
 
 impl<K, T, E> Call<K, T, E> {
-    pub(crate) fn new(key: K) -> Self {
+    pub(crate) fn new(hash: u64, cache_key: Option<K>) -> Self {
         Call {
-            key,
+            hash,
+            cache_key,
             result: OnceLock::new(),
             published: Notify::new(),
             abort: OnceLock::new(),
@@ -153,9 +156,14 @@ impl<K, T, E> Call<K, T, E> {
         }
     }
 
-    /// The key this call runs for.
-    pub(crate) fn key(&self) -> &K {
-        &self.key
+    /// The hash of the call's key in the flight's map.
+    pub(crate) fn hash(&self) -> u64 {
+        self.hash
+    }
+
+    /// The call's key, when the flight caches results.
+    pub(crate) fn cache_key(&self) -> Option<&K> {
+        self.cache_key.as_ref()
     }
 
     /// A caller is going. The leader's inline work moves into a task, or, when `abandon` (the
@@ -200,10 +208,10 @@ pub(crate) fn complete<K, T, E>(
     T: Clone,
     E: Clone,
 {
-    if let Some(cache) = &inner.cache {
-        cache.put(call.key.clone(), &result);
+    if let (Some(cache), Some(key)) = (&inner.cache, &call.cache_key) {
+        cache.put(key.clone(), &result);
     }
-    inner.calls.remove(&call.key, call);
+    inner.calls.remove_hashed(call.hash, call);
     // Set once: a `Finish` that published does not publish again.
     let _ = call.result.set(result);
     call.published.notify_waiters();

@@ -18,8 +18,9 @@
 //! - **No per-key state for removed keys**: [`Resources::len`] counts live resources and
 //!   [`Resources::creating`] running creations; both return to 0.
 //!
-//! Cancellation: dropping a `get` never cancels a creation (it runs in its own task and its
-//! resource is cached for the next caller) nor a close.
+//! Cancellation: dropping a `get` never cancels a creation (it is a [`flight`](crate::flight)
+//! execution, which moves into a task of its own when its caller is dropped, and its resource
+//! is cached for the next caller) nor a close.
 //!
 //! ```
 //! use std::sync::Arc;

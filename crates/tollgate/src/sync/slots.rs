@@ -119,12 +119,13 @@ impl<K: Hash + Eq, V> SlotMap<K, V> {
     ///
     /// Returns the slot and `true` when this call created it.
     pub fn acquire(&self, key: K, make: impl FnOnce() -> V) -> (Arc<V>, bool) {
-        self.acquire_with(key, |_| make())
+        self.acquire_with(key, |_, _| make())
     }
 
-    /// [`SlotMap::acquire`], with `make` given the key (the map keeps `key` itself, so a value
-    /// that needs the key clones it only when it is created).
-    pub fn acquire_with(&self, key: K, make: impl FnOnce(&K) -> V) -> (Arc<V>, bool) {
+    /// [`SlotMap::acquire`], with `make` given the key and its hash (the map keeps `key`
+    /// itself; a value can keep the hash for [`SlotMap::release_hashed`] and
+    /// [`SlotMap::remove_hashed`], which then need no key).
+    pub fn acquire_with(&self, key: K, make: impl FnOnce(&K, u64) -> V) -> (Arc<V>, bool) {
         let (hash, mut shard) = self.shard(&key);
         match shard.entry(hash, |slot| slot.key == key, |slot| slot.hash) {
             Entry::Occupied(mut found) => {
@@ -133,7 +134,7 @@ impl<K: Hash + Eq, V> SlotMap<K, V> {
                 (Arc::clone(&slot.value), false)
             }
             Entry::Vacant(vacant) => {
-                let value = Arc::new(make(&key));
+                let value = Arc::new(make(&key, hash));
                 vacant.insert(Slot {
                     hash,
                     key,
@@ -186,6 +187,34 @@ impl<K: Hash + Eq, V> SlotMap<K, V> {
                 true
             }
             _ => false,
+        }
+    }
+
+    /// [`SlotMap::release`] of the slot whose key has `hash` (as given to
+    /// [`SlotMap::acquire_with`]'s `make`): the slot is found by its value, no key needed.
+    pub fn release_hashed(&self, hash: u64, value: &Arc<V>) -> bool {
+        let mut shard = self.shards.lock_hashed(hash);
+        let Ok(mut found) = shard.find_entry(hash, |slot| Arc::ptr_eq(&slot.value, value)) else {
+            return false;
+        };
+        let slot = found.get_mut();
+        slot.users = slot.users.saturating_sub(1);
+        if slot.users > 0 {
+            return false;
+        }
+        found.remove();
+        true
+    }
+
+    /// [`SlotMap::remove`] of the slot whose key has `hash`, found by its value.
+    pub fn remove_hashed(&self, hash: u64, value: &Arc<V>) -> bool {
+        let mut shard = self.shards.lock_hashed(hash);
+        match shard.find_entry(hash, |slot| Arc::ptr_eq(&slot.value, value)) {
+            Ok(found) => {
+                found.remove();
+                true
+            }
+            Err(_) => false,
         }
     }
 
@@ -253,5 +282,31 @@ mod tests {
         assert!(!map.remove(&"k", &a));
         assert!(map.remove(&"k", &c));
         assert_eq!(map.len(), 0);
+    }
+
+    #[test]
+    fn hashed_release_and_remove_find_the_slot_by_its_value() {
+        let map: SlotMap<String, u32> = SlotMap::with_shards(4);
+        let mut hash = None;
+        let (a, created) = map.acquire_with("k".to_owned(), |key, h| {
+            hash = Some(h);
+            u32::try_from(key.len()).unwrap_or(0)
+        });
+        let hash = hash.unwrap_or_default();
+        assert!(created && *a == 1);
+        let (b, created) = map.acquire("k".to_owned(), || 9);
+        assert!(!created && Arc::ptr_eq(&a, &b));
+        // Other keys in the same table: the value, not the hash alone, picks the slot.
+        for i in 0..100 {
+            map.acquire(format!("other-{i}"), || i);
+        }
+        assert!(!map.release_hashed(hash, &a), "one user left");
+        assert!(map.release_hashed(hash, &b), "the last user removes it");
+        assert!(!map.contains(&"k".to_owned()));
+        let (c, _) = map.acquire_with("k".to_owned(), |_, _| 3);
+        assert!(!map.remove_hashed(hash, &a), "a stale slot must not remove the new one");
+        assert!(!map.release_hashed(hash, &a));
+        assert!(map.remove_hashed(hash, &c));
+        assert_eq!(map.len(), 100);
     }
 }
