@@ -1,8 +1,8 @@
 //! loom models of flight's leader hand-off and cleanup, on the real `SlotMap` that holds
 //! flight's calls (its shard locks are loom's under `cfg(tollgate_loom)`). The model mirrors
-//! the three things that touch a call's entry: a caller joins (`acquire`), a caller goes away
-//! with the abort option (`release`, whose `true` aborts the work), and the finished work
-//! retires its own entry (`remove`). Run with:
+//! the three things that touch a call's entry: a caller joins (`acquire_with`), a caller goes
+//! away with the abort option (`release_hashed`, whose `true` aborts the work), and the
+//! finished work retires its own entry (`remove_hashed`). Run with:
 //! `RUSTFLAGS="--cfg tollgate_loom" cargo test -p tollgate --release --test loom_flight`
 #![cfg(tollgate_loom)]
 
@@ -12,18 +12,30 @@ use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use loom::thread;
 use tollgate::keyed::slots::SlotMap;
 
-/// What flight's `Call` holds that matters here: whether it was aborted, whether it finished.
-#[derive(Debug, Default)]
+/// What flight's `Call` holds that matters here: its key's hash (flight releases and removes
+/// its slot by hash and identity), whether it was aborted, whether it finished.
+#[derive(Debug)]
 struct Call {
+    hash: u64,
     aborted: AtomicBool,
     finished: AtomicBool,
+}
+
+impl Call {
+    fn new(hash: u64) -> Self {
+        Call {
+            hash,
+            aborted: AtomicBool::new(false),
+            finished: AtomicBool::new(false),
+        }
+    }
 }
 
 const KEY: u8 = 1;
 
 /// A caller: leads or joins, then is dropped (abort option on). Returns the call it used.
 fn caller(calls: &SlotMap<u8, Call>, executions: &AtomicUsize) -> Arc<Call> {
-    let (call, led) = calls.acquire(KEY, Call::default);
+    let (call, led) = calls.acquire_with(KEY, |_, hash| Call::new(hash));
     if led {
         executions.fetch_add(1, Ordering::SeqCst);
     }
@@ -32,7 +44,7 @@ fn caller(calls: &SlotMap<u8, Call>, executions: &AtomicUsize) -> Arc<Call> {
         !call.aborted.load(Ordering::SeqCst),
         "joined an aborted call"
     );
-    if calls.release(&KEY, &call) {
+    if calls.release_hashed(call.hash, &call) {
         call.aborted.store(true, Ordering::SeqCst);
     }
     call
@@ -40,7 +52,7 @@ fn caller(calls: &SlotMap<u8, Call>, executions: &AtomicUsize) -> Arc<Call> {
 
 /// The work finishing: retire the entry, then publish.
 fn finish(calls: &SlotMap<u8, Call>, call: &Arc<Call>) {
-    calls.remove(&KEY, call);
+    calls.remove_hashed(call.hash, call);
     call.finished.store(true, Ordering::SeqCst);
 }
 
@@ -74,7 +86,7 @@ fn finishing_work_and_a_late_caller_leave_no_entry_behind() {
         let calls = Arc::new(SlotMap::with_shards(1));
         let executions = Arc::new(AtomicUsize::new(0));
         // The leader has started the work and keeps waiting for it.
-        let (leader_call, led) = calls.acquire(KEY, Call::default);
+        let (leader_call, led) = calls.acquire_with(KEY, |_, hash| Call::new(hash));
         assert!(led);
         let work = {
             let (calls, call) = (calls.clone(), leader_call.clone());
@@ -91,7 +103,7 @@ fn finishing_work_and_a_late_caller_leave_no_entry_behind() {
         let fresh = executions.load(Ordering::SeqCst);
         assert_eq!(fresh, usize::from(!Arc::ptr_eq(&late_call, &leader_call)));
         // The leader goes away last; its work already retired the entry, so nothing is aborted.
-        assert!(!calls.release(&KEY, &leader_call));
+        assert!(!calls.release_hashed(leader_call.hash, &leader_call));
         assert!(!leader_call.aborted.load(Ordering::SeqCst));
         assert!(leader_call.finished.load(Ordering::SeqCst));
         assert_eq!(calls.len(), 0);

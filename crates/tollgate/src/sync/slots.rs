@@ -4,10 +4,10 @@
 //! [`crate::keyed::Mutex`] (one async mutex per key): a sharded map from key to an `Arc<V>` plus a
 //! count of users. A slot is created by the first [`SlotMap::acquire`], shared by every later one,
 //! and removed by the [`SlotMap::release`] that brings the count back to zero (or by
-//! [`SlotMap::remove`]). Because the count and the map change under the same shard lock, a caller
-//! can never obtain a slot that has already been removed: it either joins the live slot or creates
-//! a fresh one. Locks are held only for a hash-map operation, never across an `.await`, and keys in
-//! different shards never contend.
+//! [`SlotMap::remove_hashed`]). Because the count and the map change under the same shard lock,
+//! a caller can never obtain a slot that has already been removed: it either joins the live
+//! slot or creates a fresh one. Locks are held only for a hash-map operation, never across an
+//! `.await`, and keys in different shards never contend.
 //!
 //! The types use the primitives of [`crate::sync`], so `tests/loom_keyed.rs` and
 //! `tests/loom_flight.rs` model-check this exact code (they reach it as `tollgate::keyed::slots`,
@@ -176,20 +176,6 @@ impl<K: Hash + Eq, V> SlotMap<K, V> {
         true
     }
 
-    /// Removes the slot of `key` whatever its user count, if it is still `value`.
-    ///
-    /// Returns `true` when this call removed it.
-    pub fn remove(&self, key: &K, value: &Arc<V>) -> bool {
-        let (hash, mut shard) = self.shard(key);
-        match shard.find_entry(hash, |slot| slot.key == *key) {
-            Ok(found) if Arc::ptr_eq(&found.get().value, value) => {
-                found.remove();
-                true
-            }
-            _ => false,
-        }
-    }
-
     /// [`SlotMap::release`] of the slot whose key has `hash` (as given to
     /// [`SlotMap::acquire_with`]'s `make`): the slot is found by its value, no key needed.
     pub fn release_hashed(&self, hash: u64, value: &Arc<V>) -> bool {
@@ -206,7 +192,8 @@ impl<K: Hash + Eq, V> SlotMap<K, V> {
         true
     }
 
-    /// [`SlotMap::remove`] of the slot whose key has `hash`, found by its value.
+    /// Removes the slot whose key has `hash` (as given to [`SlotMap::acquire_with`]'s `make`),
+    /// found by its value, whatever its user count; `true` when this call removed it.
     pub fn remove_hashed(&self, hash: u64, value: &Arc<V>) -> bool {
         let mut shard = self.shards.lock_hashed(hash);
         match shard.find_entry(hash, |slot| Arc::ptr_eq(&slot.value, value)) {
@@ -279,8 +266,7 @@ mod tests {
             !map.release(&"k", &a),
             "a stale slot must not release the new one"
         );
-        assert!(!map.remove(&"k", &a));
-        assert!(map.remove(&"k", &c));
+        assert!(map.release(&"k", &c));
         assert_eq!(map.len(), 0);
     }
 
@@ -304,7 +290,10 @@ mod tests {
         assert!(map.release_hashed(hash, &b), "the last user removes it");
         assert!(!map.contains(&"k".to_owned()));
         let (c, _) = map.acquire_with("k".to_owned(), |_, _| 3);
-        assert!(!map.remove_hashed(hash, &a), "a stale slot must not remove the new one");
+        assert!(
+            !map.remove_hashed(hash, &a),
+            "a stale slot must not remove the new one"
+        );
         assert!(!map.release_hashed(hash, &a));
         assert!(map.remove_hashed(hash, &c));
         assert_eq!(map.len(), 100);
