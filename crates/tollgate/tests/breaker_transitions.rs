@@ -345,3 +345,27 @@ fn time_window_successes_after_failures_left_take_the_fast_path_and_count() {
     record(&b, &[F, F]);
     assert_eq!(b.state(), State::Open, "3 of 6 = 50 %");
 }
+
+#[test]
+fn a_new_time_window_never_counts_successes_of_a_window_256_transitions_older() {
+    // The lock-free success counts carry the low byte of their window's epoch; a window
+    // entered 256 transitions later has the same byte, and must still start empty.
+    let clock = ManualClock::new();
+    let b = breaker(&clock, config().window(time_window(60)).minimum_calls(100));
+    record(&b, &[S; 10]);
+    assert_eq!(b.totals().calls, 10);
+    for round in 0..128 {
+        b.force_open();
+        b.reset();
+        assert_eq!(
+            b.totals().calls,
+            0,
+            "window after {} transitions",
+            2 * (round + 1)
+        );
+        clock.advance(Duration::from_millis(10));
+    }
+    record(&b, &[S; 3]);
+    assert_eq!(b.totals().calls, 3);
+    assert_eq!(b.state(), State::Closed);
+}

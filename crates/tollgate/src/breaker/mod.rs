@@ -408,6 +408,12 @@ impl Breaker {
         // ordered before it (and kept) or fails and sees the new epoch.
         let word = Word::new(machine.state, machine.epoch);
         let keep_count = !machine.state.is_windowed();
+        if !keep_count && let Some(plain) = &self.plain {
+            // Emptied before the new epoch is published: a word of an earlier window could
+            // otherwise be read again by the window 256 epochs later (its tag is the epoch's
+            // low byte), e.g. a breaker flapping between open and half-open within one window.
+            plain.clear();
+        }
         let _ = self
             .word
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |current| {

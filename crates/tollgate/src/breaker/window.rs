@@ -304,8 +304,9 @@ impl TimeWindow {
 ///
 /// One word per bucket: `epoch tag (8 bits) | bucket index (28 bits) | count (28 bits)`. The
 /// tag is the low byte of the epoch of the windowed state the calls were permitted in (the
-/// epoch at which the window was last emptied), so a word left by an earlier window is simply
-/// not read, and no transition has to clear these words. A word whose index is older than the
+/// epoch at which the window was last emptied), so a word left by an earlier window is not
+/// read. Every new window also empties the words ([`PlainCounts::clear`]): a tag is one byte,
+/// and the window 256 epochs later would read a word left by an earlier one. A word whose index is older than the
 /// one a call falls in is taken over by that call (its bucket has left the window). Indexes
 /// are compared modulo 2^28 (a bucket of 1 ms wraps after 3.1 days, one of 1 s after 8.5 years),
 /// which is why a window has at most [`MAX_BUCKETS`] buckets; a bucket counts up to 2^28 - 1
@@ -437,6 +438,15 @@ impl PlainCounts {
             .map(|(_, _, count)| count)
             .sum();
         u32::try_from(total).unwrap_or(u32::MAX)
+    }
+
+    /// Empties every bucket (under the lock, as a new window starts, before its epoch is
+    /// published). A call of an earlier window that passed its epoch check just before may
+    /// still write one word afterwards: that word carries the earlier window's tag.
+    pub(crate) fn clear(&self) {
+        for slot in &self.slots {
+            slot.store(0, Ordering::SeqCst);
+        }
     }
 
     /// Publishes how many failures and slow calls the locked part holds (under the lock).
