@@ -255,3 +255,40 @@ async fn a_body_over_the_limit_fails_every_caller_and_the_http_layer_answers_502
     let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(json["error"], "upstream_body_too_large");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_call_answers_500_without_the_panic_message_and_the_key_runs_again() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&calls);
+    let inner = service_fn(move |_req: Request<Full<Bytes>>| {
+        let first = counted.fetch_add(1, Ordering::SeqCst) == 0;
+        async move {
+            if first {
+                panic!("secret internal detail");
+            }
+            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
+        }
+    });
+    let layer = CoalesceLayer::new(|req: &Request<Full<Bytes>>| Some(req.uri().path().to_owned()));
+    let plain = layer.clone().layer(inner.clone());
+    let http = layer.respond_unavailable().layer(inner);
+
+    let res = http.clone().oneshot(get("/p")).await.unwrap();
+    assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(json["error"], "handler_panicked");
+    let message = json["message"].as_str().unwrap();
+    assert!(!message.is_empty() && !message.contains("secret"), "{json}");
+    // The plain layer's error keeps the message for the server's own logs.
+    calls.store(0, Ordering::SeqCst);
+    let err = plain.oneshot(get("/p")).await.unwrap_err();
+    assert!(
+        matches!(&err, CoalesceError::Panicked(m) if m == "secret internal detail"),
+        "{err}"
+    );
+    // The key is free again: the next request runs the service afresh.
+    let res = http.oneshot(get("/p")).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}

@@ -45,12 +45,19 @@ impl<E> CoalesceError<E> {
             CoalesceError::Panicked(_) => (StatusCode::INTERNAL_SERVER_ERROR, "handler_panicked"),
             CoalesceError::Aborted => (StatusCode::SERVICE_UNAVAILABLE, "coalesced_call_aborted"),
         };
+        // Server-side details (a panic message, a body's error) stay out of the response: they
+        // are logged where they happen, once per shared call.
+        let message = match &self {
+            CoalesceError::Panicked(_) => "the inner service panicked".to_owned(),
+            CoalesceError::Body(_) => "reading the upstream response body failed".to_owned(),
+            other => other.describe(),
+        };
         match self {
             CoalesceError::Inner(e) => Err(e),
-            other => Ok(json_error(
+            _ => Ok(json_error(
                 status,
                 code,
-                &other.describe(),
+                &message,
                 Map::<String, Value>::new(),
             )),
         }

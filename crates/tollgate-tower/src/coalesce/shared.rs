@@ -85,7 +85,11 @@ where
     let (mut first, mut joined) = (None::<Bytes>, BytesMut::new());
     let mut len = 0usize;
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| CoalesceError::Body(Arc::from(e.into())))?;
+        let frame = frame.map_err(|e| {
+            let e: Arc<dyn std::error::Error + Send + Sync> = Arc::from(e.into());
+            tracing::warn!(error = %e, "coalesce: reading the shared response body failed");
+            CoalesceError::Body(e)
+        })?;
         let Ok(data) = frame.into_data() else {
             continue;
         };
