@@ -185,10 +185,8 @@ async fn a_lone_leader_dropped_with_the_abort_option_drops_its_inline_work() {
         }));
         assert!(poll_once(leader.as_mut()).await.is_pending());
     }
-    assert!(
-        !dropped_rx.await.unwrap(),
-        "the work was dropped unfinished"
-    );
+    let finished = bounded("dropping the abandoned work", dropped_rx).await;
+    assert!(!finished.unwrap(), "the work was dropped unfinished");
     assert_eq!(flight.len(), 0);
     gate.open();
     let next = flight.run("k", || gated(&runs, &gate, Ok(2))).await;
@@ -199,9 +197,12 @@ async fn a_lone_leader_dropped_with_the_abort_option_drops_its_inline_work() {
 #[tokio::test(flavor = "current_thread")]
 async fn a_panic_in_inline_work_reaches_the_leader_and_frees_the_key() {
     let flight = Shared::new();
+    let before = tasks();
     let outcome: Outcome<u64, String> = flight
-        .run("k", || async {
+        .run("k", || async move {
             tokio::task::yield_now().await;
+            // Inline: no task of its own is alive while it runs.
+            assert_eq!(tasks(), before, "the work runs in a task");
             panic!("inline boom")
         })
         .await;
@@ -212,4 +213,56 @@ async fn a_panic_in_inline_work_reaches_the_leader_and_frees_the_key() {
     assert_eq!(flight.len(), 0);
     let next = flight.run("k", || async { Ok(6) }).await;
     assert_eq!((next.result, next.role), (Ok(6), Role::Leader));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn with_always_in_task_a_lone_leaders_work_runs_in_a_task_of_its_own() {
+    let flight: Shared = Flight::builder().always_in_task(true).build();
+    let (runs, gate) = (Counter::default(), Gate::new());
+    let before = tasks();
+    let mut leader = pin!(flight.run("k", || gated(&runs, &gate, Ok(8))));
+    assert!(poll_once(leader.as_mut()).await.is_pending());
+    assert_eq!(tasks(), before + 1, "the work is a task from the start");
+    gate.open();
+    let led = leader.await;
+    assert_eq!((led.result, led.role), (Ok(8), Role::Leader));
+    assert_eq!(runs.get(), 1);
+    assert_eq!(flight.len(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_joiner_from_another_runtime_moves_the_work_onto_the_leaders_runtime() {
+    // The joiner runs in a runtime of its own that is never driven again once its
+    // `block_on` returns (a sync wrapper's throw-away runtime): the work must not go there.
+    let flight = Shared::new();
+    let (runs, gate) = (Counter::default(), Gate::new());
+    let mut leader = Box::pin(flight.run("k", || gated(&runs, &gate, Ok(12))));
+    assert!(poll_once(leader.as_mut()).await.is_pending());
+    let joining = flight.clone();
+    let (other_runtime, joiner) = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let mut joiner = Box::pin(async move {
+            joining
+                .run("k", || async { panic!("a joiner's closure ran") })
+                .await
+        });
+        assert!(rt.block_on(poll_once(joiner.as_mut())).is_pending());
+        (rt, joiner)
+    })
+    .join()
+    .unwrap();
+    gate.open();
+    let led = bounded("the leader after a joiner from another runtime", leader).await;
+    assert_eq!((led.result, led.role), (Ok(12), Role::Leader));
+    assert_eq!(runs.get(), 1);
+    assert_eq!(flight.len(), 0);
+    // The joiner, polled again, finds the result published.
+    let joined = bounded("the joiner", joiner).await;
+    assert_eq!((joined.result, joined.role), (Ok(12), Role::Joiner));
+    tokio::task::spawn_blocking(move || drop(other_runtime))
+        .await
+        .unwrap();
 }

@@ -60,6 +60,30 @@ async fn renewal_keeps_a_long_call_leased_past_many_lease_lengths() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn renewal_goes_on_while_the_leading_call_is_not_polled() {
+    // The caller's future is polled until the paid call started, then parked (a buffered
+    // stream nobody drives): the work and its renewals run in a task of their own, so the
+    // lease stays live and a rival is refused instead of taking over and paying again.
+    let store = MemoryStore::new();
+    let holder = Once::builder(store.clone()).lease(LEASE, LEASE / 4).build();
+    let rival = Once::builder(store).on_unknown(OnUnknown::Rerun).build();
+    let api = PaidApi::closed();
+    let (key, fingerprint) = report();
+    let mut parked = Box::pin(holder.run(key, fingerprint, api.call(Ok(1_u8))));
+    let first = std::future::poll_fn(|cx| std::task::Poll::Ready(parked.as_mut().poll(cx))).await;
+    assert!(first.is_pending());
+    api.started(1).await;
+    tokio::time::sleep(LEASE * 10).await;
+    // A rival that took over would start the paid call again and wait on the closed API.
+    let rejected = tokio::time::timeout(LEASE, spawn_report(&rival, &api, 2_u8)).await;
+    let rejected = rejected.expect("the rival took the lease over: it was not renewed");
+    assert_eq!(rejected.unwrap(), Err(Error::Conflict));
+    api.release();
+    assert!(!parked.await.unwrap().replayed);
+    assert_eq!(api.calls(), 1);
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_crashed_holder_is_taken_over_with_a_higher_fence_and_its_completion_fenced() {
     let once = Once::builder(MemoryStore::new())
         .lease(LEASE, LEASE / 4)

@@ -49,6 +49,7 @@ type Types<K, T, E> = fn() -> (K, T, E);
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct Builder<K, T, E> {
     pub(crate) abort_when_unused: bool,
+    pub(crate) always_in_task: bool,
     pub(crate) cache: CachePolicy,
     pub(crate) clock: Clock,
     _types: PhantomData<Types<K, T, E>>,
@@ -63,6 +64,7 @@ where
     pub(crate) fn new() -> Self {
         Builder {
             abort_when_unused: false,
+            always_in_task: false,
             cache: CachePolicy::default(),
             clock: Clock::default(),
             _types: PhantomData,
@@ -73,6 +75,17 @@ where
     /// the work runs to completion, so a result that was paid for is not thrown away).
     pub fn abort_when_unused(mut self, abort: bool) -> Self {
         self.abort_when_unused = abort;
+        self
+    }
+
+    /// Runs every execution in a task of its own from the start (default: off — a leader
+    /// nobody joins runs the work in its own future, and the work moves into a task when a
+    /// second caller joins or the leader is dropped). Turn it on for work that must make
+    /// progress even while its leader is not polled: work that renews a lease, for one (a
+    /// leader parked in a buffered stream would otherwise let the lease run out). Outside a
+    /// tokio runtime the work still runs in its leader.
+    pub fn always_in_task(mut self, in_task: bool) -> Self {
+        self.always_in_task = in_task;
         self
     }
 

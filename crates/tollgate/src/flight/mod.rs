@@ -21,7 +21,11 @@
 //!   as a second caller joins or the leader's future is dropped. Dropping the leader's future
 //!   therefore does not cancel it: joiners still get its result and nobody pays for a second
 //!   execution. And no caller waits on another caller being polled: a leader parked unpolled
-//!   (in a `select!` branch not taken, a buffered stream) never stalls its joiners.
+//!   (in a `select!` branch not taken, a buffered stream) never stalls its joiners. The task
+//!   goes to the leader's runtime, whichever caller moves it. While it runs inline the work
+//!   sees the leader's task-locals and tracing span, and a lone leader parked unpolled
+//!   pauses it: work that must go on regardless (it renews a lease, say) asks for
+//!   [`Builder::always_in_task`].
 //! - With [`Builder::abort_when_unused`], the work is aborted once *every* caller has been
 //!   dropped; a caller arriving after that starts a new execution rather than joining a dead one.
 //! - A panic in the work (or in the closure that builds it) reaches every caller as
@@ -95,6 +99,7 @@ pub(crate) struct Inner<K, T, E> {
     calls: SlotMap<K, Call<K, T, E>>,
     cache: Option<ResultCache<K, T, E>>,
     abort_when_unused: bool,
+    always_in_task: bool,
 }
 
 impl<K, T, E> Flight<K, T, E>
@@ -123,6 +128,7 @@ where
                 calls: SlotMap::new(),
                 cache,
                 abort_when_unused: builder.abort_when_unused,
+                always_in_task: builder.always_in_task,
             }),
         }
     }
@@ -175,17 +181,20 @@ where
     {
         // A result may have been cached between our cache miss and our entry creation.
         if let Some(result) = call.cache_key().and_then(|key| self.cached(key)) {
-            task::complete(&self.inner, call, result);
+            task::complete(&self.inner, call, result, false);
             return Role::Cached;
         }
         match catch_unwind(AssertUnwindSafe(make)) {
             Ok(work) => {
                 tracing::trace!("flight: led");
                 task::start(Arc::clone(&self.inner), call, work);
+                if self.inner.always_in_task {
+                    call.move_to_task();
+                }
             }
             Err(payload) => {
                 let error = Error::Panicked(panic_message(payload.as_ref()));
-                task::complete(&self.inner, call, Err(error));
+                task::complete(&self.inner, call, Err(error), true);
             }
         }
         Role::Leader
@@ -263,6 +272,7 @@ impl<K: Hash + Eq, T, E> fmt::Debug for Flight<K, T, E> {
             .field("in_flight", &self.inner.calls.len())
             .field("caches", &self.inner.cache.is_some())
             .field("abort_when_unused", &self.inner.abort_when_unused)
+            .field("always_in_task", &self.inner.always_in_task)
             .finish()
     }
 }

@@ -18,10 +18,11 @@ use std::hash::Hash;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering, fence};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, TryLockError};
 use std::task::{Context, Poll, Waker};
 
 use pin_project_lite::pin_project;
+use tokio::runtime::Handle;
 use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 
@@ -39,6 +40,10 @@ pub(crate) struct Call<K, T, E> {
     hash: u64,
     /// The key, kept only when the flight caches results (the cache is keyed by it).
     cache_key: Option<K>,
+    /// The runtime of the caller that created the call (its leader): the work's task goes
+    /// there, whichever caller moves it — not onto a joiner's runtime, which may not be
+    /// driven once that joiner's `block_on` returns.
+    runtime: Option<Handle>,
     /// The result, set once by [`complete`].
     result: OnceLock<Shared<T, E>>,
     /// Wakes the callers waiting for `result`.
@@ -64,6 +69,7 @@ impl<K, T, E> Call<K, T, E> {
         Call {
             hash,
             cache_key,
+            runtime: Handle::try_current().ok(),
             result: OnceLock::new(),
             published: Notify::new(),
             abort: OnceLock::new(),
@@ -137,23 +143,31 @@ impl<K, T, E> Call<K, T, E> {
     /// Moves inline work into a task, unless the lock is busy: its holder is then the leader
     /// polling it (it sees `wants_task` after unlocking), someone else moving it, or the leader
     /// leaving (which moves it too).
-    fn move_to_task(&self) {
-        let Ok(mut inline) = self.inline.try_lock() else {
+    pub(crate) fn move_to_task(&self) {
+        // Without a runtime to run it in, the work stays with the leader; checked before the
+        // lock is tried, so such a caller never keeps another, who has one, from moving it.
+        let Some(runtime) = self.runtime() else {
             return;
         };
-        if inline.work.is_none() {
-            return;
-        }
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            // No runtime to run it in: it stays with the leader.
+        let mut inline = match self.inline.try_lock() {
+            Ok(inline) => inline,
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(TryLockError::WouldBlock) => return,
+        };
+        let Some(work) = inline.work.take() else {
             return;
         };
-        if let Some(work) = inline.work.take() {
-            let _ = self.abort.set(runtime.spawn(work).abort_handle());
-        }
-        if let Some(leader) = inline.leader.take() {
+        let _ = self.abort.set(runtime.spawn(work).abort_handle());
+        let leader = inline.leader.take();
+        drop(inline);
+        if let Some(leader) = leader {
             leader.wake();
         }
+    }
+
+    /// The runtime the work's task goes to: the leader's, else the current one.
+    fn runtime(&self) -> Option<Handle> {
+        self.runtime.clone().or_else(|| Handle::try_current().ok())
     }
 
     /// The hash of the call's key in the flight's map.
@@ -175,16 +189,14 @@ impl<K, T, E> Call<K, T, E> {
             inline.leader = None;
             let work = inline.work.take();
             match (work, abandon) {
-                (Some(work), false) => {
-                    match tokio::runtime::Handle::try_current() {
-                        Ok(runtime) => {
-                            let _ = self.abort.set(runtime.spawn(work).abort_handle());
-                            None
-                        }
-                        // Nowhere to run it: dropped below (its callers get `Aborted`).
-                        Err(_) => Some(work),
+                (Some(work), false) => match self.runtime() {
+                    Some(runtime) => {
+                        let _ = self.abort.set(runtime.spawn(work).abort_handle());
+                        None
                     }
-                }
+                    // Nowhere to run it: dropped below (its callers get `Aborted`).
+                    None => Some(work),
+                },
                 (work, _) => work,
             }
             // A task is spawned only under this lock, so its handle is set by now.
@@ -197,19 +209,26 @@ impl<K, T, E> Call<K, T, E> {
     }
 }
 
-/// Publishes a result and retires the call: cache first, then the map entry, then the waiters,
-/// so a caller that sees the result also sees the entry gone.
+/// Publishes a result and retires the call: cache first (unless `cache_it` is false: the
+/// result came from the cache), then the map entry, then the waiters, so a caller that sees the
+/// result also sees the entry gone. Never panics.
 pub(crate) fn complete<K, T, E>(
     inner: &Inner<K, T, E>,
     call: &Arc<Call<K, T, E>>,
     result: Shared<T, E>,
+    cache_it: bool,
 ) where
     K: Hash + Eq + Clone,
     T: Clone,
     E: Clone,
 {
-    if let (Some(cache), Some(key)) = (&inner.cache, &call.cache_key) {
-        cache.put(key.clone(), &result);
+    if cache_it && let (Some(cache), Some(key)) = (&inner.cache, &call.cache_key) {
+        // The only user code here (the key's and the result's `Clone`, the key's `Hash`): a
+        // panic in it must not keep the result from being published and the entry retired.
+        let put = catch_unwind(AssertUnwindSafe(|| cache.put(key.clone(), &result)));
+        if let Err(payload) = put {
+            tracing::warn!(panic = %panic_message(payload.as_ref()), "flight: caching a result panicked");
+        }
     }
     inner.calls.remove_hashed(call.hash, call);
     // Set once: a `Finish` that published does not publish again.
@@ -249,7 +268,7 @@ where
         }
     };
     finish.done = true;
-    complete(&finish.inner, &finish.call, result);
+    complete(&finish.inner, &finish.call, result, true);
 }
 
 /// Completes the call as aborted if the task is dropped before it finished.
@@ -263,7 +282,7 @@ impl<K: Hash + Eq + Clone, T: Clone, E: Clone> Drop for Finish<K, T, E> {
     fn drop(&mut self) {
         if !self.done {
             tracing::debug!("flight: shared execution aborted");
-            complete(&self.inner, &self.call, Err(Error::Aborted));
+            complete(&self.inner, &self.call, Err(Error::Aborted), true);
         }
     }
 }

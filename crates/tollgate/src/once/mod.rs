@@ -43,7 +43,8 @@
 //! looks at the lease, because a 409 invites a retry that could only ever get the 422.
 //!
 //! # Cancellation
-//! The work runs in a task owned by no caller (see [`crate::flight`]): dropping the call that
+//! The work runs in a task owned by no caller (a [`crate::flight`] execution with
+//! [`always_in_task`](crate::flight::Builder::always_in_task)): dropping the call that
 //! started it does not cancel it, so a paid result is still stored and replayed to the next
 //! call. The renewal loop lives in that task and ends with the work; nothing is left behind. A
 //! work that panics leaves its record in progress until the lease runs out: like a crash, its
@@ -153,7 +154,9 @@ impl<S: Store> Once<S> {
                 options: builder.options,
                 clock: builder.clock,
             }),
-            flight: Flight::new(),
+            // In a task from the start: the work renews its lease, which must go on while
+            // the caller that leads it is not polled (a buffered stream of calls, say).
+            flight: Flight::builder().always_in_task(true).build(),
             admitted: keyed::Mutex::new(),
         }
     }
