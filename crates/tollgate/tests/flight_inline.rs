@@ -266,3 +266,32 @@ async fn a_joiner_from_another_runtime_moves_the_work_onto_the_leaders_runtime()
         .await
         .unwrap();
 }
+
+#[test]
+fn work_whose_leaders_runtime_has_shut_down_is_aborted_and_leaves_no_entry() {
+    let flight = Shared::new();
+    let (runs, gate) = (Counter::default(), Gate::new());
+    let runtime = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    };
+    let first = runtime();
+    let mut leader = Box::pin(flight.run("k", || gated(&runs, &gate, Ok(1))));
+    assert!(first.block_on(poll_once(leader.as_mut())).is_pending());
+    drop(first); // the leader's runtime is gone; the leader future lives on
+    let second = runtime();
+    second.block_on(async {
+        let joiner = flight.run("k", || async { panic!("a joiner's closure ran") });
+        let joined = bounded("a joiner of work whose runtime is gone", joiner).await;
+        assert_eq!(
+            (joined.result, joined.role),
+            (Err(Error::Aborted), Role::Joiner)
+        );
+        assert_eq!(flight.len(), 0);
+        let led = bounded("the leader", leader).await;
+        assert_eq!(led.result, Err(Error::Aborted));
+    });
+    assert_eq!(runs.get(), 1);
+}

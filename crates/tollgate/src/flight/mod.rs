@@ -22,10 +22,12 @@
 //!   therefore does not cancel it: joiners still get its result and nobody pays for a second
 //!   execution. And no caller waits on another caller being polled: a leader parked unpolled
 //!   (in a `select!` branch not taken, a buffered stream) never stalls its joiners. The task
-//!   goes to the leader's runtime, whichever caller moves it. While it runs inline the work
-//!   sees the leader's task-locals and tracing span, and a lone leader parked unpolled
-//!   pauses it: work that must go on regardless (it renews a lease, say) asks for
-//!   [`Builder::always_in_task`].
+//!   goes to the leader's runtime, whichever caller moves it (a runtime that is no longer
+//!   driven — a `block_on` that returned — leaves it waiting there; one that has shut down
+//!   aborts it, and its callers get [`Error::Aborted`]). The work runs in the leader's tracing
+//!   span in both places; while it runs inline it also sees the leader's task-locals, and a
+//!   lone leader parked unpolled pauses it: work that must go on regardless (it renews a
+//!   lease, say) asks for [`Builder::always_in_task`].
 //! - With [`Builder::abort_when_unused`], the work is aborted once *every* caller has been
 //!   dropped; a caller arriving after that starts a new execution rather than joining a dead one.
 //! - A panic in the work (or in the closure that builds it) reaches every caller as

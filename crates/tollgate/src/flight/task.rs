@@ -25,6 +25,7 @@ use pin_project_lite::pin_project;
 use tokio::runtime::Handle;
 use tokio::sync::Notify;
 use tokio::task::AbortHandle;
+use tracing::Instrument;
 
 use super::Inner;
 use super::error::{Error, panic_message};
@@ -146,9 +147,9 @@ impl<K, T, E> Call<K, T, E> {
     pub(crate) fn move_to_task(&self) {
         // Without a runtime to run it in, the work stays with the leader; checked before the
         // lock is tried, so such a caller never keeps another, who has one, from moving it.
-        let Some(runtime) = self.runtime() else {
+        if self.runtime.is_none() && Handle::try_current().is_err() {
             return;
-        };
+        }
         let mut inline = match self.inline.try_lock() {
             Ok(inline) => inline,
             Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
@@ -157,7 +158,10 @@ impl<K, T, E> Call<K, T, E> {
         let Some(work) = inline.work.take() else {
             return;
         };
-        let _ = self.abort.set(runtime.spawn(work).abort_handle());
+        if let Err(work) = self.spawn(work) {
+            inline.work = Some(work);
+            return;
+        }
         let leader = inline.leader.take();
         drop(inline);
         if let Some(leader) = leader {
@@ -165,9 +169,19 @@ impl<K, T, E> Call<K, T, E> {
         }
     }
 
-    /// The runtime the work's task goes to: the leader's, else the current one.
-    fn runtime(&self) -> Option<Handle> {
-        self.runtime.clone().or_else(|| Handle::try_current().ok())
+    /// Spawns the work as a task on the leader's runtime, else the current one (under the
+    /// `inline` lock, so that a caller reading `abort` after taking the lock sees the handle);
+    /// gives it back when there is no runtime at all.
+    fn spawn(&self, work: Work) -> Result<(), Work> {
+        let task = match &self.runtime {
+            Some(runtime) => runtime.spawn(work),
+            None => match Handle::try_current() {
+                Ok(runtime) => runtime.spawn(work),
+                Err(_) => return Err(work),
+            },
+        };
+        let _ = self.abort.set(task.abort_handle());
+        Ok(())
     }
 
     /// The hash of the call's key in the flight's map.
@@ -189,14 +203,8 @@ impl<K, T, E> Call<K, T, E> {
             inline.leader = None;
             let work = inline.work.take();
             match (work, abandon) {
-                (Some(work), false) => match self.runtime() {
-                    Some(runtime) => {
-                        let _ = self.abort.set(runtime.spawn(work).abort_handle());
-                        None
-                    }
-                    // Nowhere to run it: dropped below (its callers get `Aborted`).
-                    None => Some(work),
-                },
+                // Nowhere to run it: dropped below (its callers get `Aborted`).
+                (Some(work), false) => self.spawn(work).err(),
                 (work, _) => work,
             }
             // A task is spawned only under this lock, so its handle is set by now.
@@ -249,7 +257,9 @@ where
         call: Arc::clone(call),
         done: false,
     };
-    call.inline().work = Some(Box::pin(drive(finish, work)));
+    // In the leader's span whether it runs inline or in a task: its events carry the request.
+    let work = drive(finish, work).instrument(tracing::Span::current());
+    call.inline().work = Some(Box::pin(work));
 }
 
 async fn drive<K, T, E, Fut>(mut finish: Finish<K, T, E>, work: Fut)
