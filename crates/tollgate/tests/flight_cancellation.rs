@@ -8,11 +8,9 @@ mod support;
 
 use std::pin::pin;
 
-use support::{Counter, Gate, gated, poll_once, spawn_registered};
+use support::{Counter, DropProbe, Gate, Shared, gated, joiners, poll_once};
 use tokio::sync::oneshot;
 use tollgate::flight::{Error, Flight, Role};
-
-type Shared = Flight<&'static str, u64, String>;
 
 /// Waits (without sleeping) until the flight has retired every execution.
 async fn until_idle(flight: &Shared) {
@@ -23,22 +21,6 @@ async fn until_idle(flight: &Shared) {
     })
     .await
     .expect("the entry was never removed");
-}
-
-/// Spawns `n` joiners of `key` that are registered when this returns.
-async fn joiners(
-    flight: &Shared,
-    n: usize,
-) -> Vec<tokio::task::JoinHandle<tollgate::flight::Outcome<u64, String>>> {
-    spawn_registered(n, |_| {
-        let flight = flight.clone();
-        async move {
-            flight
-                .run("k", || async { panic!("a joiner's closure ran") })
-                .await
-        }
-    })
-    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -85,17 +67,6 @@ async fn work_nobody_waits_for_still_completes_by_default() {
         .await
         .expect("the work was cancelled with its caller");
     until_idle(&flight).await;
-}
-
-/// Signals when the work's future is dropped, and whether it had finished.
-struct DropProbe(Option<oneshot::Sender<bool>>, bool);
-
-impl Drop for DropProbe {
-    fn drop(&mut self) {
-        if let Some(tx) = self.0.take() {
-            let _ = tx.send(self.1);
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -12,11 +12,9 @@ use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use support::{Counter, Gate, gated, poll_once, spawn_registered};
+use support::{Counter, DropProbe, Gate, Shared, gated, joiners, poll_once};
 use tokio::sync::oneshot;
 use tollgate::flight::{Error, Flight, Outcome, Role};
-
-type Shared = Flight<&'static str, u64, String>;
 
 /// Tasks alive on the current runtime.
 fn tasks() -> usize {
@@ -76,15 +74,7 @@ async fn a_leader_parked_unpolled_never_stalls_its_joiners() {
     // not taken, a buffered stream nobody drives).
     let mut leader = Box::pin(flight.run("k", || gated(&runs, &gate, Ok(7))));
     assert!(poll_once(leader.as_mut()).await.is_pending());
-    let joined = spawn_registered(200, |_| {
-        let flight = flight.clone();
-        async move {
-            flight
-                .run("k", || async { panic!("a joiner's closure ran") })
-                .await
-        }
-    })
-    .await;
+    let joined = joiners(&flight, 200).await;
     gate.open();
     for joiner in joined {
         let outcome = bounded("a joiner of a parked leader", joiner)
@@ -156,17 +146,6 @@ async fn a_lone_leader_dropped_hands_its_work_to_a_task_that_a_later_caller_join
     assert_eq!((outcome.result, outcome.role), (Ok(3), Role::Joiner));
     assert_eq!(runs.get(), 1, "nobody paid twice");
     assert_eq!(flight.len(), 0);
-}
-
-/// Signals when the work's future is dropped, and whether it had finished.
-struct DropProbe(Option<oneshot::Sender<bool>>, bool);
-
-impl Drop for DropProbe {
-    fn drop(&mut self) {
-        if let Some(tx) = self.0.take() {
-            let _ = tx.send(self.1);
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -160,20 +160,8 @@ impl<K: Hash + Eq, V> SlotMap<K, V> {
     /// Returns `true` when this call removed the slot. A slot that was already removed (or
     /// replaced by a newer one for the same key) is left alone and `false` is returned.
     pub fn release(&self, key: &K, value: &Arc<V>) -> bool {
-        let (hash, mut shard) = self.shard(key);
-        let Ok(mut found) = shard.find_entry(hash, |slot| slot.key == *key) else {
-            return false;
-        };
-        let slot = found.get_mut();
-        if !Arc::ptr_eq(&slot.value, value) {
-            return false;
-        }
-        slot.users = slot.users.saturating_sub(1);
-        if slot.users > 0 {
-            return false;
-        }
-        found.remove();
-        true
+        // The slot is identified by its value; the key only gives the hash that finds it.
+        self.release_hashed(self.shards.hash(key), value)
     }
 
     /// [`SlotMap::release`] of the slot whose key has `hash` (as given to

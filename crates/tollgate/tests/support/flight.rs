@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::Poll;
 
-use tokio::sync::{Barrier, watch};
+use tokio::sync::{Barrier, oneshot, watch};
 use tokio::task::JoinHandle;
 
 /// Polls `fut` exactly once: afterwards a `Flight::run` caller is registered (led or joined).
@@ -125,5 +125,37 @@ where
         runs.hit();
         gate.wait().await;
         result
+    }
+}
+
+/// The flight of the flight tests: string keys, numbers, string errors.
+pub type Shared = tollgate::flight::Flight<&'static str, u64, String>;
+
+/// Spawns `n` joiners of `"k"` (their own closure panics if it runs) that are registered when
+/// this returns.
+pub async fn joiners(
+    flight: &Shared,
+    n: usize,
+) -> Vec<JoinHandle<tollgate::flight::Outcome<u64, String>>> {
+    spawn_registered(n, |_| {
+        let flight = flight.clone();
+        async move {
+            flight
+                .run("k", || async { panic!("a joiner's closure ran") })
+                .await
+        }
+    })
+    .await
+}
+
+/// Signals when the work's future is dropped, and whether it had finished (`.1`, set by the
+/// work as its last step).
+pub struct DropProbe(pub Option<oneshot::Sender<bool>>, pub bool);
+
+impl Drop for DropProbe {
+    fn drop(&mut self) {
+        if let Some(tx) = self.0.take() {
+            let _ = tx.send(self.1);
+        }
     }
 }
