@@ -217,3 +217,84 @@ async fn forced_open_breaker_answers_503_without_retry_after() {
     assert!(json.get("retry_after_secs").is_none());
     assert_eq!(upstream.calls(), 0);
 }
+
+/// A layer over a `&'static Breaker` (no reference count per call) behaves as over an `Arc`:
+/// the same counts, the same rejection, the same half-open trial.
+#[tokio::test]
+async fn a_static_breaker_handle_opens_rejects_and_closes_like_an_arc() {
+    let (breaker, clock) = breaker();
+    let breaker: &'static Breaker = Box::leak(Box::new(Arc::into_inner(breaker).unwrap()));
+    let upstream = Upstream::answering(StatusCode::BAD_GATEWAY);
+    let svc = HttpBreakerLayer::new(breaker).layer(upstream.service());
+    for _ in 0..4 {
+        let res = svc.clone().oneshot(request()).await.unwrap();
+        assert_eq!(res.status(), StatusCode::BAD_GATEWAY);
+    }
+    assert_eq!(breaker.state(), State::Open);
+    let rejected = svc.clone().oneshot(request()).await.unwrap();
+    assert_eq!(rejected.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(rejected.headers()["retry-after"], "30");
+    assert_eq!(upstream.calls(), 4);
+
+    clock.advance(WAIT);
+    upstream.set(StatusCode::OK);
+    let trial = svc.clone().oneshot(request()).await.unwrap();
+    assert_eq!(trial.status(), StatusCode::OK);
+    assert_eq!(breaker.state(), State::Closed);
+    assert_eq!(upstream.calls(), 5);
+    // Closed again with a new window: the next call is its first.
+    svc.oneshot(request()).await.unwrap();
+    assert_eq!(breaker.totals().calls, 1);
+}
+
+/// 1,000 tasks released at once through one `&'static` breaker on a multi-thread runtime:
+/// every call is counted exactly once, and the permits (moved into the tasks with the response
+/// futures) are all settled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_static_breaker_handle_counts_1000_racing_calls_exactly() {
+    const TASKS: usize = 1_000;
+    // A window holding every call, so its totals count them all.
+    let config = BreakerConfig::default()
+        .window(SlidingWindow::Count(TASKS as u32))
+        .minimum_calls(TASKS as u32);
+    let breaker: &'static Breaker = Box::leak(Box::new(Breaker::new("racing", config).unwrap()));
+    let calls = Arc::new(AtomicUsize::new(0));
+    let inner = service_fn({
+        let calls = calls.clone();
+        move |n: u32| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            async move {
+                tokio::task::yield_now().await;
+                if n.is_multiple_of(4) {
+                    Err("every fourth")
+                } else {
+                    Ok(n)
+                }
+            }
+        }
+    });
+    let svc = BreakerLayer::new(breaker).layer(inner);
+    let gate = Arc::new(tokio::sync::Barrier::new(TASKS));
+    let tasks: Vec<_> = (0..TASKS as u32)
+        .map(|n| {
+            let (svc, gate) = (svc.clone(), gate.clone());
+            tokio::spawn(async move {
+                gate.wait().await;
+                svc.oneshot(n).await
+            })
+        })
+        .collect();
+    let mut failed = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(_) => {}
+            Err(BreakerError::Inner(_)) => failed += 1,
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(failed, TASKS / 4);
+    assert_eq!(calls.load(Ordering::SeqCst), TASKS);
+    assert_eq!(breaker.totals().calls, TASKS as u32);
+    assert_eq!(breaker.totals().failures, (TASKS / 4) as u32);
+    assert_eq!(breaker.state(), State::Closed);
+}

@@ -157,3 +157,63 @@ async fn a_call_waits_for_a_slot_up_to_max_wait() {
     assert_eq!(second.await.unwrap().unwrap().status(), StatusCode::OK);
     assert_eq!(upstream.calls.load(Ordering::SeqCst), 2);
 }
+
+/// 500 tasks released at once through a layer over a `&'static Bulkhead` (no reference count
+/// per call) on a multi-thread runtime: exactly `MAX` reach the upstream, every other one is
+/// turned away, and every slot comes back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_static_bulkhead_handle_admits_exactly_max_of_500_racing_calls() {
+    const TASKS: usize = 500;
+    let bulkhead: &'static Bulkhead = Box::leak(Box::new(Bulkhead::new(MAX, Duration::ZERO)));
+    let (upstream, mut entered) = held();
+    let svc = HttpBulkheadLayer::new(bulkhead).layer(upstream.service());
+    let gate = Arc::new(tokio::sync::Barrier::new(TASKS));
+    let (done_tx, mut done) = mpsc::unbounded_channel();
+    for _ in 0..TASKS {
+        let (svc, gate, done_tx) = (svc.clone(), gate.clone(), done_tx.clone());
+        tokio::spawn(async move {
+            gate.wait().await;
+            let res = svc.oneshot(Request::new(Full::default())).await.unwrap();
+            done_tx.send(res.status()).unwrap();
+        });
+    }
+    drop(done_tx);
+    for _ in 0..MAX {
+        entered.recv().await.unwrap();
+    }
+    // Everyone else is answered while the MAX admitted calls are still held.
+    for _ in 0..TASKS - MAX {
+        assert_eq!(done.recv().await.unwrap(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+    assert_eq!(bulkhead.available(), 0);
+    upstream.gate.add_permits(MAX);
+    for _ in 0..MAX {
+        assert_eq!(done.recv().await.unwrap(), StatusCode::OK);
+    }
+    assert!(done.recv().await.is_none());
+    assert_eq!(upstream.calls.load(Ordering::SeqCst), MAX);
+    assert_eq!(bulkhead.available(), MAX);
+}
+
+/// A layer over a `&'static Bulkhead` waits for a slot up to `max_wait` like one over a
+/// `Bulkhead` (the waiting path holds the handle in its boxed future).
+#[tokio::test(start_paused = true)]
+async fn a_static_bulkhead_handle_waits_up_to_max_wait_then_turns_away() {
+    let bulkhead: &'static Bulkhead = Box::leak(Box::new(Bulkhead::new(1, Duration::from_secs(1))));
+    let (upstream, mut entered) = held();
+    let svc = BulkheadLayer::new(bulkhead).layer(upstream.service());
+
+    let first = tokio::spawn(svc.clone().oneshot(Request::new(Full::default())));
+    entered.recv().await.unwrap();
+    // Nobody frees the slot: after its second of waiting, the call is turned away.
+    let started = tokio::time::Instant::now();
+    match svc.clone().oneshot(Request::new(Full::default())).await {
+        Err(BulkheadError::Full(full)) => assert_eq!(full.max_concurrent(), 1),
+        other => panic!("expected BulkheadFull, got {other:?}"),
+    }
+    assert_eq!(started.elapsed(), Duration::from_secs(1));
+    upstream.gate.add_permits(1);
+    assert_eq!(first.await.unwrap().unwrap().status(), StatusCode::OK);
+    assert_eq!(upstream.calls.load(Ordering::SeqCst), 1);
+    assert_eq!(bulkhead.available(), 1);
+}

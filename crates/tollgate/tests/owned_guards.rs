@@ -1,14 +1,15 @@
-//! Owned guards: a breaker permit and a bulkhead slot that hold an `Arc` of their primitive,
-//! moved into other tasks, keep every guarantee of the borrowed ones.
+//! Owned guards: a breaker permit and a bulkhead slot that hold their primitive (an `Arc`, a
+//! `Bulkhead` clone, or a `&'static` reference), moved into other tasks, keep every guarantee
+//! of the borrowed ones.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // in tests a panic is the failure report
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::Barrier;
-use tollgate::breaker::{Breaker, BreakerConfig, OwnedPermit, SlidingWindow, State};
+use tollgate::breaker::{Breaker, BreakerConfig, OwnedPermit, PermitGuard, SlidingWindow, State};
 use tollgate::clock::{Clock, ManualClock};
-use tollgate::policy::{Bulkhead, OwnedBulkheadSlot};
+use tollgate::policy::{Bulkhead, BulkheadGuard, OwnedBulkheadSlot};
 
 const TASKS: usize = 1_000;
 const WAIT: Duration = Duration::from_secs(30);
@@ -129,4 +130,82 @@ async fn acquire_owned_waits_for_a_slot_freed_by_another_task() {
         bulkhead.try_acquire_owned().is_err(),
         "the waiter holds it now"
     );
+}
+
+/// `&'static` handles: permits and slots that are `'static` without a reference count keep
+/// the exact admission counts among 1,000 racers, and free in other tasks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn static_handles_admit_exactly_the_limit_among_1000_racers() {
+    const LIMIT: usize = 10;
+    let bulkhead: &'static Bulkhead = Box::leak(Box::new(Bulkhead::new(LIMIT, Duration::ZERO)));
+    let breaker: &'static Breaker =
+        Box::leak(Box::new(Arc::into_inner(half_open_breaker(3)).unwrap()));
+    let start = Arc::new(Barrier::new(TASKS));
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|_| {
+            let start = Arc::clone(&start);
+            tokio::spawn(async move {
+                start.wait().await;
+                (
+                    BulkheadGuard::try_acquire(&bulkhead).ok(),
+                    PermitGuard::try_acquire(&breaker).ok(),
+                )
+            })
+        })
+        .collect();
+    let (mut slots, mut permits) = (Vec::new(), Vec::new());
+    for task in tasks {
+        let (slot, permit) = task.await.unwrap();
+        slots.extend(slot);
+        permits.extend(permit);
+    }
+    assert_eq!(slots.len(), LIMIT);
+    assert_eq!(permits.len(), 3);
+    assert_eq!(bulkhead.available(), 0);
+    let unpaired = slots.split_off(permits.len());
+    for (slot, permit) in slots.into_iter().zip(permits) {
+        tokio::spawn(async move {
+            drop(slot);
+            permit.success();
+        })
+        .await
+        .unwrap();
+    }
+    assert_eq!(
+        bulkhead.available(),
+        3,
+        "the three slots dropped in tasks are free, the other seven still held"
+    );
+    assert_eq!(breaker.state(), State::Closed, "three successful trials");
+    drop(unpaired);
+    assert_eq!(bulkhead.available(), LIMIT);
+}
+
+/// A slot moved to another handle of its bulkhead stays one slot; moved to another bulkhead's
+/// handle, it is given back and one of the other's is taken (or none, if it is full).
+#[tokio::test]
+async fn rehold_moves_a_slot_without_giving_it_back() {
+    let bulkhead = Bulkhead::new(2, Duration::ZERO);
+    let static_handle: &'static Bulkhead = Box::leak(Box::new(bulkhead.clone()));
+    let owned = bulkhead.try_acquire_owned().unwrap();
+    assert_eq!(bulkhead.available(), 1);
+    let moved = owned.rehold(static_handle).unwrap();
+    assert_eq!(bulkhead.available(), 1, "same slot, no give-back, no take");
+    drop(moved);
+    assert_eq!(bulkhead.available(), 2);
+
+    let other = Bulkhead::new(1, Duration::ZERO);
+    let owned = bulkhead.try_acquire_owned().unwrap();
+    let moved = owned.rehold(other.clone()).unwrap();
+    assert_eq!((bulkhead.available(), other.available()), (2, 0));
+    let owned = bulkhead.try_acquire_owned().unwrap();
+    let full = owned.rehold(other.clone()).unwrap_err();
+    assert_eq!(full.max_concurrent(), 1);
+    assert_eq!(
+        bulkhead.available(),
+        2,
+        "given back even though the other was full"
+    );
+    drop(moved);
+    assert_eq!(other.available(), 1);
 }

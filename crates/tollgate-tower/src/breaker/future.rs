@@ -1,11 +1,13 @@
 //! The response future of a [`BreakerService`](super::BreakerService).
 
 use std::future::Future;
+use std::ops::Deref;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use pin_project_lite::pin_project;
-use tollgate::breaker::{Classifier, NotPermitted, OwnedPermit};
+use tollgate::breaker::{Breaker, Classifier, NotPermitted, PermitGuard};
 
 use super::BreakerError;
 
@@ -15,9 +17,12 @@ pin_project! {
     /// half-open trial slot goes back).
     #[derive(Debug)]
     #[must_use = "futures do nothing unless polled"]
-    pub struct ResponseFuture<F, C> {
+    pub struct ResponseFuture<F, C, H = Arc<Breaker>>
+    where
+        H: Deref<Target = Breaker>,
+    {
         #[pin]
-        kind: Kind<F>,
+        kind: Kind<F, H>,
         classifier: C,
     }
 }
@@ -25,15 +30,18 @@ pin_project! {
 pin_project! {
     #[project = KindProj]
     #[derive(Debug)]
-    enum Kind<F> {
-        Called { #[pin] call: F, permit: Option<OwnedPermit> },
+    enum Kind<F, H>
+    where
+        H: Deref<Target = Breaker>,
+    {
+        Called { #[pin] call: F, permit: Option<PermitGuard<H>> },
         Rejected { rejected: NotPermitted },
     }
 }
 
-impl<F, C> ResponseFuture<F, C> {
+impl<F, C, H: Deref<Target = Breaker>> ResponseFuture<F, C, H> {
     #[inline]
-    pub(crate) fn called(call: F, permit: OwnedPermit, classifier: C) -> Self {
+    pub(crate) fn called(call: F, permit: PermitGuard<H>, classifier: C) -> Self {
         let permit = Some(permit);
         ResponseFuture {
             kind: Kind::Called { call, permit },
@@ -49,10 +57,11 @@ impl<F, C> ResponseFuture<F, C> {
     }
 }
 
-impl<F, C, T, E> Future for ResponseFuture<F, C>
+impl<F, C, H, T, E> Future for ResponseFuture<F, C, H>
 where
     F: Future<Output = Result<T, E>>,
     C: Classifier<T, E>,
+    H: Deref<Target = Breaker>,
 {
     type Output = Result<T, BreakerError<E>>;
 

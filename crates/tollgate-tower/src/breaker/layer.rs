@@ -1,6 +1,7 @@
 //! The breaker layer: configuration only; the work is in the service.
 
 use std::fmt;
+use std::ops::Deref;
 use std::sync::Arc;
 
 use tollgate::breaker::{Breaker, ErrIsFailure};
@@ -10,10 +11,12 @@ use super::{BreakerService, ServerErrorIsFailure};
 use crate::respond::RespondLayer;
 
 /// Wraps a service in a [`BreakerService`]: rejected calls fail with
-/// [`BreakerError::Open`](super::BreakerError::Open).
+/// [`BreakerError::Open`](super::BreakerError::Open). The breaker is held by `H`: an
+/// `Arc<Breaker>` or a `&'static Breaker` (see [how the breaker is
+/// held](super#how-the-breaker-is-held)).
 #[derive(Clone)]
-pub struct BreakerLayer<C = ErrIsFailure> {
-    breaker: Arc<Breaker>,
+pub struct BreakerLayer<C = ErrIsFailure, H = Arc<Breaker>> {
+    breaker: H,
     classifier: C,
 }
 
@@ -21,11 +24,13 @@ pub struct BreakerLayer<C = ErrIsFailure> {
 /// [`circuit_open_response`](super::circuit_open_response); the service's error type is
 /// unchanged (an axum router's `Infallible` stays `Infallible`). `5xx` responses and errors
 /// count as failures unless another classifier is set.
-pub type HttpBreakerLayer<C = ServerErrorIsFailure> = RespondLayer<BreakerLayer<C>>;
+pub type HttpBreakerLayer<C = ServerErrorIsFailure, H = Arc<Breaker>> =
+    RespondLayer<BreakerLayer<C, H>>;
 
-impl BreakerLayer {
-    /// A layer over `breaker`, counting every `Err` as a failure and every `Ok` as a success.
-    pub fn new(breaker: Arc<Breaker>) -> Self {
+impl<H: Deref<Target = Breaker> + Clone> BreakerLayer<ErrIsFailure, H> {
+    /// A layer over `breaker` (an `Arc<Breaker>` or a `&'static Breaker`), counting every
+    /// `Err` as a failure and every `Ok` as a success.
+    pub fn new(breaker: H) -> Self {
         BreakerLayer {
             breaker,
             classifier: ErrIsFailure,
@@ -33,10 +38,10 @@ impl BreakerLayer {
     }
 }
 
-impl<C> BreakerLayer<C> {
+impl<C, H> BreakerLayer<C, H> {
     /// Classifies results with `classifier` instead (any
     /// [`Classifier`](tollgate::breaker::Classifier), e.g. [`ServerErrorIsFailure`]).
-    pub fn classifier<D>(self, classifier: D) -> BreakerLayer<D> {
+    pub fn classifier<D>(self, classifier: D) -> BreakerLayer<D, H> {
         BreakerLayer {
             breaker: self.breaker,
             classifier,
@@ -44,34 +49,35 @@ impl<C> BreakerLayer<C> {
     }
 
     /// Answers rejected calls with a `503` response instead of an error; keeps the classifier.
-    pub fn respond_unavailable(self) -> HttpBreakerLayer<C> {
+    pub fn respond_unavailable(self) -> HttpBreakerLayer<C, H> {
         RespondLayer::wrapping(self)
     }
 }
 
-impl HttpBreakerLayer {
-    /// A layer over `breaker`, counting `5xx` responses and errors as failures.
-    pub fn new(breaker: Arc<Breaker>) -> Self {
+impl<H: Deref<Target = Breaker> + Clone> HttpBreakerLayer<ServerErrorIsFailure, H> {
+    /// A layer over `breaker` (an `Arc<Breaker>` or a `&'static Breaker`), counting `5xx`
+    /// responses and errors as failures.
+    pub fn new(breaker: H) -> Self {
         RespondLayer::wrapping(BreakerLayer::new(breaker).classifier(ServerErrorIsFailure))
     }
 }
 
-impl<C> HttpBreakerLayer<C> {
+impl<C, H> HttpBreakerLayer<C, H> {
     /// Classifies results with `classifier` instead.
-    pub fn classifier<D>(self, classifier: D) -> HttpBreakerLayer<D> {
+    pub fn classifier<D>(self, classifier: D) -> HttpBreakerLayer<D, H> {
         RespondLayer::wrapping(self.inner.classifier(classifier))
     }
 }
 
-impl<S, C: Clone> Layer<S> for BreakerLayer<C> {
-    type Service = BreakerService<S, C>;
+impl<S, C: Clone, H: Clone> Layer<S> for BreakerLayer<C, H> {
+    type Service = BreakerService<S, C, H>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        BreakerService::new(inner, Arc::clone(&self.breaker), self.classifier.clone())
+        BreakerService::new(inner, self.breaker.clone(), self.classifier.clone())
     }
 }
 
-impl<C> fmt::Debug for BreakerLayer<C> {
+impl<C, H: Deref<Target = Breaker>> fmt::Debug for BreakerLayer<C, H> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BreakerLayer")
             .field("breaker", &self.breaker.name())

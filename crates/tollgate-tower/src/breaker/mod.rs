@@ -1,7 +1,7 @@
 //! Circuit-breaker middleware: calls go through a [`tollgate::breaker::Breaker`].
 //!
 //! Each call asks the breaker for a permit when it is made (`Service::call`), and its named
-//! [`ResponseFuture`] owns that permit ([`OwnedPermit`](tollgate::breaker::OwnedPermit)). Not
+//! [`ResponseFuture`] owns that permit ([`PermitGuard`]). Not
 //! permitted: the inner service is **not called** and the call
 //! fails with [`BreakerError::Open`] — or, through [`HttpBreakerLayer`], is answered with
 //! `503 Service Unavailable`, a `Retry-After` header and a JSON body
@@ -15,6 +15,31 @@
 //! finishes (or before it is first polled) records nothing and gives back a half-open trial
 //! slot it held. The outcome is
 //! decided when the inner service returns its response, before any body is streamed.
+//!
+//! # How the breaker is held
+//! A layer holds its breaker through a handle `H`: an `Arc<Breaker>` (the default), or a
+//! `&'static Breaker` — a breaker in a `static`, or one leaked at start-up with
+//! `Box::leak`. Each call's permit holds a clone of the handle; a `&'static` clone is a copy,
+//! so a call then touches no reference count (an `Arc` costs two atomic read-modify-writes per
+//! call, and two more when the service is cloned per request, as `oneshot` on a clone does).
+//!
+//! ```
+//! use std::convert::Infallible;
+//! use std::sync::LazyLock;
+//! use tollgate::breaker::{Breaker, BreakerConfig};
+//! use tollgate_tower::breaker::BreakerLayer;
+//! use tower::{Layer, Service};
+//!
+//! static UPSTREAM: LazyLock<Breaker> =
+//!     LazyLock::new(|| Breaker::new("upstream", BreakerConfig::default()).unwrap());
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! let mut svc = BreakerLayer::new(&*UPSTREAM)
+//!     .layer(tower::service_fn(|n: u32| async move { Ok::<_, Infallible>(n + 1) }));
+//! assert_eq!(svc.call(1).await.unwrap(), 2);
+//! assert_eq!(UPSTREAM.totals().calls, 1);
+//! # }
+//! ```
 //!
 //! # Example
 //! ```
@@ -54,10 +79,11 @@ mod future;
 mod layer;
 
 use std::fmt;
+use std::ops::Deref;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use tollgate::breaker::{Breaker, Classifier};
+use tollgate::breaker::{Breaker, Classifier, PermitGuard};
 use tower::Service;
 
 pub use classify::ServerErrorIsFailure;
@@ -67,22 +93,24 @@ pub use layer::{BreakerLayer, HttpBreakerLayer};
 
 use crate::respond::{Rejecting, Respond};
 
-/// A service whose calls go through a breaker; rejections are [`BreakerError::Open`].
-/// Made by [`BreakerLayer`].
+/// A service whose calls go through a breaker held by `H` (see [how the breaker is
+/// held](self#how-the-breaker-is-held)); rejections are [`BreakerError::Open`]. Made by
+/// [`BreakerLayer`].
 #[derive(Clone)]
-pub struct BreakerService<S, C> {
+pub struct BreakerService<S, C, H = Arc<Breaker>> {
     inner: S,
-    breaker: Arc<Breaker>,
+    breaker: H,
     classifier: C,
 }
 
 /// A [`BreakerService`] whose rejections are answered with the `503` of
 /// [`circuit_open_response`]. Made by [`HttpBreakerLayer`].
-pub type HttpBreakerService<S, C = ServerErrorIsFailure> = Respond<BreakerService<S, C>>;
+pub type HttpBreakerService<S, C = ServerErrorIsFailure, H = Arc<Breaker>> =
+    Respond<BreakerService<S, C, H>>;
 
-impl<S, C> BreakerService<S, C> {
+impl<S, C, H> BreakerService<S, C, H> {
     /// Wraps `inner`, classifying its results with `classifier`.
-    pub fn new(inner: S, breaker: Arc<Breaker>, classifier: C) -> Self {
+    pub fn new(inner: S, breaker: H, classifier: C) -> Self {
         BreakerService {
             inner,
             breaker,
@@ -91,14 +119,15 @@ impl<S, C> BreakerService<S, C> {
     }
 }
 
-impl<S, C, Req> Service<Req> for BreakerService<S, C>
+impl<S, C, H, Req> Service<Req> for BreakerService<S, C, H>
 where
     S: Service<Req>,
     C: Classifier<S::Response, S::Error> + Clone,
+    H: Deref<Target = Breaker> + Clone,
 {
     type Response = S::Response;
     type Error = BreakerError<S::Error>;
-    type Future = ResponseFuture<S::Future, C>;
+    type Future = ResponseFuture<S::Future, C, H>;
 
     #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
@@ -108,7 +137,7 @@ where
     #[inline]
     fn call(&mut self, req: Req) -> Self::Future {
         let classifier = self.classifier.clone();
-        match self.breaker.try_acquire_owned() {
+        match PermitGuard::try_acquire(&self.breaker) {
             Ok(permit) => ResponseFuture::called(self.inner.call(req), permit, classifier),
             Err(rejected) => {
                 tracing::debug!(
@@ -121,10 +150,11 @@ where
     }
 }
 
-impl<S, C, Req> Rejecting<Req> for BreakerService<S, C>
+impl<S, C, H, Req> Rejecting<Req> for BreakerService<S, C, H>
 where
     S: Service<Req>,
     C: Classifier<S::Response, S::Error> + Clone,
+    H: Deref<Target = Breaker> + Clone,
 {
     #[inline]
     fn poll_inner_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
@@ -132,10 +162,10 @@ where
     }
 }
 
-impl<S, C> fmt::Debug for BreakerService<S, C> {
+impl<S, C, H: Deref<Target = Breaker>> fmt::Debug for BreakerService<S, C, H> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BreakerService")
-            .field("breaker", &self.breaker)
+            .field("breaker", &*self.breaker)
             .field("classifier", &std::any::type_name::<C>())
             .finish_non_exhaustive()
     }

@@ -1,11 +1,12 @@
 //! The response future of a [`BulkheadService`](super::BulkheadService).
 
+use std::borrow::Borrow;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use pin_project_lite::pin_project;
-use tollgate::policy::{BulkheadFull, OwnedBulkheadSlot};
+use tollgate::policy::{Bulkhead, BulkheadFull, BulkheadGuard};
 
 use super::BulkheadError;
 
@@ -14,24 +15,30 @@ pin_project! {
     /// inner call returns or when this future is dropped.
     #[derive(Debug)]
     #[must_use = "futures do nothing unless polled"]
-    pub struct ResponseFuture<F> {
+    pub struct ResponseFuture<F, H = Bulkhead>
+    where
+        H: Borrow<Bulkhead>,
+    {
         #[pin]
-        kind: Kind<F>,
+        kind: Kind<F, H>,
     }
 }
 
 pin_project! {
     #[project = KindProj]
     #[derive(Debug)]
-    enum Kind<F> {
-        Called { #[pin] call: F, slot: Option<OwnedBulkheadSlot> },
+    enum Kind<F, H>
+    where
+        H: Borrow<Bulkhead>,
+    {
+        Called { #[pin] call: F, slot: Option<BulkheadGuard<H>> },
         Rejected { full: BulkheadFull },
     }
 }
 
-impl<F> ResponseFuture<F> {
+impl<F, H: Borrow<Bulkhead>> ResponseFuture<F, H> {
     #[inline]
-    pub(crate) fn called(call: F, slot: OwnedBulkheadSlot) -> Self {
+    pub(crate) fn called(call: F, slot: BulkheadGuard<H>) -> Self {
         let slot = Some(slot);
         ResponseFuture {
             kind: Kind::Called { call, slot },
@@ -45,9 +52,10 @@ impl<F> ResponseFuture<F> {
     }
 }
 
-impl<F, T, E> Future for ResponseFuture<F>
+impl<F, H, T, E> Future for ResponseFuture<F, H>
 where
     F: Future<Output = Result<T, E>>,
+    H: Borrow<Bulkhead>,
 {
     type Output = Result<T, BulkheadError<E>>;
 

@@ -182,8 +182,7 @@ impl Breaker {
     /// ```
     #[inline]
     pub fn try_acquire_owned(self: &Arc<Self>) -> Result<OwnedPermit, NotPermitted> {
-        self.grant()
-            .map(|ticket| PermitGuard::new(Arc::clone(self), ticket))
+        PermitGuard::try_acquire(self)
     }
 
     /// Decides whether one call may go ahead: the lock-free fast path for the free-flowing

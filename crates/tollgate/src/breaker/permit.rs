@@ -9,9 +9,9 @@ use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::Breaker;
 use super::classify::Outcome;
 use super::machine::Grant;
+use super::{Breaker, NotPermitted};
 
 /// A permit that borrows its breaker: what [`Breaker::try_acquire`] returns.
 pub type Permit<'a> = PermitGuard<&'a Breaker>;
@@ -122,6 +122,36 @@ impl<R: Deref<Target = Breaker>> PermitGuard<R> {
     #[inline]
     pub(crate) fn new(breaker: R, ticket: Ticket) -> Self {
         PermitGuard { breaker, ticket }
+    }
+
+    /// Asks `breaker` for one call, holding it through a clone of `breaker` (taken only when
+    /// the call is let through). For code generic over how the breaker is held:
+    /// [`Breaker::try_acquire_owned`] is this with an `Arc`, and with a `&'static Breaker` (a
+    /// breaker in a `static`, or leaked once at start-up) the permit is `'static` without
+    /// touching a reference count.
+    ///
+    /// ```
+    /// use std::sync::LazyLock;
+    /// use tollgate::breaker::{Breaker, BreakerConfig, PermitGuard};
+    ///
+    /// static DB: LazyLock<Breaker> =
+    ///     LazyLock::new(|| Breaker::new("db", BreakerConfig::default()).unwrap());
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let breaker: &'static Breaker = &DB;
+    /// let permit = PermitGuard::try_acquire(&breaker).unwrap();
+    /// tokio::spawn(async move { permit.success() }).await.unwrap();
+    /// assert_eq!(DB.totals().calls, 1);
+    /// # }
+    /// ```
+    #[inline]
+    pub fn try_acquire(breaker: &R) -> Result<Self, NotPermitted>
+    where
+        R: Clone,
+    {
+        breaker
+            .grant()
+            .map(|ticket| PermitGuard::new(breaker.clone(), ticket))
     }
 
     /// Records the call's outcome. With slow-call detection on, the call's duration is measured

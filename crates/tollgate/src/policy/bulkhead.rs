@@ -1,10 +1,14 @@
 //! Bulkhead: a bound on concurrent calls, with a bounded wait for a slot.
 //!
 //! Taking and returning a free slot is one atomic read-modify-write each; only callers that must
-//! wait touch the notification queue. A slot is a guard, borrowed ([`BulkheadSlot`]) or owning an
-//! `Arc` of the bulkhead ([`OwnedBulkheadSlot`], for spawned tasks and named futures).
+//! wait touch the notification queue. A slot is a guard, [`BulkheadGuard`], that holds its
+//! bulkhead through a reference ([`BulkheadSlot`]) or a clone of the handle
+//! ([`OwnedBulkheadSlot`], for spawned tasks and named futures). A `&'static Bulkhead` gives
+//! `'static` slots that touch no reference count.
 
+use std::borrow::Borrow;
 use std::fmt;
+use std::num::NonZeroUsize;
 use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -17,7 +21,8 @@ use super::error::BulkheadFull;
 
 #[derive(Debug)]
 struct Slots {
-    max: usize,
+    max: NonZeroUsize,
+    max_wait: Duration,
     in_use: AtomicUsize,
     waiters: AtomicUsize,
     freed: Notify,
@@ -27,7 +32,7 @@ impl Slots {
     fn try_take(&self) -> bool {
         self.in_use
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
-                (n < self.max).then_some(n + 1)
+                (n < self.max.get()).then_some(n + 1)
             })
             .is_ok()
     }
@@ -43,47 +48,110 @@ impl Slots {
 }
 
 /// At most `max_concurrent` calls at once; a caller waits at most `max_wait` for a slot, then
-/// gets [`BulkheadFull`]. Clones share the same slots.
+/// gets [`BulkheadFull`]. Clones share the same slots (a clone is one reference count).
 #[derive(Clone, Debug)]
 pub struct Bulkhead {
     slots: Arc<Slots>,
-    max_wait: Duration,
+}
+
+/// A taken bulkhead slot, holding its bulkhead through `R`: a `&Bulkhead` ([`BulkheadSlot`])
+/// or a `Bulkhead` ([`OwnedBulkheadSlot`]). Dropping it frees the slot.
+///
+/// With `R = &'static Bulkhead` (a bulkhead in a `static`, or leaked once at start-up) the
+/// guard is `'static`, so it can be moved into a task, and taking it touches no reference
+/// count.
+#[must_use = "the slot is freed as soon as this guard is dropped"]
+pub struct BulkheadGuard<R: Borrow<Bulkhead>> {
+    bulkhead: R,
 }
 
 /// A taken bulkhead slot that borrows its bulkhead; dropping it frees the slot.
-#[must_use = "the slot is freed as soon as this guard is dropped"]
-pub struct BulkheadSlot<'a> {
-    slots: &'a Slots,
+pub type BulkheadSlot<'a> = BulkheadGuard<&'a Bulkhead>;
+
+/// A taken bulkhead slot that holds a clone of its bulkhead (one reference count), so it can
+/// be moved into a spawned task or kept in a `'static` future; dropping it frees the slot.
+pub type OwnedBulkheadSlot = BulkheadGuard<Bulkhead>;
+
+impl<R: Borrow<Bulkhead>> BulkheadGuard<R> {
+    /// Takes a free slot now, without waiting (whatever `max_wait` says), holding the bulkhead
+    /// through a clone of `bulkhead` (made only when a slot is taken). For code generic over
+    /// how the bulkhead is held; [`Bulkhead::try_acquire_owned`] is this with a `Bulkhead`.
+    ///
+    /// ```
+    /// use std::sync::LazyLock;
+    /// use std::time::Duration;
+    /// use tollgate::policy::{Bulkhead, BulkheadGuard};
+    ///
+    /// static UPLOADS: LazyLock<Bulkhead> = LazyLock::new(|| Bulkhead::new(1, Duration::ZERO));
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let bulkhead: &'static Bulkhead = &UPLOADS;
+    /// let slot = BulkheadGuard::try_acquire(&bulkhead).unwrap();
+    /// assert!(BulkheadGuard::try_acquire(&bulkhead).is_err());
+    /// tokio::spawn(async move { drop(slot) }).await.unwrap();
+    /// assert_eq!(UPLOADS.available(), 1);
+    /// # }
+    /// ```
+    #[inline]
+    pub fn try_acquire(bulkhead: &R) -> Result<Self, BulkheadFull>
+    where
+        R: Clone,
+    {
+        if bulkhead.borrow().slots.try_take() {
+            Ok(BulkheadGuard {
+                bulkhead: bulkhead.clone(),
+            })
+        } else {
+            Err(bulkhead.borrow().full())
+        }
+    }
+
+    /// Takes a slot, waiting at most the bulkhead's `max_wait`, holding the bulkhead through
+    /// `bulkhead`. The slot is freed when the guard drops, also when the caller is cancelled.
+    pub async fn acquire(bulkhead: R) -> Result<Self, BulkheadFull> {
+        let taken = {
+            let held = bulkhead.borrow();
+            held.slots.try_take() || (!held.slots.max_wait.is_zero() && held.wait().await)
+        };
+        if taken {
+            Ok(BulkheadGuard { bulkhead })
+        } else {
+            Err(bulkhead.borrow().full())
+        }
+    }
+
+    /// The same slot, now held through `handle` (e.g. a slot taken through a `Bulkhead` clone
+    /// moved to a guard over a `&'static Bulkhead`): no slot is given back or taken. Should
+    /// `handle` lead to another bulkhead, this slot is given back and one of `handle`'s is
+    /// taken, without waiting.
+    pub fn rehold<R2: Borrow<Bulkhead> + Clone>(
+        self,
+        handle: R2,
+    ) -> Result<BulkheadGuard<R2>, BulkheadFull> {
+        let slots = &handle.borrow().slots;
+        if !Arc::ptr_eq(&self.bulkhead.borrow().slots, slots) {
+            drop(self);
+            return BulkheadGuard::try_acquire(&handle);
+        }
+        // Counted twice for a moment (never admitting anyone: the count only goes above what
+        // is held), then `self` gives back its count. A waiter this wakes finds the bulkhead
+        // as full as before and waits again.
+        slots.in_use.fetch_add(1, Ordering::SeqCst);
+        drop(self);
+        Ok(BulkheadGuard { bulkhead: handle })
+    }
 }
 
-impl Drop for BulkheadSlot<'_> {
+impl<R: Borrow<Bulkhead>> Drop for BulkheadGuard<R> {
+    #[inline]
     fn drop(&mut self) {
-        self.slots.give_back();
+        self.bulkhead.borrow().slots.give_back();
     }
 }
 
-impl fmt::Debug for BulkheadSlot<'_> {
+impl<R: Borrow<Bulkhead>> fmt::Debug for BulkheadGuard<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("BulkheadSlot").finish_non_exhaustive()
-    }
-}
-
-/// A taken bulkhead slot that owns an `Arc` of the bulkhead's slots, so it can be moved into a
-/// spawned task or kept in a `'static` future; dropping it frees the slot.
-#[must_use = "the slot is freed as soon as this guard is dropped"]
-pub struct OwnedBulkheadSlot {
-    slots: Arc<Slots>,
-}
-
-impl Drop for OwnedBulkheadSlot {
-    fn drop(&mut self) {
-        self.slots.give_back();
-    }
-}
-
-impl fmt::Debug for OwnedBulkheadSlot {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OwnedBulkheadSlot").finish_non_exhaustive()
+        f.debug_struct("BulkheadGuard").finish_non_exhaustive()
     }
 }
 
@@ -108,44 +176,41 @@ impl Bulkhead {
     pub fn new(max_concurrent: usize, max_wait: Duration) -> Self {
         Bulkhead {
             slots: Arc::new(Slots {
-                max: max_concurrent.max(1),
+                max: NonZeroUsize::new(max_concurrent).unwrap_or(NonZeroUsize::MIN),
+                max_wait,
                 in_use: AtomicUsize::new(0),
                 waiters: AtomicUsize::new(0),
                 freed: Notify::new(),
             }),
-            max_wait,
         }
     }
 
     /// The limit on concurrent calls.
     pub fn max_concurrent(&self) -> usize {
-        self.slots.max
+        self.slots.max.get()
     }
 
     /// Slots free right now.
     pub fn available(&self) -> usize {
         self.slots
             .max
+            .get()
             .saturating_sub(self.slots.in_use.load(Ordering::SeqCst))
     }
 
     /// How long a caller waits for a slot before it is turned away.
     pub fn max_wait(&self) -> Duration {
-        self.max_wait
+        self.slots.max_wait
     }
 
     /// Takes a slot, waiting at most `max_wait`. The slot is freed when the guard drops, also
     /// when the caller is cancelled.
     pub async fn acquire(&self) -> Result<BulkheadSlot<'_>, BulkheadFull> {
-        if self.slots.try_take() || (!self.max_wait.is_zero() && self.wait().await) {
-            Ok(BulkheadSlot { slots: &self.slots })
-        } else {
-            Err(self.full())
-        }
+        BulkheadGuard::acquire(self).await
     }
 
-    /// Like [`acquire`](Self::acquire), but the slot owns an `Arc` of the bulkhead's slots and
-    /// can be moved into a task.
+    /// Like [`acquire`](Self::acquire), but the slot holds a clone of the bulkhead and can be
+    /// moved into a task.
     ///
     /// ```
     /// use std::time::Duration;
@@ -160,27 +225,14 @@ impl Bulkhead {
     /// # }
     /// ```
     pub async fn acquire_owned(&self) -> Result<OwnedBulkheadSlot, BulkheadFull> {
-        match self.try_acquire_owned() {
-            Err(_) if !self.max_wait.is_zero() && self.wait().await => Ok(self.owned()),
-            taken => taken,
-        }
+        BulkheadGuard::acquire(self.clone()).await
     }
 
     /// Takes a free slot now, without waiting (whatever `max_wait` says): one atomic
     /// read-modify-write. For callers that cannot await, such as a tower service's `call`.
     #[inline]
     pub fn try_acquire_owned(&self) -> Result<OwnedBulkheadSlot, BulkheadFull> {
-        if self.slots.try_take() {
-            Ok(self.owned())
-        } else {
-            Err(self.full())
-        }
-    }
-
-    fn owned(&self) -> OwnedBulkheadSlot {
-        OwnedBulkheadSlot {
-            slots: Arc::clone(&self.slots),
-        }
+        BulkheadGuard::try_acquire(self)
     }
 
     fn full(&self) -> BulkheadFull {
@@ -192,7 +244,7 @@ impl Bulkhead {
     /// Waits for a freed slot until the deadline; `true` once one is taken.
     async fn wait(&self) -> bool {
         let _waiting = Waiting::new(&self.slots.waiters);
-        let deadline = Instant::now() + self.max_wait;
+        let deadline = Instant::now() + self.slots.max_wait;
         loop {
             let mut freed = pin!(self.slots.freed.notified());
             freed.as_mut().enable();

@@ -2,6 +2,7 @@
 
 use std::error::Error;
 use std::fmt;
+use std::num::NonZeroUsize;
 use std::time::Duration;
 
 use crate::breaker::NotPermitted;
@@ -30,13 +31,14 @@ impl Error for Elapsed {}
 /// The bulkhead was full and no slot freed up within its maximum wait.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BulkheadFull {
-    pub(crate) max_concurrent: usize,
+    /// Never zero, so an `Option<BulkheadFull>` is one word.
+    pub(crate) max_concurrent: NonZeroUsize,
 }
 
 impl BulkheadFull {
     /// The bulkhead's limit on concurrent calls.
     pub fn max_concurrent(&self) -> usize {
-        self.max_concurrent
+        self.max_concurrent.get()
     }
 }
 

@@ -60,7 +60,7 @@ use std::time::Duration;
 
 use metrics::Counter;
 
-pub use bulkhead::{Bulkhead, BulkheadSlot, OwnedBulkheadSlot};
+pub use bulkhead::{Bulkhead, BulkheadGuard, BulkheadSlot, OwnedBulkheadSlot};
 pub use error::{BulkheadFull, Elapsed, PolicyError};
 pub use outcome::{FailMode, Fallback, Propagate, Resolution, Skip, Status};
 pub use retry::{Backoff, Jitter, Retry, RetryAll, RetryBudget, RetryDecision, RetryIf};
