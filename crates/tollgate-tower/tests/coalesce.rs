@@ -53,7 +53,7 @@ impl Upstream {
         Request<Full<Bytes>>,
         Response = Response<Full<Bytes>>,
         Error = String,
-        Future = impl Send,
+        Future = impl Future<Output = Result<Response<Full<Bytes>>, String>> + Send,
     > + Clone
     + Send
     + 'static {
@@ -219,6 +219,30 @@ async fn a_call_whose_only_caller_was_dropped_still_runs_to_its_end() {
     up.open();
     finished.await;
     assert_eq!(up.finished.load(Ordering::SeqCst), 1);
+}
+
+/// The turn is taken in `call`: a response future never polled still registered its
+/// execution, which runs (in a task, since its leader is gone) and is joined by the next
+/// request instead of a second call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_starts_at_call_time_even_if_its_response_future_is_never_polled() {
+    let up = Upstream::new();
+    let mut svc = coalesced(up.service());
+    poll_fn(|cx| svc.poll_ready(cx)).await.unwrap();
+    let unpolled = svc.call(get("/report"));
+    assert_eq!(svc.in_flight(), 1, "registered without a poll");
+    drop(unpolled);
+    poll_fn(|cx| svc.poll_ready(cx)).await.unwrap();
+    let joiner = svc.call(get("/report"));
+    up.open();
+    let res = joiner.await.unwrap();
+    assert_eq!(res.extensions().get::<Role>(), Some(&Role::Joiner));
+    assert_eq!(
+        up.calls(),
+        1,
+        "the unpolled request's call was joined, not repeated"
+    );
+    assert_eq!(svc.in_flight(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

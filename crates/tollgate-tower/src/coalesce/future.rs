@@ -2,60 +2,65 @@
 
 use std::fmt;
 use std::future::Future;
+use std::hash::Hash;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use http::Response;
 use pin_project_lite::pin_project;
+use tollgate::flight::{self, Turn};
 
+use super::shared::SharedResponse;
 use super::{CoalesceError, CoalescedBody};
 
-type Shared<B, E> =
-    Pin<Box<dyn Future<Output = Result<Response<CoalescedBody<B>>, CoalesceError<E>>> + Send>>;
-
 pin_project! {
-    /// A request passed through (no key), or this caller's share of a coalesced execution.
-    ///
-    /// The shared case is boxed inside: it is this caller's turn at
-    /// [`Flight::run`](tollgate::flight::Flight::run), a future with no name to store.
+    /// A request passed through (no key), or this caller's [`Turn`] at a coalesced execution.
     #[must_use = "futures do nothing unless polled"]
-    pub struct ResponseFuture<F, B, E> {
+    pub struct ResponseFuture<F, B, K, E>
+    where
+        K: Hash,
+        K: Eq,
+    {
         #[pin]
-        kind: Kind<F, B, E>,
+        kind: Kind<F, B, K, E>,
     }
 }
 
 pin_project! {
     #[project = KindProj]
-    enum Kind<F, B, E> {
+    enum Kind<F, B, K, E>
+    where
+        K: Hash,
+        K: Eq,
+    {
         Passthrough { #[pin] call: F },
-        Shared { call: Shared<B, E> },
+        Shared { turn: Turn<K, Arc<SharedResponse>, CoalesceError<E>>, body: std::marker::PhantomData<fn() -> B> },
     }
 }
 
-impl<F, B, E> ResponseFuture<F, B, E> {
+impl<F, B, K: Hash + Eq, E> ResponseFuture<F, B, K, E> {
     pub(crate) fn passthrough(call: F) -> Self {
         ResponseFuture {
             kind: Kind::Passthrough { call },
         }
     }
 
-    pub(crate) fn shared(
-        call: impl Future<Output = Result<Response<CoalescedBody<B>>, CoalesceError<E>>>
-        + Send
-        + 'static,
-    ) -> Self {
+    pub(crate) fn shared(turn: Turn<K, Arc<SharedResponse>, CoalesceError<E>>) -> Self {
         ResponseFuture {
             kind: Kind::Shared {
-                call: Box::pin(call),
+                turn,
+                body: std::marker::PhantomData,
             },
         }
     }
 }
 
-impl<F, B, E> Future for ResponseFuture<F, B, E>
+impl<F, B, K, E> Future for ResponseFuture<F, B, K, E>
 where
     F: Future<Output = Result<Response<B>, E>>,
+    K: Hash + Eq + Send + Sync + 'static,
+    E: Clone + Send + Sync + 'static,
 {
     type Output = Result<Response<CoalescedBody<B>>, CoalesceError<E>>;
 
@@ -66,12 +71,20 @@ where
                     .map(|res| res.map(CoalescedBody::inner))
                     .map_err(CoalesceError::Inner),
             ),
-            KindProj::Shared { call } => call.as_mut().poll(cx),
+            KindProj::Shared { turn, .. } => {
+                let outcome = ready!(Pin::new(turn).poll(cx));
+                Poll::Ready(match outcome.result {
+                    Ok(response) => Ok(SharedResponse::into_response(response, outcome.role)),
+                    Err(flight::Error::Failed(e)) => Err(e),
+                    Err(flight::Error::Panicked(msg)) => Err(CoalesceError::Panicked(msg)),
+                    Err(_) => Err(CoalesceError::Aborted),
+                })
+            }
         }
     }
 }
 
-impl<F, B, E> fmt::Debug for ResponseFuture<F, B, E> {
+impl<F, B, K: Hash + Eq, E> fmt::Debug for ResponseFuture<F, B, K, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let kind = match &self.kind {
             Kind::Passthrough { .. } => "passthrough",

@@ -22,6 +22,11 @@
 //!   body over the limit or a panic reaches every caller of that execution as a
 //!   [`CoalesceError`]; the next request after it runs afresh.
 //! - No per-key state outlives its execution; distinct keys never wait on each other.
+//! - **A request takes its turn when it is called** (`Service::call`, through
+//!   [`Flight::enter`](tollgate::flight::Flight::enter)), not at the response future's first
+//!   poll: a leader's execution starts then and runs even if its response future is dropped
+//!   unpolled, and a request called later joins it
+//!   (`tests/coalesce.rs::a_call_starts_at_call_time_even_if_its_response_future_is_never_polled`).
 //!
 //! Coalescing is for idempotent reads (`GET` of the same resource): put only requests whose
 //! responses are interchangeable under one key. Response extensions are not shared.
@@ -68,7 +73,7 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body::Body;
-use tollgate::flight::{self, Flight};
+use tollgate::flight::Flight;
 use tower::{BoxError, Service};
 
 pub use body::CoalescedBody;
@@ -125,7 +130,7 @@ where
 {
     type Response = Response<CoalescedBody<ResBody>>;
     type Error = CoalesceError<E>;
-    type Future = ResponseFuture<S::Future, ResBody, E>;
+    type Future = ResponseFuture<S::Future, ResBody, K, E>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx).map_err(CoalesceError::Inner)
@@ -136,18 +141,13 @@ where
             return ResponseFuture::passthrough(self.inner.call(req));
         };
         let inner = take_ready(&mut self.inner);
-        let (flight, limit) = (self.flight.clone(), self.body_limit);
-        ResponseFuture::shared(async move {
-            let outcome = flight
-                .run(key, move || shared::execute(inner, req, limit))
-                .await;
-            match outcome.result {
-                Ok(response) => Ok(SharedResponse::into_response(response, outcome.role)),
-                Err(flight::Error::Failed(e)) => Err(e),
-                Err(flight::Error::Panicked(msg)) => Err(CoalesceError::Panicked(msg)),
-                Err(_) => Err(CoalesceError::Aborted),
-            }
-        })
+        let limit = self.body_limit;
+        // The turn is taken now: a leader's execution is registered (and runs, even if this
+        // future is dropped unpolled) from the moment of the call.
+        ResponseFuture::shared(
+            self.flight
+                .enter(key, move || shared::execute(inner, req, limit)),
+        )
     }
 }
 

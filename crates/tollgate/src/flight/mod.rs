@@ -77,6 +77,7 @@ mod cache;
 mod config;
 mod error;
 mod task;
+mod turn;
 
 use std::fmt;
 use std::future::Future;
@@ -86,6 +87,7 @@ use std::sync::Arc;
 
 pub use config::{Builder, CachePolicy};
 pub use error::{Error, Outcome, Role};
+pub use turn::Turn;
 
 use crate::sync::slots::SlotMap;
 use cache::ResultCache;
@@ -145,18 +147,44 @@ where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>> + Send + 'static,
     {
+        self.enter(key, make).await
+    }
+
+    /// Takes this caller's turn at `key` now — leading (`make()`'s future becomes the work) or
+    /// joining — and returns a named future of the shared result.
+    ///
+    /// [`run`](Self::run) does the same at its first poll. Here the turn is taken at once, for
+    /// callers that cannot await, such as a tower service's `call`: dropping the returned
+    /// [`Turn`] unpolled is a caller leaving, so work it started goes on for the others (or
+    /// alone: it is not tied to its leader), unless [`Builder::abort_when_unused`] is set and
+    /// nobody else waits.
+    ///
+    /// ```
+    /// use tollgate::flight::{Flight, Role};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let flight: Flight<&str, u32, ()> = Flight::new();
+    /// let first = flight.enter("report", || async { Ok(42) });
+    /// let second = flight.enter("report", || async { Ok(0) }); // joins: never made
+    /// let (a, b) = (first.await, second.await);
+    /// assert_eq!((a.result, a.role), (Ok(42), Role::Leader));
+    /// assert_eq!((b.result, b.role), (Ok(42), Role::Joiner));
+    /// # }
+    /// ```
+    pub fn enter<F, Fut>(&self, key: K, make: F) -> Turn<K, T, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+    {
         if let Some(result) = self.cached(&key) {
-            return Outcome {
-                result,
-                role: Role::Cached,
-            };
+            return Turn::done(result, Role::Cached);
         }
         let caches = self.inner.cache.is_some();
         let (call, created) = self.inner.calls.acquire_with(key, |key, hash| {
             Call::new(hash, caches.then(|| key.clone()))
         });
         let mut caller = Caller {
-            inner: &self.inner,
+            inner: Arc::clone(&self.inner),
             call,
             leads: false,
         };
@@ -167,12 +195,8 @@ where
             caller.call.hand_to_task();
             Role::Joiner
         };
-        if role == Role::Leader {
-            caller.leads = true;
-            std::future::poll_fn(|cx| caller.call.poll_inline(cx)).await;
-        }
-        let result = caller.call.wait().await;
-        Outcome { result, role }
+        caller.leads = role == Role::Leader;
+        Turn::taken(caller, role)
     }
 
     /// Starts the execution of a call this caller created.
@@ -186,10 +210,9 @@ where
             task::complete(&self.inner, call, result, false);
             return Role::Cached;
         }
-        match catch_unwind(AssertUnwindSafe(make)) {
-            Ok(work) => {
+        match catch_unwind(AssertUnwindSafe(|| task::start(&self.inner, call, make))) {
+            Ok(()) => {
                 tracing::trace!("flight: led");
-                task::start(Arc::clone(&self.inner), call, work);
                 if self.inner.always_in_task {
                     call.move_to_task();
                 }
@@ -227,14 +250,14 @@ where
 
 /// One caller's share of a call. The leader's going moves its inline work into a task; with
 /// `abort_when_unused`, the last caller to go aborts the work instead.
-struct Caller<'a, K: Hash + Eq, T, E> {
-    inner: &'a Inner<K, T, E>,
+struct Caller<K: Hash + Eq, T, E> {
+    inner: Arc<Inner<K, T, E>>,
     call: Arc<Call<K, T, E>>,
     /// This caller started the work and may still be running it in its own future.
     leads: bool,
 }
 
-impl<K: Hash + Eq, T, E> Drop for Caller<'_, K, T, E> {
+impl<K: Hash + Eq, T, E> Drop for Caller<K, T, E> {
     fn drop(&mut self) {
         // `release` removes the entry under the shard lock when the count reaches zero, so no
         // new caller can join the call we are about to abort.

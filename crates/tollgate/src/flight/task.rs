@@ -85,6 +85,11 @@ impl<K, T, E> Call<K, T, E> {
         self.inline.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// The published result, if it is out.
+    pub(crate) fn result(&self) -> Option<&Shared<T, E>> {
+        self.result.get()
+    }
+
     /// Waits for the published result.
     pub(crate) async fn wait(&self) -> Shared<T, E>
     where
@@ -244,41 +249,86 @@ pub(crate) fn complete<K, T, E>(
     call.published.notify_waiters();
 }
 
-/// Gives the call its work, to be run by the leader (see [`Call::poll_inline`]).
-pub(crate) fn start<K, T, E, Fut>(inner: Arc<Inner<K, T, E>>, call: &Arc<Call<K, T, E>>, work: Fut)
-where
+/// Makes the work with `make` and gives it to the call, to be run by the leader (see
+/// [`Call::poll_inline`]). The work is built straight into its [`Drive`] (one move into the
+/// box, not four); should `make` panic, nothing is changed (the caller publishes the panic).
+pub(crate) fn start<K, T, E, F, Fut>(
+    inner: &Arc<Inner<K, T, E>>,
+    call: &Arc<Call<K, T, E>>,
+    make: F,
+) where
     K: Hash + Eq + Clone + Send + Sync + 'static,
     T: Clone + Send + Sync + 'static,
     E: Clone + Send + Sync + 'static,
+    F: FnOnce() -> Fut,
     Fut: Future<Output = Result<T, E>> + Send + 'static,
 {
-    let finish = Finish {
-        inner,
-        call: Arc::clone(call),
-        done: false,
+    // Fields in this order: no `Finish` exists (to publish `Aborted`) if `make` panics.
+    let drive = Drive {
+        work: make(),
+        finish: Finish {
+            inner: Arc::clone(inner),
+            call: Arc::clone(call),
+            done: false,
+        },
     };
     // In the leader's span whether it runs inline or in a task: its events carry the request.
-    let work = drive(finish, work).instrument(tracing::Span::current());
-    call.inline().work = Some(Box::pin(work));
+    // With no subscriber ever set there is no span to carry (and nothing to pay for one).
+    let work: Work = if tracing::dispatcher::has_been_set() {
+        Box::pin(drive.instrument(tracing::Span::current()))
+    } else {
+        Box::pin(drive)
+    };
+    call.inline().work = Some(work);
 }
 
-async fn drive<K, T, E, Fut>(mut finish: Finish<K, T, E>, work: Fut)
+pin_project! {
+    /// The work, then its publication: what the leader polls inline or the task runs. A named
+    /// future rather than an `async fn`, so the work is moved into it once, not into a
+    /// generator and then again into a wrapper.
+    struct Drive<K, T, E, F>
+    where
+        K: Hash,
+        K: Eq,
+        K: Clone,
+        T: Clone,
+        E: Clone,
+    {
+        #[pin]
+        work: F,
+        finish: Finish<K, T, E>,
+    }
+}
+
+impl<K, T, E, F> Future for Drive<K, T, E, F>
 where
     K: Hash + Eq + Clone,
     T: Clone,
     E: Clone,
-    Fut: Future<Output = Result<T, E>>,
+    F: Future<Output = Result<T, E>>,
 {
-    let result = match (CatchUnwind { work }).await {
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err(error)) => Err(Error::Failed(error)),
-        Err(message) => {
-            tracing::warn!(panic = %message, "flight: shared execution panicked");
-            Err(Error::Panicked(message))
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.project();
+        if this.finish.done {
+            return Poll::Ready(());
         }
-    };
-    finish.done = true;
-    complete(&finish.inner, &finish.call, result, true);
+        let work = this.work;
+        let result = match catch_unwind(AssertUnwindSafe(|| work.poll(cx))) {
+            Ok(Poll::Pending) => return Poll::Pending,
+            Ok(Poll::Ready(Ok(value))) => Ok(value),
+            Ok(Poll::Ready(Err(error))) => Err(Error::Failed(error)),
+            Err(payload) => {
+                let message = panic_message(payload.as_ref());
+                tracing::warn!(panic = %message, "flight: shared execution panicked");
+                Err(Error::Panicked(message))
+            }
+        };
+        this.finish.done = true;
+        complete(&this.finish.inner, &this.finish.call, result, true);
+        Poll::Ready(())
+    }
 }
 
 /// Completes the call as aborted if the task is dropped before it finished.
@@ -293,27 +343,6 @@ impl<K: Hash + Eq + Clone, T: Clone, E: Clone> Drop for Finish<K, T, E> {
         if !self.done {
             tracing::debug!("flight: shared execution aborted");
             complete(&self.inner, &self.call, Err(Error::Aborted), true);
-        }
-    }
-}
-
-pin_project! {
-    /// Turns a panic while polling the work into an `Err(message)`.
-    struct CatchUnwind<F> {
-        #[pin]
-        work: F,
-    }
-}
-
-impl<F: Future> Future for CatchUnwind<F> {
-    type Output = Result<F::Output, String>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let work = self.project().work;
-        match catch_unwind(AssertUnwindSafe(|| work.poll(cx))) {
-            Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
-            Ok(Poll::Pending) => Poll::Pending,
-            Err(payload) => Poll::Ready(Err(panic_message(payload.as_ref()))),
         }
     }
 }
