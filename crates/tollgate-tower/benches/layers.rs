@@ -1,9 +1,10 @@
 //! Per-request overhead of tollgate's tower layers against tower's own `ConcurrencyLimitLayer`
 //! and tower-resilience 0.13's circuit breaker, bulkhead and coalesce layers, all over the same
-//! trivial `service_fn`, in the same run, one `oneshot` per request. The breaker and bulkhead
-//! futures are ready at once and are polled in place (inside a current-thread runtime's context,
-//! without its scheduler in the measurement); coalescing needs its spawned execution to run, so
-//! both coalesce layers are driven by `block_on` of that runtime, once per request.
+//! trivial `service_fn`, in the same run, one `oneshot` per request. The futures are ready at
+//! once and are polled in place (inside a current-thread runtime's context, without its
+//! scheduler in the measurement). The coalesce layers are measured both ways: polled in place
+//! (`*_polled`: a lone request runs its shared call inside its own future in both) and driven by
+//! `block_on` of that runtime once per request (what an executor adds).
 //!
 //! `cargo bench -p tollgate-tower --bench layers`
 #![allow(clippy::unwrap_used, missing_docs)]
@@ -305,8 +306,22 @@ fn layers(c: &mut Criterion) {
         resilience_bulkhead.layer(trivial()),
     );
 
-    bench_blocking(&mut g, &rt, "bare_block_on", trivial());
+    // Coalescing polled in place like the rows above: a lone request's shared call runs
+    // inside its own future in both layers, so no runtime needs to be driven.
     let by_path = |req: &Req| Some(req.uri().path().to_owned());
+    bench(
+        &mut g,
+        "tollgate_coalesce_polled",
+        CoalesceLayer::new(by_path).layer(trivial()),
+    );
+    bench(
+        &mut g,
+        "tower_resilience_coalesce_polled",
+        tower_resilience::coalesce::CoalesceLayer::new(|req: &Req| req.uri().path().to_owned())
+            .layer(trivial()),
+    );
+
+    bench_blocking(&mut g, &rt, "bare_block_on", trivial());
     bench_blocking(
         &mut g,
         &rt,

@@ -196,16 +196,29 @@ async fn a_static_bulkhead_handle_admits_exactly_max_of_500_racing_calls() {
 }
 
 /// A layer over a `&'static Bulkhead` waits for a slot up to `max_wait` like one over a
-/// `Bulkhead` (the waiting path holds the handle in its boxed future).
+/// `Bulkhead`: a slot freed within the wait is taken (through a `Bulkhead` clone, then moved to
+/// the layer's handle: still one slot), and a wait that runs out turns the call away.
 #[tokio::test(start_paused = true)]
-async fn a_static_bulkhead_handle_waits_up_to_max_wait_then_turns_away() {
+async fn a_static_bulkhead_handle_waits_up_to_max_wait() {
     let bulkhead: &'static Bulkhead = Box::leak(Box::new(Bulkhead::new(1, Duration::from_secs(1))));
     let (upstream, mut entered) = held();
     let svc = BulkheadLayer::new(bulkhead).layer(upstream.service());
 
     let first = tokio::spawn(svc.clone().oneshot(Request::new(Full::default())));
     entered.recv().await.unwrap();
-    // Nobody frees the slot: after its second of waiting, the call is turned away.
+    let second = tokio::spawn(svc.clone().oneshot(Request::new(Full::default())));
+    tokio::task::yield_now().await;
+    assert!(entered.try_recv().is_err(), "the second call waits");
+    upstream.gate.add_permits(1); // the first call finishes within the wait
+    assert_eq!(first.await.unwrap().unwrap().status(), StatusCode::OK);
+    entered.recv().await.unwrap();
+    assert_eq!(
+        bulkhead.available(),
+        0,
+        "the second call holds the one slot"
+    );
+
+    // Nobody frees it now: after its second of waiting, a third call is turned away.
     let started = tokio::time::Instant::now();
     match svc.clone().oneshot(Request::new(Full::default())).await {
         Err(BulkheadError::Full(full)) => assert_eq!(full.max_concurrent(), 1),
@@ -213,7 +226,7 @@ async fn a_static_bulkhead_handle_waits_up_to_max_wait_then_turns_away() {
     }
     assert_eq!(started.elapsed(), Duration::from_secs(1));
     upstream.gate.add_permits(1);
-    assert_eq!(first.await.unwrap().unwrap().status(), StatusCode::OK);
-    assert_eq!(upstream.calls.load(Ordering::SeqCst), 1);
+    assert_eq!(second.await.unwrap().unwrap().status(), StatusCode::OK);
+    assert_eq!(upstream.calls.load(Ordering::SeqCst), 2);
     assert_eq!(bulkhead.available(), 1);
 }

@@ -276,25 +276,27 @@ fn work_whose_leaders_runtime_has_shut_down_is_aborted_and_leaves_no_entry() {
     assert_eq!(runs.get(), 1);
 }
 
-/// `Flight::enter` takes the turn at once: the entry exists before any poll, a second turn
-/// joins it, and a leader's turn dropped unpolled leaves its work to run for the joiner.
+/// `Flight::enter` takes the turn at once: the entry exists before any poll; a leader's turn
+/// dropped unpolled leaves its work to run in a task (not dropped with it), and a turn taken
+/// after that joins the work instead of making its own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn enter_takes_the_turn_before_any_poll_and_an_unpolled_leader_leaves_its_work() {
     let flight: Flight<&str, u32, ()> = Flight::new();
-    let made = Arc::new(AtomicUsize::new(0));
-    let make = |value: u32| {
-        let made = Arc::clone(&made);
-        move || {
-            made.fetch_add(1, Ordering::SeqCst);
-            async move { Ok(value) }
-        }
-    };
-    let leader = flight.enter("k", make(1));
+    let (runs, gate) = (Counter::default(), Gate::new());
+    let made = AtomicUsize::new(0);
+    let leader = flight.enter("k", || {
+        made.fetch_add(1, Ordering::SeqCst);
+        gated(&runs, &gate, Ok(1))
+    });
     assert_eq!(leader.role(), Role::Leader);
     assert_eq!(flight.len(), 1, "registered without a poll");
-    let joiner = flight.enter("k", make(2));
+    drop(leader); // never polled: its work moves into a task
+    let joiner = flight.enter("k", || {
+        made.fetch_add(1, Ordering::SeqCst);
+        gated(&runs, &gate, Ok(2))
+    });
     assert_eq!(joiner.role(), Role::Joiner);
-    drop(leader);
+    gate.open();
     let outcome = joiner.await;
     assert_eq!((outcome.result, outcome.role), (Ok(1), Role::Joiner));
     assert_eq!(
@@ -302,5 +304,6 @@ async fn enter_takes_the_turn_before_any_poll_and_an_unpolled_leader_leaves_its_
         1,
         "the joiner's work was never made"
     );
+    assert_eq!(runs.get(), 1);
     assert!(flight.is_empty());
 }

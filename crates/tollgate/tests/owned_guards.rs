@@ -181,31 +181,59 @@ async fn static_handles_admit_exactly_the_limit_among_1000_racers() {
     assert_eq!(bulkhead.available(), LIMIT);
 }
 
-/// A slot moved to another handle of its bulkhead stays one slot; moved to another bulkhead's
-/// handle, it is given back and one of the other's is taken (or none, if it is full).
+/// A slot moved to another handle of its bulkhead stays one slot; a handle of another
+/// bulkhead is refused and the guard handed back unchanged.
 #[tokio::test]
-async fn rehold_moves_a_slot_without_giving_it_back() {
+async fn rehold_moves_a_slot_to_another_handle_of_its_bulkhead_only() {
     let bulkhead = Bulkhead::new(2, Duration::ZERO);
     let static_handle: &'static Bulkhead = Box::leak(Box::new(bulkhead.clone()));
     let owned = bulkhead.try_acquire_owned().unwrap();
     assert_eq!(bulkhead.available(), 1);
     let moved = owned.rehold(static_handle).unwrap();
-    assert_eq!(bulkhead.available(), 1, "same slot, no give-back, no take");
+    assert_eq!(bulkhead.available(), 1, "still one slot held");
     drop(moved);
     assert_eq!(bulkhead.available(), 2);
 
     let other = Bulkhead::new(1, Duration::ZERO);
     let owned = bulkhead.try_acquire_owned().unwrap();
-    let moved = owned.rehold(other.clone()).unwrap();
-    assert_eq!((bulkhead.available(), other.available()), (2, 0));
-    let owned = bulkhead.try_acquire_owned().unwrap();
-    let full = owned.rehold(other.clone()).unwrap_err();
-    assert_eq!(full.max_concurrent(), 1);
-    assert_eq!(
-        bulkhead.available(),
-        2,
-        "given back even though the other was full"
+    let refused = owned.rehold(other.clone()).unwrap_err();
+    assert_eq!((bulkhead.available(), other.available()), (1, 1));
+    drop(refused);
+    assert_eq!(bulkhead.available(), 2);
+}
+
+/// Waiters are served in the order they came (tokio's `Notify` is first in, first out), and a
+/// `rehold` in between wakes none of them: one it woke would find no slot and queue again
+/// behind the others.
+#[tokio::test(start_paused = true)]
+async fn rehold_wakes_no_waiter_and_the_first_waiter_gets_the_next_slot() {
+    let bulkhead = Bulkhead::new(1, Duration::from_secs(60));
+    let static_handle: &'static Bulkhead = Box::leak(Box::new(bulkhead.clone()));
+    let held = bulkhead.try_acquire_owned().unwrap();
+    let mut first = Box::pin(bulkhead.acquire_owned());
+    let mut second = Box::pin(bulkhead.acquire_owned());
+    assert!(futures_poll_once(first.as_mut()).is_pending());
+    assert!(futures_poll_once(second.as_mut()).is_pending());
+
+    let held = held.rehold(static_handle).unwrap();
+    // A woken `first` would re-register behind `second` here.
+    assert!(futures_poll_once(first.as_mut()).is_pending());
+    assert!(futures_poll_once(second.as_mut()).is_pending());
+
+    drop(held);
+    assert!(
+        futures_poll_once(second.as_mut()).is_pending(),
+        "not second's turn"
     );
-    drop(moved);
-    assert_eq!(other.available(), 1);
+    let slot = first.await.unwrap();
+    assert_eq!(bulkhead.available(), 0);
+    drop(slot);
+    assert!(second.await.is_ok());
+}
+
+/// Polls `fut` once with a waker that does nothing.
+fn futures_poll_once<F: std::future::Future>(
+    fut: std::pin::Pin<&mut F>,
+) -> std::task::Poll<F::Output> {
+    fut.poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
 }

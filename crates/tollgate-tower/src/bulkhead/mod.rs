@@ -90,7 +90,9 @@ use crate::respond::{Rejecting, Respond};
 type Waiting = Pin<Box<dyn Future<Output = Result<OwnedBulkheadSlot, BulkheadFull>> + Send + Sync>>;
 
 /// What a layer can hold its bulkhead by: a [`Bulkhead`] or a `&'static Bulkhead` (see [how
-/// the bulkhead is held](self#how-the-bulkhead-is-held)).
+/// the bulkhead is held](self#how-the-bulkhead-is-held)). Implemented for every
+/// `Borrow<Bulkhead> + Clone` type; a handle must always lead to the same bulkhead (a guard
+/// gives its slot back through the handle it holds).
 pub trait BulkheadHandle: Borrow<Bulkhead> + Clone + Send + Sync {}
 
 impl<H: Borrow<Bulkhead> + Clone + Send + Sync> BulkheadHandle for H {}
@@ -146,7 +148,15 @@ impl<S, H: BulkheadHandle> BulkheadService<S, H> {
         };
         let waited = ready!(waiting.as_mut().as_mut().poll(cx));
         self.waiting = None;
-        let waited = waited.and_then(|slot| slot.rehold(self.bulkhead.clone()));
+        let waited = waited.and_then(|slot| match slot.rehold(self.bulkhead.clone()) {
+            Ok(slot) => Ok(slot),
+            // Not the layer's bulkhead (a handle whose `borrow` changed): hand the slot back
+            // and take one of the handle's, if it has one free.
+            Err(slot) => {
+                drop(slot);
+                BulkheadGuard::try_acquire(&self.bulkhead)
+            }
+        });
         self.reserve(waited)
     }
 

@@ -27,6 +27,8 @@
 //!   poll: a leader's execution starts then and runs even if its response future is dropped
 //!   unpolled, and a request called later joins it
 //!   (`tests/coalesce.rs::a_call_starts_at_call_time_even_if_its_response_future_is_never_polled`).
+//!   The execution runs in the tracing span that is current at `call` (as with tower-http's
+//!   `TraceLayer`, which enters its span around it), and on the runtime of the leader's `call`.
 //!
 //! Coalescing is for idempotent reads (`GET` of the same resource): put only requests whose
 //! responses are interchangeable under one key. Response extensions are not shared.

@@ -79,8 +79,8 @@ impl<K, T, E> Call<K, T, E> {
         }
     }
 
-    /// The work never panics while locked (it is wrapped in [`CatchUnwind`]), so a poisoned
-    /// lock still holds a consistent `Inline`.
+    /// The work never panics while locked (its [`Drive`] catches the panics of the work), so a
+    /// poisoned lock still holds a consistent `Inline`.
     fn inline(&self) -> MutexGuard<'_, Inline> {
         self.inline.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -273,11 +273,12 @@ pub(crate) fn start<K, T, E, F, Fut>(
         },
     };
     // In the leader's span whether it runs inline or in a task: its events carry the request.
-    // With no subscriber ever set there is no span to carry (and nothing to pay for one).
-    let work: Work = if tracing::dispatcher::has_been_set() {
-        Box::pin(drive.instrument(tracing::Span::current()))
-    } else {
+    // Outside any span (no subscriber, or none entered) there is nothing to carry or pay for.
+    let span = tracing::Span::current();
+    let work: Work = if span.is_none() {
         Box::pin(drive)
+    } else {
+        Box::pin(drive.instrument(span))
     };
     call.inline().work = Some(work);
 }

@@ -38,7 +38,11 @@ impl Slots {
     }
 
     fn give_back(&self) {
-        self.in_use.fetch_sub(1, Ordering::SeqCst);
+        if self.in_use.fetch_sub(1, Ordering::SeqCst) > self.max.get() {
+            // Still full (a slot counted twice for a moment by `rehold`): nothing is freed, so
+            // no waiter is woken, which would only send it to the back of the queue.
+            return;
+        }
         // Pairs with the waiter's increment before its re-check: either it sees the slot, or
         // we see it waiting and wake one waiter.
         if self.waiters.load(Ordering::SeqCst) > 0 {
@@ -121,21 +125,15 @@ impl<R: Borrow<Bulkhead>> BulkheadGuard<R> {
     }
 
     /// The same slot, now held through `handle` (e.g. a slot taken through a `Bulkhead` clone
-    /// moved to a guard over a `&'static Bulkhead`): no slot is given back or taken. Should
-    /// `handle` lead to another bulkhead, this slot is given back and one of `handle`'s is
-    /// taken, without waiting.
-    pub fn rehold<R2: Borrow<Bulkhead> + Clone>(
-        self,
-        handle: R2,
-    ) -> Result<BulkheadGuard<R2>, BulkheadFull> {
+    /// moved to a guard over a `&'static Bulkhead`): no slot is given back or taken, and no
+    /// waiter is woken. `Err(self)`, unchanged, when `handle` leads to another bulkhead.
+    pub fn rehold<R2: Borrow<Bulkhead>>(self, handle: R2) -> Result<BulkheadGuard<R2>, Self> {
         let slots = &handle.borrow().slots;
         if !Arc::ptr_eq(&self.bulkhead.borrow().slots, slots) {
-            drop(self);
-            return BulkheadGuard::try_acquire(&handle);
+            return Err(self);
         }
-        // Counted twice for a moment (never admitting anyone: the count only goes above what
-        // is held), then `self` gives back its count. A waiter this wakes finds the bulkhead
-        // as full as before and waits again.
+        // Counted twice for a moment (which only ever turns callers away, never admits one),
+        // then `self` gives back its count; that give-back frees nothing, so wakes nobody.
         slots.in_use.fetch_add(1, Ordering::SeqCst);
         drop(self);
         Ok(BulkheadGuard { bulkhead: handle })
