@@ -20,8 +20,11 @@
 //!
 //! Every service has a named response future (`ResponseFuture`, tower's `future.rs` style):
 //! the breaker and bulkhead futures own their guard
-//! ([`OwnedPermit`](tollgate::breaker::OwnedPermit),
-//! [`OwnedBulkheadSlot`](tollgate::policy::OwnedBulkheadSlot)) and allocate nothing.
+//! ([`PermitGuard`](tollgate::breaker::PermitGuard),
+//! [`BulkheadGuard`](tollgate::policy::BulkheadGuard)) and allocate nothing; the coalescing
+//! future holds the caller's [`Turn`](tollgate::flight::Turn). The breaker and bulkhead layers
+//! hold their primitive through a handle: an `Arc<Breaker>` / `Bulkhead`, or a `&'static` one,
+//! whose calls touch no reference count (see [`breaker`] and [`bulkhead`]).
 //!
 //! # Order
 //! Put the idempotency layer **outermost**: a replay is then answered from the store without
