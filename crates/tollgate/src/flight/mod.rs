@@ -3,7 +3,9 @@
 //! [`Flight::run`] takes a key and a closure that builds the work. The first caller of a key
 //! (the *leader*) starts the work; every caller that arrives while it runs (a *joiner*) waits for
 //! the same execution, and all of them receive a clone of its result — errors included. The
-//! [`Outcome`] says which [`Role`] each caller played.
+//! [`Outcome`] says which [`Role`] each caller played. [`Flight::enter`] does the same but takes
+//! the caller's turn at once rather than at the first poll, and returns a named future
+//! ([`Turn`]) for callers that must store it, such as a tower service's response future.
 //!
 //! # Guarantees under concurrency
 //! - **One execution per key at a time**, however many callers race: the closure of a joiner is
