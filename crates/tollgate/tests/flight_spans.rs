@@ -102,17 +102,17 @@ async fn the_work_runs_in_its_leaders_span_inline_and_after_moving_into_a_task()
     let _default = tracing::subscriber::set_default(subscriber.clone());
     let flight: Flight<&str, u32, ()> = Flight::new();
 
-    // A lone leader runs the work inline.
+    // A lone leader runs the work inline. The turn is taken in the span and awaited outside
+    // it, so the work's event is in `request-a` only because the work carries that span.
     let span = tracing::info_span!("request-a");
-    let outcome = {
+    let turn = {
         let _entered = span.enter();
-        flight
-            .run("a", || async {
-                tracing::info!("work a");
-                Ok(1)
-            })
-            .await
+        flight.enter("a", || async {
+            tracing::info!("work a");
+            Ok(1)
+        })
     };
+    let outcome = turn.await;
     assert_eq!((outcome.result, outcome.role), (Ok(1), Role::Leader));
     assert_eq!(subscriber.span_of("work a"), Some("request-a"));
 

@@ -203,8 +203,8 @@ async fn rehold_moves_a_slot_to_another_handle_of_its_bulkhead_only() {
 }
 
 /// Waiters are served in the order they came (tokio's `Notify` is first in, first out), and a
-/// `rehold` in between wakes none of them: one it woke would find no slot and queue again
-/// behind the others.
+/// `rehold` in between, with no other slot freed meanwhile, wakes none of them: one it woke
+/// would find no slot and queue again behind the others.
 #[tokio::test(start_paused = true)]
 async fn rehold_wakes_no_waiter_and_the_first_waiter_gets_the_next_slot() {
     let bulkhead = Bulkhead::new(1, Duration::from_secs(60));

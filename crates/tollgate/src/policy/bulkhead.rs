@@ -126,14 +126,15 @@ impl<R: Borrow<Bulkhead>> BulkheadGuard<R> {
 
     /// The same slot, now held through `handle` (e.g. a slot taken through a `Bulkhead` clone
     /// moved to a guard over a `&'static Bulkhead`): no slot is given back or taken, and no
-    /// waiter is woken. `Err(self)`, unchanged, when `handle` leads to another bulkhead.
+    /// waiter is woken unless another holder freed a slot meanwhile. `Err(self)`, unchanged,
+    /// when `handle` leads to another bulkhead.
     pub fn rehold<R2: Borrow<Bulkhead>>(self, handle: R2) -> Result<BulkheadGuard<R2>, Self> {
         let slots = &handle.borrow().slots;
         if !Arc::ptr_eq(&self.bulkhead.borrow().slots, slots) {
             return Err(self);
         }
         // Counted twice for a moment (which only ever turns callers away, never admits one),
-        // then `self` gives back its count; that give-back frees nothing, so wakes nobody.
+        // then `self` gives back its count; a give-back that frees nothing wakes nobody.
         slots.in_use.fetch_add(1, Ordering::SeqCst);
         drop(self);
         Ok(BulkheadGuard { bulkhead: handle })
