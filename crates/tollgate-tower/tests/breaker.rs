@@ -126,15 +126,23 @@ async fn http_breaker_counts_4xx_as_success_and_stays_closed() {
     assert_eq!(upstream.calls(), 10);
 }
 
-#[tokio::test]
-async fn half_open_trial_success_closes_the_breaker() {
-    let (breaker, clock) = breaker();
+/// Four `502`s open the breaker, the next call is answered `503` without reaching the
+/// upstream, and after the wait a successful trial closes it: the same through any handle `H`.
+async fn open_then_close_by_a_trial<H>(breaker: H, clock: &ManualClock)
+where
+    H: std::ops::Deref<Target = Breaker> + Clone,
+{
     let upstream = Upstream::answering(StatusCode::BAD_GATEWAY);
     let svc = HttpBreakerLayer::new(breaker.clone()).layer(upstream.service());
     for _ in 0..4 {
-        svc.clone().oneshot(request()).await.unwrap();
+        let res = svc.clone().oneshot(request()).await.unwrap();
+        assert_eq!(res.status(), StatusCode::BAD_GATEWAY);
     }
     assert_eq!(breaker.state(), State::Open);
+    let rejected = svc.clone().oneshot(request()).await.unwrap();
+    assert_eq!(rejected.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(rejected.headers()["retry-after"], "30");
+    assert_eq!(upstream.calls(), 4);
 
     clock.advance(WAIT);
     upstream.set(StatusCode::OK);
@@ -143,9 +151,17 @@ async fn half_open_trial_success_closes_the_breaker() {
     assert_eq!(breaker.state(), State::Closed);
     assert_eq!(upstream.calls(), 5);
 
+    // Closed again with a new window: the next call is its first.
     let after = svc.clone().oneshot(request()).await.unwrap();
     assert_eq!(after.status(), StatusCode::OK);
     assert_eq!(upstream.calls(), 6);
+    assert_eq!(breaker.totals().calls, 1);
+}
+
+#[tokio::test]
+async fn half_open_trial_success_closes_the_breaker() {
+    let (breaker, clock) = breaker();
+    open_then_close_by_a_trial(breaker, &clock).await;
 }
 
 #[tokio::test]
@@ -224,27 +240,7 @@ async fn forced_open_breaker_answers_503_without_retry_after() {
 async fn a_static_breaker_handle_opens_rejects_and_closes_like_an_arc() {
     let (breaker, clock) = breaker();
     let breaker: &'static Breaker = Box::leak(Box::new(Arc::into_inner(breaker).unwrap()));
-    let upstream = Upstream::answering(StatusCode::BAD_GATEWAY);
-    let svc = HttpBreakerLayer::new(breaker).layer(upstream.service());
-    for _ in 0..4 {
-        let res = svc.clone().oneshot(request()).await.unwrap();
-        assert_eq!(res.status(), StatusCode::BAD_GATEWAY);
-    }
-    assert_eq!(breaker.state(), State::Open);
-    let rejected = svc.clone().oneshot(request()).await.unwrap();
-    assert_eq!(rejected.status(), StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(rejected.headers()["retry-after"], "30");
-    assert_eq!(upstream.calls(), 4);
-
-    clock.advance(WAIT);
-    upstream.set(StatusCode::OK);
-    let trial = svc.clone().oneshot(request()).await.unwrap();
-    assert_eq!(trial.status(), StatusCode::OK);
-    assert_eq!(breaker.state(), State::Closed);
-    assert_eq!(upstream.calls(), 5);
-    // Closed again with a new window: the next call is its first.
-    svc.oneshot(request()).await.unwrap();
-    assert_eq!(breaker.totals().calls, 1);
+    open_then_close_by_a_trial(breaker, &clock).await;
 }
 
 /// 1,000 tasks released at once through one `&'static` breaker on a multi-thread runtime:

@@ -8,7 +8,7 @@ mod support;
 
 use std::pin::pin;
 
-use support::{Counter, DropProbe, Gate, Shared, gated, joiners, poll_once};
+use support::{Counter, Gate, Shared, gated, joiners, poll_once, probed};
 use tokio::sync::oneshot;
 use tollgate::flight::{Error, Flight, Role};
 
@@ -74,16 +74,7 @@ async fn all_callers_dropped_with_abort_option_aborts_the_work() {
     let flight: Shared = Flight::builder().abort_when_unused(true).build();
     let (runs, gate) = (Counter::default(), Gate::new());
     let (dropped_tx, dropped_rx) = oneshot::channel();
-    let mut leader = Box::pin(flight.run("k", || {
-        let (runs, gate) = (runs.clone(), gate.clone());
-        async move {
-            let mut probe = DropProbe(Some(dropped_tx), false);
-            runs.hit();
-            gate.wait().await;
-            probe.1 = true;
-            Ok(1)
-        }
-    }));
+    let mut leader = Box::pin(flight.run("k", || probed(&runs, &gate, dropped_tx)));
     assert!(poll_once(leader.as_mut()).await.is_pending());
     let joined = joiners(&flight, 50).await;
     for joiner in &joined {

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use support::{Counter, DropProbe, Gate, Shared, gated, joiners, poll_once};
+use support::{Counter, Gate, Shared, gated, joiners, poll_once, probed};
 use tokio::sync::oneshot;
 use tollgate::flight::{Error, Flight, Outcome, Role};
 
@@ -155,14 +155,7 @@ async fn a_lone_leader_dropped_with_the_abort_option_drops_its_inline_work() {
     let (runs, gate) = (Counter::default(), Gate::new());
     let (dropped_tx, dropped_rx) = oneshot::channel();
     {
-        let (runs, gate) = (runs.clone(), gate.clone());
-        let mut leader = pin!(flight.run("k", move || async move {
-            let mut probe = DropProbe(Some(dropped_tx), false);
-            runs.hit();
-            gate.wait().await;
-            probe.1 = true;
-            Ok(1)
-        }));
+        let mut leader = pin!(flight.run("k", || probed(&runs, &gate, dropped_tx)));
         assert!(poll_once(leader.as_mut()).await.is_pending());
     }
     let finished = bounded("dropping the abandoned work", dropped_rx).await;

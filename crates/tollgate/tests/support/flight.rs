@@ -148,9 +148,26 @@ pub async fn joiners(
     .await
 }
 
+/// Like [`gated`] with `Ok(1)`, and sends on `dropped` when the work's future is dropped
+/// whether it had finished (`false`: dropped or aborted while waiting on the gate).
+pub fn probed(
+    runs: &Counter,
+    gate: &Gate,
+    dropped: oneshot::Sender<bool>,
+) -> impl Future<Output = Result<u64, String>> + Send + 'static {
+    let (runs, gate) = (runs.clone(), gate.clone());
+    async move {
+        let mut probe = DropProbe(Some(dropped), false);
+        runs.hit();
+        gate.wait().await;
+        probe.1 = true;
+        Ok(1)
+    }
+}
+
 /// Signals when the work's future is dropped, and whether it had finished (`.1`, set by the
 /// work as its last step).
-pub struct DropProbe(pub Option<oneshot::Sender<bool>>, pub bool);
+struct DropProbe(Option<oneshot::Sender<bool>>, bool);
 
 impl Drop for DropProbe {
     fn drop(&mut self) {
