@@ -103,6 +103,9 @@ async fn registered<F: Future>(fut: F, polled: &AtomicUsize, all: &Notify, n: us
     }
 }
 
+/// A response read to its end, with the role its body carried.
+type Served = (Option<Role>, Response<Bytes>);
+
 /// `n` tasks released together send `GET path`; the upstream is let go once every request is
 /// registered. Returns every caller's result.
 async fn race<S>(
@@ -110,7 +113,7 @@ async fn race<S>(
     up: &Upstream,
     path: &str,
     n: usize,
-) -> Vec<Result<Response<Bytes>, CoalesceError<String>>>
+) -> Vec<Result<Served, CoalesceError<String>>>
 where
     Svc<S>: Service<
             Request<Full<Bytes>>,
@@ -134,8 +137,9 @@ where
                 let call = svc.oneshot(get(&path));
                 let res = registered(call, &polled, &all, n).await?;
                 let (parts, body) = res.into_parts();
+                let role = body.role();
                 let body = body.collect().await.unwrap().to_bytes();
-                Ok(Response::from_parts(parts, body))
+                Ok((role, Response::from_parts(parts, body)))
             })
         })
         .collect();
@@ -157,10 +161,11 @@ async fn a_thousand_racing_requests_for_one_key_call_the_service_once_and_all_ge
     let roles: Vec<Role> = results
         .iter()
         .map(|r| {
-            let res = r.as_ref().expect("every caller gets the response");
+            let (role, res) = r.as_ref().expect("every caller gets the response");
             assert_eq!(res.status(), StatusCode::OK);
             assert_eq!(res.body(), "/report");
-            *res.extensions().get::<Role>().unwrap()
+            assert_eq!(res.extensions().get::<Role>(), None, "not asked for");
+            role.expect("a coalesced body knows its role")
         })
         .collect();
     assert_eq!(roles.iter().filter(|r| **r == Role::Leader).count(), 1);
@@ -169,6 +174,31 @@ async fn a_thousand_racing_requests_for_one_key_call_the_service_once_and_all_ge
         RACERS - 1
     );
     assert_eq!(svc.in_flight(), 0, "no entry outlives its execution");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn asked_for_the_role_is_also_in_each_responses_extensions() {
+    let up = Upstream::new();
+    let key: fn(&Request<Full<Bytes>>) -> Option<String> = by_path;
+    let svc = CoalesceLayer::new(key)
+        .role_in_extensions()
+        .layer(up.service());
+    let results = race(&svc, &up, "/report", RACERS).await;
+    assert_eq!(up.calls(), 1);
+    let mut leaders = 0;
+    for r in &results {
+        let (role, res) = r.as_ref().expect("every caller gets the response");
+        assert_eq!(res.extensions().get::<Role>(), role.as_ref());
+        leaders += usize::from(*role == Some(Role::Leader));
+    }
+    assert_eq!(leaders, 1);
+    assert_eq!(
+        results
+            .iter()
+            .filter(|r| matches!(r, Ok((Some(Role::Joiner), _))))
+            .count(),
+        RACERS - 1
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -200,7 +230,7 @@ async fn the_call_survives_the_leaders_cancellation_and_the_joiner_gets_its_resp
     drop(leader); // the first client went away
     up.open();
     let res = joiner.await.expect("the joiner is served");
-    assert_eq!(res.extensions().get::<Role>(), Some(&Role::Joiner));
+    assert_eq!(res.body().role(), Some(Role::Joiner));
     assert_eq!(
         res.into_body().collect().await.unwrap().to_bytes(),
         "/report"
@@ -236,7 +266,7 @@ async fn a_call_starts_at_call_time_even_if_its_response_future_is_never_polled(
     let joiner = svc.call(get("/report"));
     up.open();
     let res = joiner.await.unwrap();
-    assert_eq!(res.extensions().get::<Role>(), Some(&Role::Joiner));
+    assert_eq!(res.body().role(), Some(Role::Joiner));
     assert_eq!(
         up.calls(),
         1,
@@ -252,13 +282,13 @@ async fn requests_without_a_key_pass_through_and_distinct_keys_run_separately() 
     let svc = coalesced(up.service());
     let post = Request::post("/report").body(Full::default()).unwrap();
     let res = svc.clone().oneshot(post).await.unwrap();
-    assert_eq!(res.extensions().get::<Role>(), None, "not coalesced");
+    assert_eq!(res.body().role(), None, "not coalesced");
     let (a, b) = tokio::join!(
         svc.clone().oneshot(get("/a")),
         svc.clone().oneshot(get("/b"))
     );
-    assert_eq!(a.unwrap().extensions().get::<Role>(), Some(&Role::Leader));
-    assert_eq!(b.unwrap().extensions().get::<Role>(), Some(&Role::Leader));
+    assert_eq!(a.unwrap().body().role(), Some(Role::Leader));
+    assert_eq!(b.unwrap().body().role(), Some(Role::Leader));
     assert_eq!(up.calls(), 3);
 }
 
@@ -275,6 +305,11 @@ async fn a_body_over_the_limit_fails_every_caller_and_the_http_layer_answers_502
     let http = layer.respond_unavailable().layer(big);
     let res = http.oneshot(get("/big")).await.unwrap();
     assert_eq!(res.status(), StatusCode::BAD_GATEWAY);
+    assert_eq!(
+        res.body().role(),
+        None,
+        "a rejection was not served by a call"
+    );
     let body = res.into_body().collect().await.unwrap().to_bytes();
     let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(json["error"], "upstream_body_too_large");

@@ -7,13 +7,17 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::Full;
 use pin_project_lite::pin_project;
+use tollgate::flight::Role;
 use tower::BoxError;
 
 pin_project! {
     /// The inner service's own body (a request passed through: no key), or the buffered body of
     /// a shared response (or of a rejection, through [`From<Bytes>`]).
+    ///
+    /// A shared response's body knows how its caller took part: [`CoalescedBody::role`].
     #[derive(Debug)]
     pub struct CoalescedBody<B> {
+        role: Option<Role>,
         #[pin]
         kind: Kind<B>,
     }
@@ -31,14 +35,39 @@ pin_project! {
 impl<B> CoalescedBody<B> {
     pub(crate) fn inner(body: B) -> Self {
         CoalescedBody {
+            role: None,
             kind: Kind::Inner { body },
         }
+    }
+
+    /// The buffered body of a shared response, for a caller that took part as `role`.
+    pub(crate) fn shared(bytes: Bytes, role: Role) -> Self {
+        CoalescedBody {
+            role: Some(role),
+            kind: Kind::Buffered {
+                body: Full::new(bytes),
+            },
+        }
+    }
+
+    /// How this response's caller took part in a coalesced execution: it led it, joined it or
+    /// was served from a cache. `None` when the response was not coalesced: a request the key
+    /// extractor passed through, or one of the layer's own rejections.
+    ///
+    /// Free to read, unlike the [`Role`] in the response's extensions, which costs three
+    /// allocations a response and is put there only when
+    /// [`CoalesceLayer::role_in_extensions`](super::CoalesceLayer::role_in_extensions) asks.
+    /// The extension is the one to use when the body is mapped into another type on its way
+    /// out (axum's `Body`, say).
+    pub fn role(&self) -> Option<Role> {
+        self.role
     }
 }
 
 impl<B> From<Bytes> for CoalescedBody<B> {
     fn from(bytes: Bytes) -> Self {
         CoalescedBody {
+            role: None,
             kind: Kind::Buffered {
                 body: Full::new(bytes),
             },

@@ -35,7 +35,11 @@ pin_project! {
         K: Eq,
     {
         Passthrough { #[pin] call: F },
-        Shared { turn: Turn<K, Arc<SharedResponse>, CoalesceError<E>>, body: std::marker::PhantomData<fn() -> B> },
+        Shared {
+            turn: Turn<K, Arc<SharedResponse>, CoalesceError<E>>,
+            role_extension: bool,
+            body: std::marker::PhantomData<fn() -> B>,
+        },
     }
 }
 
@@ -46,10 +50,14 @@ impl<F, B, K: Hash + Eq, E> ResponseFuture<F, B, K, E> {
         }
     }
 
-    pub(crate) fn shared(turn: Turn<K, Arc<SharedResponse>, CoalesceError<E>>) -> Self {
+    pub(crate) fn shared(
+        turn: Turn<K, Arc<SharedResponse>, CoalesceError<E>>,
+        role_extension: bool,
+    ) -> Self {
         ResponseFuture {
             kind: Kind::Shared {
                 turn,
+                role_extension,
                 body: std::marker::PhantomData,
             },
         }
@@ -71,10 +79,18 @@ where
                     .map(|res| res.map(CoalescedBody::inner))
                     .map_err(CoalesceError::Inner),
             ),
-            KindProj::Shared { turn, .. } => {
+            KindProj::Shared {
+                turn,
+                role_extension,
+                ..
+            } => {
                 let outcome = ready!(Pin::new(turn).poll(cx));
                 Poll::Ready(match outcome.result {
-                    Ok(response) => Ok(SharedResponse::into_response(response, outcome.role)),
+                    Ok(response) => Ok(SharedResponse::into_response(
+                        response,
+                        outcome.role,
+                        *role_extension,
+                    )),
                     Err(flight::Error::Failed(e)) => Err(e),
                     Err(flight::Error::Panicked(msg)) => Err(CoalesceError::Panicked(msg)),
                     Err(_) => Err(CoalesceError::Aborted),

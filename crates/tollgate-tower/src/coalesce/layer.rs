@@ -20,8 +20,17 @@ pub const DEFAULT_BODY_LIMIT: usize = 1 << 20;
 /// must be `Clone`); it is usually inferred from the service the layer wraps.
 pub struct CoalesceLayer<F, K, E> {
     key: Arc<F>,
-    body_limit: usize,
+    settings: Settings,
     _types: PhantomData<fn() -> (K, E)>,
+}
+
+/// What a layer hands each of its services besides the key extractor.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Settings {
+    /// The largest shared response body, in bytes.
+    pub(crate) body_limit: usize,
+    /// Put each response's [`Role`](tollgate::flight::Role) in its extensions too.
+    pub(crate) role_extension: bool,
 }
 
 /// A [`CoalesceLayer`] whose errors other than the inner service's own are answered with
@@ -37,7 +46,10 @@ impl<F, K, E> CoalesceLayer<F, K, E> {
     {
         CoalesceLayer {
             key: Arc::new(key),
-            body_limit: DEFAULT_BODY_LIMIT,
+            settings: Settings {
+                body_limit: DEFAULT_BODY_LIMIT,
+                role_extension: false,
+            },
             _types: PhantomData,
         }
     }
@@ -45,7 +57,16 @@ impl<F, K, E> CoalesceLayer<F, K, E> {
     /// Buffers shared response bodies up to `bytes`; a larger body fails every caller of that
     /// execution with [`CoalesceError::BodyTooLarge`](super::CoalesceError::BodyTooLarge).
     pub fn body_limit(mut self, bytes: usize) -> Self {
-        self.body_limit = bytes;
+        self.settings.body_limit = bytes;
+        self
+    }
+
+    /// Also puts each coalesced response's [`Role`](tollgate::flight::Role) in its extensions,
+    /// where it survives the body being mapped into another type (axum's `Body`, say). Off by
+    /// default: it costs three allocations a response, while
+    /// [`CoalescedBody::role`](super::CoalescedBody::role) carries the same for free.
+    pub fn role_in_extensions(mut self) -> Self {
+        self.settings.role_extension = true;
         self
     }
 
@@ -63,7 +84,7 @@ where
     type Service = CoalesceService<S, F, K, E>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        CoalesceService::new(inner, Arc::clone(&self.key), self.body_limit)
+        CoalesceService::new(inner, Arc::clone(&self.key), self.settings)
     }
 }
 
@@ -71,7 +92,7 @@ impl<F, K, E> Clone for CoalesceLayer<F, K, E> {
     fn clone(&self) -> Self {
         CoalesceLayer {
             key: Arc::clone(&self.key),
-            body_limit: self.body_limit,
+            settings: self.settings,
             _types: PhantomData,
         }
     }
@@ -80,7 +101,8 @@ impl<F, K, E> Clone for CoalesceLayer<F, K, E> {
 impl<F, K, E> fmt::Debug for CoalesceLayer<F, K, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CoalesceLayer")
-            .field("body_limit", &self.body_limit)
+            .field("body_limit", &self.settings.body_limit)
+            .field("role_extension", &self.settings.role_extension)
             .finish_non_exhaustive()
     }
 }

@@ -6,7 +6,9 @@
 //! request of a key (the *leader*) calls the inner service; requests of that key arriving while
 //! it runs (*joiners*) wait for the same call. The response body is buffered (up to
 //! [`CoalesceLayer::body_limit`], default 1 MiB) and every caller gets a copy: status, version,
-//! headers and body, with its [`Role`](tollgate::flight::Role) in the response's extensions.
+//! headers and body. The body tells how its caller took part ([`CoalescedBody::role`]: leader
+//! or joiner); [`CoalesceLayer::role_in_extensions`] puts the same
+//! [`Role`](tollgate::flight::Role) in the response's extensions.
 //! The request bodies of joiners are never read.
 //!
 //! # Guarantees under concurrency and cancellation
@@ -55,8 +57,8 @@
 //! // The first request leads; the second arrives while its call runs and joins it.
 //! let (a, b) = tokio::join!(svc.clone().oneshot(get()), svc.clone().oneshot(get()));
 //! let (a, b) = (a.unwrap(), b.unwrap());
-//! assert_eq!(a.extensions().get::<Role>(), Some(&Role::Leader));
-//! assert_eq!(b.extensions().get::<Role>(), Some(&Role::Joiner));
+//! assert_eq!(a.body().role(), Some(Role::Leader));
+//! assert_eq!(b.body().role(), Some(Role::Joiner));
 //! assert_eq!(b.into_body().collect().await.unwrap().to_bytes(), "report");
 //! # }
 //! ```
@@ -85,13 +87,14 @@ pub use layer::{CoalesceLayer, DEFAULT_BODY_LIMIT, HttpCoalesceLayer};
 
 use crate::respond::{Rejecting, Respond};
 use crate::take_ready;
+use layer::Settings;
 use shared::SharedResponse;
 
 /// A service whose concurrent same-key requests share one call. Made by [`CoalesceLayer`].
 pub struct CoalesceService<S, F, K, E> {
     inner: S,
     key: Arc<F>,
-    body_limit: usize,
+    settings: Settings,
     flight: Flight<K, Arc<SharedResponse>, CoalesceError<E>>,
 }
 
@@ -104,11 +107,11 @@ where
     K: Hash + Eq + Clone + Send + Sync + 'static,
     E: Clone + Send + Sync + 'static,
 {
-    pub(crate) fn new(inner: S, key: Arc<F>, body_limit: usize) -> Self {
+    pub(crate) fn new(inner: S, key: Arc<F>, settings: Settings) -> Self {
         CoalesceService {
             inner,
             key,
-            body_limit,
+            settings,
             flight: Flight::new(),
         }
     }
@@ -143,13 +146,16 @@ where
             return ResponseFuture::passthrough(self.inner.call(req));
         };
         let inner = take_ready(&mut self.inner);
-        let limit = self.body_limit;
+        let Settings {
+            body_limit,
+            role_extension,
+        } = self.settings;
         // The turn is taken now: a leader's execution is registered (and runs, even if this
         // future is dropped unpolled) from the moment of the call.
-        ResponseFuture::shared(
-            self.flight
-                .enter(key, move || shared::execute(inner, req, limit)),
-        )
+        let turn = self
+            .flight
+            .enter(key, move || shared::execute(inner, req, body_limit));
+        ResponseFuture::shared(turn, role_extension)
     }
 }
 
@@ -168,7 +174,7 @@ impl<S: Clone, F, K, E> Clone for CoalesceService<S, F, K, E> {
         CoalesceService {
             inner: self.inner.clone(),
             key: Arc::clone(&self.key),
-            body_limit: self.body_limit,
+            settings: self.settings,
             flight: self.flight.clone(),
         }
     }
@@ -177,7 +183,8 @@ impl<S: Clone, F, K, E> Clone for CoalesceService<S, F, K, E> {
 impl<S, F, K: Hash + Eq, E> fmt::Debug for CoalesceService<S, F, K, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CoalesceService")
-            .field("body_limit", &self.body_limit)
+            .field("body_limit", &self.settings.body_limit)
+            .field("role_extension", &self.settings.role_extension)
             .field("flight", &self.flight)
             .finish_non_exhaustive()
     }

@@ -22,19 +22,26 @@ pub(crate) struct SharedResponse {
 
 impl SharedResponse {
     /// This caller's response: the buffered one itself when no other caller holds it (a leader
-    /// nobody joined), a copy otherwise. Its extensions carry the caller's [`Role`].
-    pub(crate) fn into_response<B>(shared: Arc<Self>, role: Role) -> Response<CoalescedBody<B>> {
+    /// nobody joined), a copy otherwise. Its body knows the caller's [`Role`]; so do its
+    /// extensions, when `role_extension` is set.
+    pub(crate) fn into_response<B>(
+        shared: Arc<Self>,
+        role: Role,
+        role_extension: bool,
+    ) -> Response<CoalescedBody<B>> {
         let own = Arc::try_unwrap(shared).unwrap_or_else(|shared| SharedResponse {
             status: shared.status,
             version: shared.version,
             headers: shared.headers.clone(),
             body: shared.body.clone(),
         });
-        let mut response = Response::new(CoalescedBody::from(own.body));
+        let mut response = Response::new(CoalescedBody::shared(own.body, role));
         *response.status_mut() = own.status;
         *response.version_mut() = own.version;
         *response.headers_mut() = own.headers;
-        response.extensions_mut().insert(role);
+        if role_extension {
+            response.extensions_mut().insert(role);
+        }
         response
     }
 }
