@@ -54,6 +54,53 @@ async fn a_lone_leader_runs_its_work_in_its_own_future_and_a_joiner_moves_it_int
     assert_eq!(flight.len(), 0);
 }
 
+/// A value that counts its clones.
+#[derive(Debug)]
+struct Tallied {
+    value: u32,
+    clones: Arc<AtomicUsize>,
+}
+
+impl Clone for Tallied {
+    fn clone(&self) -> Self {
+        self.clones.fetch_add(1, Ordering::SeqCst);
+        Tallied {
+            value: self.value,
+            clones: Arc::clone(&self.clones),
+        }
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_lone_leader_takes_the_result_itself_without_a_clone() {
+    let flight: Flight<&str, Tallied, ()> = Flight::new();
+    let clones = Arc::new(AtomicUsize::new(0));
+    for (n, value) in [7, 8].into_iter().enumerate() {
+        let made = Tallied {
+            value,
+            clones: Arc::clone(&clones),
+        };
+        // Finishing at once or after a pending poll: the leader is the last holder either way.
+        let yields = n == 1;
+        let out = flight
+            .run("k", || async move {
+                if yields {
+                    tokio::task::yield_now().await;
+                }
+                Ok(made)
+            })
+            .await;
+        assert_eq!(out.role, Role::Leader);
+        assert_eq!(out.result.map(|t| t.value), Ok(value));
+    }
+    assert_eq!(
+        clones.load(Ordering::SeqCst),
+        0,
+        "nobody else held the result"
+    );
+    assert_eq!(flight.len(), 0);
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn work_that_finishes_in_its_first_poll_leaves_nothing_behind() {
     let flight = Shared::new();

@@ -90,6 +90,11 @@ impl<K, T, E> Call<K, T, E> {
         self.result.get()
     }
 
+    /// The published result, taken out of a call nobody else holds any more.
+    pub(crate) fn into_result(self) -> Option<Shared<T, E>> {
+        self.result.into_inner()
+    }
+
     /// Waits for the published result.
     pub(crate) async fn wait(&self) -> Shared<T, E>
     where

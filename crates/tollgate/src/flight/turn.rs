@@ -76,6 +76,34 @@ where
             role: self.role,
         })
     }
+
+    /// The outcome once the result is published: taken out of the call when this caller is
+    /// the last to hold it (a leader nobody joined, the usual case), so it is not cloned; a
+    /// clone otherwise.
+    fn published(&mut self) -> Poll<Outcome<T, E>>
+    where
+        T: Clone,
+        E: Clone,
+    {
+        let Some(caller) = self.caller.take() else {
+            return Poll::Pending;
+        };
+        let call = Arc::clone(&caller.call);
+        // The caller leaves first (its going is a no-op on a finished call but for the count).
+        drop(caller);
+        let result = match Arc::try_unwrap(call) {
+            Ok(call) => call.into_result(),
+            Err(call) => call.result().cloned(),
+        };
+        match result {
+            Some(result) => Poll::Ready(Outcome {
+                result,
+                role: self.role,
+            }),
+            // Not reached: only called once the result is out, and it is set for good.
+            None => Poll::Pending,
+        }
+    }
 }
 
 // Nothing in a turn is pinned: the wait is boxed, the result is a plain value.
@@ -106,7 +134,7 @@ where
             this.step = Step::Reading(None);
         }
         let result = match (call.result(), &mut this.step) {
-            (Some(result), _) => result.clone(),
+            (Some(_), _) => return this.published(),
             (None, Step::Reading(waiting)) => {
                 let waiting = waiting.get_or_insert_with(|| {
                     let call = Arc::clone(call);
