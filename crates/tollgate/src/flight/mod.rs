@@ -185,19 +185,21 @@ where
         let (call, created) = self.inner.calls.acquire_with(key, |key, hash| {
             Call::new(hash, caches.then(|| key.clone()))
         });
-        let mut caller = Caller {
-            inner: Arc::clone(&self.inner),
-            call,
-            leads: false,
-        };
         let role = if created {
-            self.lead(&caller.call, make)
+            self.lead(&call, make)
         } else {
             tracing::trace!("flight: joined");
-            caller.call.hand_to_task();
+            call.hand_to_task();
             Role::Joiner
         };
-        caller.leads = role == Role::Leader;
+        let caller = Caller {
+            call,
+            leads: role == Role::Leader,
+            abandons: self
+                .inner
+                .abort_when_unused
+                .then(|| Arc::clone(&self.inner)),
+        };
         Turn::taken(caller, role)
     }
 
@@ -250,24 +252,27 @@ where
     }
 }
 
-/// One caller's share of a call. The leader's going moves its inline work into a task; with
-/// `abort_when_unused`, the last caller to go aborts the work instead.
+/// One caller's share of a call, held by its [`Turn`] until the caller has the result.
 struct Caller<K: Hash + Eq, T, E> {
-    inner: Arc<Inner<K, T, E>>,
     call: Arc<Call<K, T, E>>,
     /// This caller started the work and may still be running it in its own future.
     leads: bool,
+    /// The flight, when it aborts unused work: the last caller to go then removes the entry.
+    /// (Otherwise a caller needs nothing of it, and does not pay for holding it.)
+    abandons: Option<Arc<Inner<K, T, E>>>,
 }
 
-impl<K: Hash + Eq, T, E> Drop for Caller<K, T, E> {
-    fn drop(&mut self) {
+impl<K: Hash + Eq, T, E> Caller<K, T, E> {
+    /// The caller goes before the result is out. The leader's going moves its inline work into
+    /// a task; with `abort_when_unused`, the last caller to go aborts the work instead. (Once
+    /// the result is out there is nothing to do: the entry is gone and the work finished.)
+    fn leave(self) {
         // `release` removes the entry under the shard lock when the count reaches zero, so no
         // new caller can join the call we are about to abort.
-        let abandon = self.inner.abort_when_unused
-            && self
-                .inner
-                .calls
-                .release_hashed(self.call.hash(), &self.call);
+        let abandon = self
+            .abandons
+            .as_ref()
+            .is_some_and(|inner| inner.calls.release_hashed(self.call.hash(), &self.call));
         if self.leads || abandon {
             self.call.leave(abandon);
         }

@@ -90,9 +90,10 @@ impl<K, T, E> Call<K, T, E> {
         self.result.get()
     }
 
-    /// The published result, taken out of a call nobody else holds any more.
-    pub(crate) fn into_result(self) -> Option<Shared<T, E>> {
-        self.result.into_inner()
+    /// The published result, taken out of a call nobody else holds any more (the call itself
+    /// is not moved: it is large).
+    pub(crate) fn take_result(&mut self) -> Option<Shared<T, E>> {
+        self.result.take()
     }
 
     /// Waits for the published result.

@@ -43,6 +43,7 @@ impl<K, T, E> Turn<K, T, E>
 where
     K: Hash + Eq,
 {
+    /// This caller's turn at its call, playing `role` in it.
     pub(super) fn taken(caller: Caller<K, T, E>, role: Role) -> Self {
         let step = if caller.leads {
             Step::Leading
@@ -56,6 +57,7 @@ where
         }
     }
 
+    /// A turn served from the cache: no call, just its result.
     pub(super) fn done(result: Shared<T, E>, role: Role) -> Self {
         Turn {
             caller: None,
@@ -69,6 +71,8 @@ where
         self.role
     }
 
+    /// The outcome, from a result this caller waited for. The caller is done: once the result
+    /// is out, its going has nothing to move or abort.
     fn outcome(&mut self, result: Shared<T, E>) -> Poll<Outcome<T, E>> {
         self.caller = None;
         Poll::Ready(Outcome {
@@ -77,23 +81,20 @@ where
         })
     }
 
-    /// The outcome once the result is published: taken out of the call when this caller is
-    /// the last to hold it (a leader nobody joined, the usual case), so it is not cloned; a
-    /// clone otherwise.
+    /// The outcome once the result is out: taken out of the call when this caller is the last
+    /// to hold it (a leader nobody joined, the usual case), so it is not cloned; a clone
+    /// otherwise.
     fn published(&mut self) -> Poll<Outcome<T, E>>
     where
         T: Clone,
         E: Clone,
     {
-        let Some(caller) = self.caller.take() else {
+        let Some(Caller { mut call, .. }) = self.caller.take() else {
             return Poll::Pending;
         };
-        let call = Arc::clone(&caller.call);
-        // The caller leaves first (its going is a no-op on a finished call but for the count).
-        drop(caller);
-        let result = match Arc::try_unwrap(call) {
-            Ok(call) => call.into_result(),
-            Err(call) => call.result().cloned(),
+        let result = match Arc::get_mut(&mut call) {
+            Some(call) => call.take_result(),
+            None => call.result().cloned(),
         };
         match result {
             Some(result) => Poll::Ready(Outcome {
@@ -102,6 +103,14 @@ where
             }),
             // Not reached: only called once the result is out, and it is set for good.
             None => Poll::Pending,
+        }
+    }
+}
+
+impl<K: Hash + Eq, T, E> Drop for Turn<K, T, E> {
+    fn drop(&mut self) {
+        if let Some(caller) = self.caller.take() {
+            caller.leave();
         }
     }
 }
