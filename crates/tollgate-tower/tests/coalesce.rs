@@ -53,7 +53,7 @@ impl Upstream {
         Request<Full<Bytes>>,
         Response = Response<Full<Bytes>>,
         Error = String,
-        Future = impl Future<Output = Result<Response<Full<Bytes>>, String>> + Send,
+        Future = impl Future<Output = Result<Response<Full<Bytes>>, String>> + Send + use<>,
     > + Clone
     + Send
     + 'static {

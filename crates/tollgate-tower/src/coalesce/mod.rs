@@ -86,7 +86,6 @@ pub use future::ResponseFuture;
 pub use layer::{CoalesceLayer, DEFAULT_BODY_LIMIT, HttpCoalesceLayer};
 
 use crate::respond::{Rejecting, Respond};
-use crate::take_ready;
 use layer::Settings;
 use shared::SharedResponse;
 
@@ -124,8 +123,8 @@ where
 
 impl<S, F, K, E, ReqBody, ResBody> Service<Request<ReqBody>> for CoalesceService<S, F, K, E>
 where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>, Error = E> + Clone + Send + 'static,
-    S::Future: Send,
+    S: Service<Request<ReqBody>, Response = Response<ResBody>, Error = E>,
+    S::Future: Send + 'static,
     F: Fn(&Request<ReqBody>) -> Option<K>,
     K: Hash + Eq + Clone + Send + Sync + 'static,
     E: Clone + Send + Sync + 'static,
@@ -145,16 +144,18 @@ where
         let Some(key) = (self.key)(&req) else {
             return ResponseFuture::passthrough(self.inner.call(req));
         };
-        let inner = take_ready(&mut self.inner);
         let Settings {
             body_limit,
             role_extension,
         } = self.settings;
         // The turn is taken now: a leader's execution is registered (and runs, even if this
-        // future is dropped unpolled) from the moment of the call.
+        // future is dropped unpolled) from the moment of the call. Only a leader calls the
+        // inner service, here, so the work holds the call's future rather than the request;
+        // a joiner's request is dropped and the service stays ready for the next one.
+        let inner = &mut self.inner;
         let turn = self
             .flight
-            .enter(key, move || shared::execute(inner, req, body_limit));
+            .enter(key, move || shared::execute(inner.call(req), body_limit));
         ResponseFuture::shared(turn, role_extension)
     }
 }

@@ -1,5 +1,6 @@
 //! The shared execution: call the inner service once, buffer its response for every caller.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
@@ -7,7 +8,7 @@ use http::{HeaderMap, Response, StatusCode, Version};
 use http_body::Body;
 use http_body_util::BodyExt;
 use tollgate::flight::Role;
-use tower::{BoxError, Service};
+use tower::BoxError;
 
 use super::{CoalesceError, CoalescedBody};
 
@@ -46,18 +47,17 @@ impl SharedResponse {
     }
 }
 
-/// Calls `inner` with `req` and buffers the response body up to `limit` bytes.
-pub(crate) async fn execute<S, Req, B>(
-    mut inner: S,
-    req: Req,
+/// Awaits the inner service's `call` and buffers the response body up to `limit` bytes.
+pub(crate) async fn execute<F, B, E>(
+    call: F,
     limit: usize,
-) -> Result<Arc<SharedResponse>, CoalesceError<S::Error>>
+) -> Result<Arc<SharedResponse>, CoalesceError<E>>
 where
-    S: Service<Req, Response = Response<B>>,
+    F: Future<Output = Result<Response<B>, E>>,
     B: Body<Data = Bytes>,
     B::Error: Into<BoxError>,
 {
-    let response = inner.call(req).await.map_err(CoalesceError::Inner)?;
+    let response = call.await.map_err(CoalesceError::Inner)?;
     let (parts, body) = response.into_parts();
     let body = buffer(body, limit).await?;
     Ok(Arc::new(SharedResponse {
