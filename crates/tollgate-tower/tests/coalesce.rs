@@ -351,3 +351,31 @@ async fn a_panicking_call_answers_500_without_the_panic_message_and_the_key_runs
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(calls.load(Ordering::SeqCst), 2);
 }
+
+/// The inner service's `call` itself (not its future) panics: a leader calls it while taking
+/// its turn, and the panic still reaches the caller as an error and frees the key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_in_the_inner_services_call_itself_reaches_the_caller_and_frees_the_key() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&calls);
+    let inner = service_fn(move |_req: Request<Full<Bytes>>| {
+        assert!(
+            counted.fetch_add(1, Ordering::SeqCst) > 0,
+            "the first call panics before making its future"
+        );
+        std::future::ready(Ok::<_, Infallible>(Response::new(Full::new(
+            Bytes::from_static(b"ok"),
+        ))))
+    });
+    let svc = CoalesceLayer::new(|req: &Request<Full<Bytes>>| Some(req.uri().path().to_owned()))
+        .layer(inner);
+    let err = svc.clone().oneshot(get("/p")).await.unwrap_err();
+    assert!(
+        matches!(&err, CoalesceError::Panicked(m) if m.contains("the first call panics")),
+        "{err}"
+    );
+    assert_eq!(svc.in_flight(), 0, "the panic freed the key");
+    let res = svc.clone().oneshot(get("/p")).await.unwrap();
+    assert_eq!(res.body().role(), Some(Role::Leader));
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
