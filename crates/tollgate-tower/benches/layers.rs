@@ -6,6 +6,9 @@
 //! (`*_polled`: a lone request runs its shared call inside its own future in both) and driven by
 //! `block_on` of that runtime once per request (what an executor adds).
 //!
+//! The `coalesce_burst` group measures coalescing where it matters: a burst of same-key requests
+//! against a slow upstream, its wall time and the CPU it costs.
+//!
 //! `cargo bench -p tollgate-tower --bench layers`
 #![allow(clippy::unwrap_used, missing_docs)]
 
@@ -15,8 +18,9 @@ use std::future::{Ready, ready};
 use std::hint::black_box;
 use std::pin::pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, Waker};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -339,5 +343,120 @@ fn layers(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, small_layers, small_layers_reused, layers);
+/// Requests in one burst of [`coalesce_burst`].
+const BURST: usize = 100;
+
+/// Calls that reached [`slow`].
+static UPSTREAM_CALLS: AtomicU64 = AtomicU64::new(0);
+
+/// An upstream that answers after 1 ms, as a slow dependency does.
+fn slow()
+-> impl Service<Req, Response = Res, Error = Infallible, Future: Send + 'static> + Clone + Send + 'static
+{
+    service_fn(|_req: Req| async {
+        UPSTREAM_CALLS.fetch_add(1, Ordering::Relaxed);
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
+    })
+}
+
+/// Coalescing when it has work to do: a burst of [`BURST`] requests for one key, each a task
+/// of a two-worker runtime, against [`slow`]. Each layer gets two rows: `*_wall`, the wall time
+/// of a burst, and `*_busy`, the time the runtime's workers were busy during it (the CPU a
+/// burst costs; tokio's per-worker busy time, which it adds up when a worker parks, so a
+/// sample may miss part of its last burst).
+fn coalesce_burst(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut g = c.benchmark_group("coalesce_burst");
+    g.sample_size(20);
+    let by_path = |req: &Req| Some(req.uri().path().to_owned());
+    burst(
+        &mut g,
+        &rt,
+        "tollgate",
+        CoalesceLayer::new(by_path).layer(slow()),
+    );
+    burst(
+        &mut g,
+        &rt,
+        "tower_resilience",
+        tower_resilience::coalesce::CoalesceLayer::new(|req: &Req| req.uri().path().to_owned())
+            .layer(slow()),
+    );
+    g.finish();
+}
+
+fn burst<S>(g: &mut Group<'_>, rt: &tokio::runtime::Runtime, name: &str, svc: S)
+where
+    S: Service<Req> + Clone + Send + 'static,
+    S::Future: Send,
+    S::Response: Send,
+    S::Error: std::fmt::Debug + Send,
+{
+    let metrics = rt.metrics();
+    let busy = || {
+        (0..metrics.num_workers())
+            .map(|worker| metrics.worker_total_busy_duration(worker))
+            .sum::<Duration>()
+    };
+    let bursts = |iters: u64| {
+        for _ in 0..iters {
+            rt.block_on(one_burst(&svc));
+        }
+    };
+    let (calls, all) = (UPSTREAM_CALLS.load(Ordering::Relaxed), Instant::now());
+    let mut ran = 0;
+    g.bench_function(format!("{name}_wall"), |b| {
+        b.iter_custom(|iters| {
+            ran += iters;
+            let start = Instant::now();
+            bursts(iters);
+            start.elapsed()
+        })
+    });
+    g.bench_function(format!("{name}_busy"), |b| {
+        b.iter_custom(|iters| {
+            ran += iters;
+            let before = busy();
+            bursts(iters);
+            busy().saturating_sub(before)
+        })
+    });
+    // What the rows cost in upstream calls: 1 a burst when every request coalesced.
+    let calls = UPSTREAM_CALLS.load(Ordering::Relaxed) - calls;
+    #[allow(clippy::cast_precision_loss)]
+    let per_burst = calls as f64 / ran.max(1) as f64;
+    eprintln!(
+        "{name}: {per_burst:.3} upstream calls per burst of {BURST} ({ran} bursts, {:.1} s)",
+        all.elapsed().as_secs_f64()
+    );
+}
+
+/// [`BURST`] requests for one key, each in a task of its own; every one must be answered.
+async fn one_burst<S>(svc: &S)
+where
+    S: Service<Req> + Clone + Send + 'static,
+    S::Future: Send,
+    S::Response: Send,
+    S::Error: std::fmt::Debug + Send,
+{
+    let tasks: Vec<_> = (0..BURST)
+        .map(|_| tokio::spawn(svc.clone().oneshot(request())))
+        .collect();
+    for task in tasks {
+        black_box(task.await.unwrap().unwrap());
+    }
+}
+
+criterion_group!(
+    benches,
+    small_layers,
+    small_layers_reused,
+    layers,
+    coalesce_burst
+);
 criterion_main!(benches);
