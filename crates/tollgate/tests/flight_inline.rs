@@ -54,6 +54,36 @@ async fn a_lone_leader_runs_its_work_in_its_own_future_and_a_joiner_moves_it_int
     assert_eq!(flight.len(), 0);
 }
 
+/// `make` is synchronous code that can take a while (a tower service's `call`). A joiner that
+/// arrives meanwhile finds no work yet to move into a task; the leader moves it as soon as it
+/// has put it in place, so the joiner is served though the leader's turn is never polled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_joiner_arriving_while_the_leader_makes_its_work_is_served_though_the_leader_is_never_polled()
+ {
+    let flight = Shared::new();
+    let (entered_tx, entered_rx) = std::sync::mpsc::channel();
+    let (joined_tx, joined_rx) = std::sync::mpsc::channel::<()>();
+    let leading = flight.clone();
+    let leader = tokio::task::spawn_blocking(move || {
+        leading.enter("k", move || {
+            entered_tx.send(()).unwrap();
+            joined_rx.recv().unwrap(); // the joiner has taken its turn
+            async { Ok(5) }
+        })
+    });
+    tokio::task::spawn_blocking(move || entered_rx.recv().unwrap())
+        .await
+        .unwrap();
+    let joiner = flight.enter("k", || async { panic!("a joiner's closure ran") });
+    assert_eq!(joiner.role(), Role::Joiner);
+    joined_tx.send(()).unwrap();
+    let parked_leader = leader.await.unwrap(); // kept, never polled
+    let out = bounded("the joiner", joiner).await;
+    assert_eq!((out.result, out.role), (Ok(5), Role::Joiner));
+    drop(parked_leader);
+    assert_eq!(flight.len(), 0);
+}
+
 /// A value that counts its clones.
 #[derive(Debug)]
 struct Tallied {

@@ -109,3 +109,58 @@ fn finishing_work_and_a_late_caller_leave_no_entry_behind() {
         assert_eq!(calls.len(), 0);
     });
 }
+
+/// The hand-off of inline work, as `Call` does it: the work sits in a mutex; a joiner sets
+/// `wants_task`, fences, and moves the work if it can take the lock (`hand_to_task`); the
+/// leader puts the work in place under the lock, then fences and moves it if a joiner asked
+/// (`started`). The joiner may arrive before the work is in place (it finds none) or while the
+/// leader holds the lock (it cannot take it): either way the work must end up moved, or the
+/// joiner would wait on a leader that may never be polled again.
+#[test]
+fn a_joiner_racing_the_leader_putting_its_work_in_place_always_gets_it_moved() {
+    use loom::sync::Mutex;
+    use loom::sync::atomic::fence;
+
+    struct Inline {
+        work: Mutex<Option<u8>>,
+        wants_task: AtomicBool,
+        moved: AtomicUsize,
+    }
+
+    impl Inline {
+        fn move_to_task(&self) {
+            if let Ok(mut work) = self.work.try_lock()
+                && work.take().is_some()
+            {
+                self.moved.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    }
+
+    loom::model(|| {
+        let call = Arc::new(Inline {
+            work: Mutex::new(None),
+            wants_task: AtomicBool::new(false),
+            moved: AtomicUsize::new(0),
+        });
+        let joiner = {
+            let call = call.clone();
+            thread::spawn(move || {
+                call.wants_task.store(true, Ordering::Relaxed);
+                fence(Ordering::SeqCst);
+                call.move_to_task();
+            })
+        };
+        *call.work.lock().unwrap() = Some(7);
+        fence(Ordering::SeqCst);
+        if call.wants_task.load(Ordering::Relaxed) {
+            call.move_to_task();
+        }
+        joiner.join().unwrap();
+        assert_eq!(
+            call.moved.load(Ordering::SeqCst),
+            1,
+            "the work stayed inline"
+        );
+    });
+}

@@ -145,6 +145,18 @@ impl<K, T, E> Call<K, T, E> {
         Poll::Pending
     }
 
+    /// The leader has put its work in place. It moves into a task at once when the flight
+    /// says so (`always_in_task`), or when a joiner arrived while the work was being made: that
+    /// joiner found no work to move and left `wants_task` for us (the fences pair with
+    /// `hand_to_task`'s, so one side sees the other). Without this, the work would wait for the
+    /// leader's first poll, which may never come.
+    pub(crate) fn started(&self, always_in_task: bool) {
+        fence(Ordering::SeqCst);
+        if always_in_task || self.wants_task.load(Ordering::Relaxed) {
+            self.move_to_task();
+        }
+    }
+
     /// A joiner arrived: the work must not depend on the leader being polled any more.
     pub(crate) fn hand_to_task(&self) {
         self.wants_task.store(true, Ordering::Relaxed);
@@ -153,8 +165,8 @@ impl<K, T, E> Call<K, T, E> {
     }
 
     /// Moves inline work into a task, unless the lock is busy: its holder is then the leader
-    /// polling it (it sees `wants_task` after unlocking), someone else moving it, or the leader
-    /// leaving (which moves it too).
+    /// putting it in place or polling it (it sees `wants_task` after unlocking), someone else
+    /// moving it, or the leader leaving (which moves it too).
     pub(crate) fn move_to_task(&self) {
         // Without a runtime to run it in, the work stays with the leader; checked before the
         // lock is tried, so such a caller never keeps another, who has one, from moving it.
