@@ -64,3 +64,56 @@ async fn without_a_policy_nothing_is_cached() {
     assert_eq!(call(&flight, Ok(2)).await, (Ok(2), Role::Leader));
     assert_eq!(flight.purge_expired(), 0);
 }
+
+/// A key whose hash panics on its `panics_at`-th use, counted across its clones.
+#[derive(Clone)]
+struct Fragile {
+    hashes: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    panics_at: usize,
+}
+
+impl std::hash::Hash for Fragile {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let n = self
+            .hashes
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            + 1;
+        assert!(n != self.panics_at, "the key's hash failed");
+        0u8.hash(state);
+    }
+}
+
+impl PartialEq for Fragile {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Fragile {}
+
+/// The leader looks in the cache again once its entry exists (a result may have been cached
+/// meanwhile): user code (the key's hash, the clock). A panic there reaches the call's callers
+/// as `Panicked` and frees the key, rather than leaving an entry no work will ever finish.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_panic_while_the_leader_looks_in_the_cache_reaches_its_callers_and_frees_the_key() {
+    let flight: Flight<Fragile, u64, String> = Flight::builder()
+        .cache(CachePolicy::successes_for(Duration::from_secs(10)))
+        .build();
+    // An empty cache hashes a key once (for its shard), the flight's map once, and the
+    // leader's second look in the cache is the third.
+    let key = Fragile {
+        hashes: std::sync::Arc::default(),
+        panics_at: 3,
+    };
+    let first = flight.run(key.clone(), || async { Ok(1) }).await;
+    assert!(
+        matches!(&first.result, Err(Error::Panicked(m)) if m.contains("the key's hash failed")),
+        "{:?}",
+        first.result
+    );
+    assert_eq!(flight.len(), 0, "the key is free");
+    let second = tokio::time::timeout(Duration::from_secs(30), flight.run(key, || async { Ok(2) }))
+        .await
+        .expect("the next caller leads a new call instead of joining a dead one");
+    assert_eq!((second.result, second.role), (Ok(2), Role::Leader));
+}

@@ -209,24 +209,33 @@ where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>> + Send + 'static,
     {
-        // A result may have been cached between our cache miss and our entry creation.
-        if let Some(result) = call.cache_key().and_then(|key| self.cached(key)) {
-            task::complete(&self.inner, call, result, false);
-            return Role::Cached;
-        }
-        match catch_unwind(AssertUnwindSafe(|| task::start(&self.inner, call, make))) {
-            Ok(()) => {
+        // Everything here can run user code (the key's hash and the clock through the cache,
+        // `make`): a panic is published to the call's callers, never leaves its entry without
+        // work for them to wait on.
+        let started = catch_unwind(AssertUnwindSafe(|| {
+            // A result may have been cached between our cache miss and our entry creation.
+            let cached = call.cache_key().and_then(|key| self.cached(key));
+            if cached.is_none() {
+                task::start(&self.inner, call, make);
+            }
+            cached
+        }));
+        match started {
+            Ok(Some(result)) => {
+                task::complete(&self.inner, call, result, false);
+                Role::Cached
+            }
+            Ok(None) => {
                 tracing::trace!("flight: led");
-                if self.inner.always_in_task {
-                    call.move_to_task();
-                }
+                call.started(self.inner.always_in_task);
+                Role::Leader
             }
             Err(payload) => {
                 let error = Error::Panicked(panic_message(payload.as_ref()));
                 task::complete(&self.inner, call, Err(error), true);
+                Role::Leader
             }
         }
-        Role::Leader
     }
 
     fn cached(&self, key: &K) -> Option<Shared<T, E>> {

@@ -82,26 +82,24 @@ where
     }
 
     /// The outcome once the result is out: taken out of the call when this caller is the last
-    /// to hold it (a leader nobody joined, the usual case), so it is not cloned; a clone
-    /// otherwise.
+    /// to hold it (a lone leader whose work ran inline, the usual case), so it is not cloned;
+    /// a clone otherwise.
     fn published(&mut self) -> Poll<Outcome<T, E>>
     where
         T: Clone,
         E: Clone,
     {
-        let Some(Caller { mut call, .. }) = self.caller.take() else {
-            return Poll::Pending;
-        };
-        let result = match Arc::get_mut(&mut call) {
-            Some(call) => call.take_result(),
-            None => call.result().cloned(),
-        };
+        let result = self
+            .caller
+            .as_mut()
+            .and_then(|caller| match Arc::get_mut(&mut caller.call) {
+                Some(call) => call.take_result(),
+                None => caller.call.result().cloned(),
+            });
         match result {
-            Some(result) => Poll::Ready(Outcome {
-                result,
-                role: self.role,
-            }),
-            // Not reached: only called once the result is out, and it is set for good.
+            Some(result) => self.outcome(result),
+            // Not reached: only called once the result is out, and it is set for good. Were it
+            // reached, the caller stays, and leaves when the turn is dropped.
             None => Poll::Pending,
         }
     }
