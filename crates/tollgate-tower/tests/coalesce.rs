@@ -22,6 +22,9 @@ const RACERS: usize = 1_000;
 /// The upstream: counts calls, waits for the gate, then answers with `body` (or fails).
 #[derive(Clone)]
 struct Upstream {
+    /// Calls of the service (its synchronous part: a joiner must not make one).
+    called: Arc<AtomicUsize>,
+    /// Calls whose future ran.
     calls: Arc<AtomicUsize>,
     finished: Arc<AtomicUsize>,
     done: Arc<Notify>,
@@ -31,6 +34,7 @@ struct Upstream {
 impl Upstream {
     fn new() -> Self {
         Upstream {
+            called: Arc::new(AtomicUsize::new(0)),
             calls: Arc::new(AtomicUsize::new(0)),
             finished: Arc::new(AtomicUsize::new(0)),
             done: Arc::new(Notify::new()),
@@ -42,8 +46,16 @@ impl Upstream {
         self.gate.add_permits(Semaphore::MAX_PERMITS / 2);
     }
 
+    /// Calls that reached the upstream; each also checks that its future is the only one made
+    /// for it (no call of the service was made and dropped).
     fn calls(&self) -> usize {
-        self.calls.load(Ordering::SeqCst)
+        let calls = self.calls.load(Ordering::SeqCst);
+        assert_eq!(
+            self.called.load(Ordering::SeqCst),
+            calls,
+            "calls made = calls run"
+        );
+        calls
     }
 
     /// A service answering `200 <path>`, or `Err(path)` for paths starting with `/fail`.
@@ -60,6 +72,7 @@ impl Upstream {
         let up = self.clone();
         service_fn(move |req: Request<Full<Bytes>>| {
             let up = up.clone();
+            up.called.fetch_add(1, Ordering::SeqCst);
             async move {
                 up.calls.fetch_add(1, Ordering::SeqCst);
                 up.gate.acquire().await.unwrap().forget();

@@ -50,8 +50,8 @@ impl<B> CoalescedBody<B> {
         }
     }
 
-    /// How this response's caller took part in a coalesced execution: it led it, joined it or
-    /// was served from a cache. `None` when the response was not coalesced: a request the key
+    /// How this response's caller took part in a coalesced execution: [`Role::Leader`] (its
+    /// request was the one sent) or [`Role::Joiner`]. `None` when the response was not coalesced: a request the key
     /// extractor passed through, or one of the layer's own rejections.
     ///
     /// Free to read, unlike the [`Role`] in the response's extensions, which costs three

@@ -35,6 +35,20 @@
 //! Coalescing is for idempotent reads (`GET` of the same resource): put only requests whose
 //! responses are interchangeable under one key. Response extensions are not shared.
 //!
+//! # Calling the inner service
+//! Only a leader calls the inner service, inside its own `call` (the shared work then holds the
+//! inner service's future, not the request). So:
+//! - the inner service's future must be `'static` (the work outlives the `call` that made it);
+//!   a service built with `service_fn` over an `async` block, or any boxed future, is;
+//! - a joiner does not call the inner service: whatever its `poll_ready` reserved (a
+//!   `ConcurrencyLimit` permit, a `Buffer` slot) stays with this service for its next call, or
+//!   is freed when the service is dropped — at once for servers that clone the service for each
+//!   request, as axum and hyper do;
+//! - a panic in the inner service's `call` reaches every caller of that execution as
+//!   [`CoalesceError::Panicked`] (`tests/coalesce.rs::a_panic_in_the_inner_services_call_itself_reaches_the_caller_and_frees_the_key`),
+//!   and the service goes on serving: a service that a panic can leave broken should not be
+//!   coalesced, or should catch its own panics.
+//!
 //! # Example
 //! ```
 //! use std::convert::Infallible;
@@ -128,7 +142,6 @@ where
     F: Fn(&Request<ReqBody>) -> Option<K>,
     K: Hash + Eq + Clone + Send + Sync + 'static,
     E: Clone + Send + Sync + 'static,
-    ReqBody: Send + 'static,
     ResBody: Body<Data = Bytes> + Send + 'static,
     ResBody::Error: Into<BoxError>,
 {
