@@ -2,8 +2,7 @@
 //! test checks what a person would see.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "../../tollgate-race/tests/support/mod.rs"]
-mod support;
+use tollgate_testkit::http_servers as support;
 
 mod chromium;
 mod run;

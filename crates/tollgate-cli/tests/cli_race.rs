@@ -1,7 +1,6 @@
 //! `tollgate race` end to end: the built binary against servers started in the test.
 
-#[path = "../../tollgate-race/tests/support/mod.rs"]
-mod support;
+use tollgate_testkit::http_servers as support;
 
 mod run;
 

@@ -7,8 +7,7 @@
 //! ```
 //! It listens on 127.0.0.1 and prints the address it got.
 
-#[path = "../tests/support/mod.rs"]
-mod support;
+use tollgate_testkit::http_servers as support;
 
 #[tokio::main]
 async fn main() {

@@ -11,8 +11,7 @@
 //! `send_spread serve HTTP1_ADDR HTTP2_ADDR` only runs those servers, on the given addresses:
 //! `scripts/netns-spread` runs it in one network namespace and the race in another.
 
-#[path = "../tests/support/mod.rs"]
-mod support;
+use tollgate_testkit::http_servers as support;
 
 use std::net::SocketAddr;
 

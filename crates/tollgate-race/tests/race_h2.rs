@@ -1,6 +1,6 @@
 //! HTTP/2 single-packet mode against an `h2` server started in the test.
 
-mod support;
+use tollgate_testkit::http_servers as support;
 
 use std::sync::atomic::Ordering;
 

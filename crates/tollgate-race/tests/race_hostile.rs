@@ -3,7 +3,7 @@
 //! unaffected, and the run ends within its timeout.
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use tollgate_testkit::http_servers as support;
 
 use std::time::{Duration, Instant};
 

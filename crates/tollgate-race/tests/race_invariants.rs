@@ -1,6 +1,6 @@
 //! The S3 acceptance test as a tool: a racy server is caught, a guarded one passes.
 
-mod support;
+use tollgate_testkit::http_servers as support;
 
 use tollgate_race::{Expectation, RaceConfig, StatusMatch, SyncMode, run};
 

@@ -1,6 +1,6 @@
 //! What is sent (templating, headers, body) and how failures are classified.
 
-mod support;
+use tollgate_testkit::http_servers as support;
 
 use std::collections::BTreeSet;
 use std::time::Duration;

@@ -1,6 +1,6 @@
 //! `RaceConfig::timeline`: one mark per request, for the charts of the HTML report.
 
-mod support;
+use tollgate_testkit::http_servers as support;
 
 use tollgate_race::{ErrorKind, RaceConfig, SyncMode, run};
 

@@ -1,6 +1,6 @@
 //! HTTPS targets: self-signed certificates need `insecure`, and say so when missing.
 
-mod support;
+use tollgate_testkit::http_servers as support;
 
 use tollgate_race::{ErrorKind, RaceConfig, RaceError, run};
 

@@ -30,6 +30,13 @@
 //! and remove its directory when dropped. They never use the ports 5432 and 6379. A missing
 //! binary is an error naming the package to install (`apt-get install postgresql`,
 //! `apt-get install redis-server`).
+//!
+//! # HTTP servers
+//!
+//! With the feature `http-servers`, [`http_servers`] starts loopback HTTP/1.1 and HTTP/2
+//! servers (plain or TLS, self-signed) running a small application: the S3 bug's racy report
+//! endpoint and its guarded fix, one that never answers, one that hangs up, and any handler you
+//! write. The race tester's tests and the CLI's use them.
 #![forbid(unsafe_code)]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -41,6 +48,8 @@ mod counting;
 mod engine;
 mod fault;
 mod gate;
+#[cfg(feature = "http-servers")]
+pub mod http_servers;
 mod lock_cases;
 pub mod lock_faults;
 mod outbox_cases;

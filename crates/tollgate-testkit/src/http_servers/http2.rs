@@ -8,16 +8,12 @@ use super::{Handler, Io, Seen, Server};
 
 /// An HTTP/2 server (prior knowledge, or TLS with ALPN `h2`) running `app`; the counter
 /// says how many connections it accepted.
-pub(crate) async fn serve(app: Handler, tls: bool) -> (Server, Arc<AtomicUsize>) {
+pub async fn serve(app: Handler, tls: bool) -> (Server, Arc<AtomicUsize>) {
     serve_on(super::LOOPBACK, app, tls).await
 }
 
 /// [`serve`] on `addr`.
-pub(crate) async fn serve_on(
-    addr: SocketAddr,
-    app: Handler,
-    tls: bool,
-) -> (Server, Arc<AtomicUsize>) {
+pub async fn serve_on(addr: SocketAddr, app: Handler, tls: bool) -> (Server, Arc<AtomicUsize>) {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let connections = Arc::new(AtomicUsize::new(0));
     let acceptor = tls.then(|| super::tls_acceptor(&[b"h2"]));

@@ -1,9 +1,6 @@
-//! Loopback HTTP/1.1 servers started inside tests: racy, guarded, recording, silent, TLS.
-//!
-//! Shared with the CLI tests (`#[path]`) so both exercise the same servers; each test binary
-//! uses a different subset, hence the `dead_code` allowance. Test scaffolding panics on setup
-//! failure, like the tests themselves.
-#![allow(dead_code, clippy::unwrap_used)]
+//! Loopback HTTP servers started inside tests: racy, guarded, recording, silent, TLS, and
+//! HTTP/2 ([`http2`]). The race tester's tests and the CLI's run against the same servers.
+//! They panic on setup failure, like the tests themselves.
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -16,19 +13,24 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-pub(crate) mod http2;
+pub mod http2;
 
 /// One request as the server saw it.
 #[derive(Debug, Clone)]
-pub(crate) struct Seen {
-    pub(crate) method: String,
-    pub(crate) path: String,
-    pub(crate) headers: Vec<(String, String)>,
-    pub(crate) body: Vec<u8>,
+pub struct Seen {
+    /// The request's method.
+    pub method: String,
+    /// The request's path (and query).
+    pub path: String,
+    /// Its headers, in order, as sent.
+    pub headers: Vec<(String, String)>,
+    /// Its body.
+    pub body: Vec<u8>,
 }
 
 impl Seen {
-    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+    /// The first header named `name` (any case).
+    pub fn header(&self, name: &str) -> Option<&str> {
         let found = self
             .headers
             .iter()
@@ -38,13 +40,12 @@ impl Seen {
 }
 
 /// `None` closes the connection without a response.
-pub(crate) type Reply = Option<(u16, String)>;
+pub type Reply = Option<(u16, String)>;
 /// The application behind a test server, whatever the protocol.
-pub(crate) type Handler =
-    Arc<dyn Fn(Seen) -> Pin<Box<dyn Future<Output = Reply> + Send>> + Send + Sync>;
+pub type Handler = Arc<dyn Fn(Seen) -> Pin<Box<dyn Future<Output = Reply> + Send>> + Send + Sync>;
 
 /// Boxes an async closure into a [`Handler`].
-pub(crate) fn handler<F, Fut>(f: F) -> Handler
+pub fn handler<F, Fut>(f: F) -> Handler
 where
     F: Fn(Seen) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Reply> + Send + 'static,
@@ -53,27 +54,28 @@ where
 }
 
 /// A running server; stops accepting when dropped.
-pub(crate) struct Server {
-    pub(crate) addr: SocketAddr,
-    pub(crate) seen: Arc<Mutex<Vec<Seen>>>,
+#[derive(Debug)]
+pub struct Server {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Every request it read, in order.
+    pub seen: Arc<Mutex<Vec<Seen>>>,
     accept: JoinHandle<()>,
 }
 
 impl Server {
     /// A server whose accept loop is `accept`, recording requests into `seen`.
-    pub(crate) fn new(
-        addr: SocketAddr,
-        seen: Arc<Mutex<Vec<Seen>>>,
-        accept: JoinHandle<()>,
-    ) -> Self {
+    pub fn new(addr: SocketAddr, seen: Arc<Mutex<Vec<Seen>>>, accept: JoinHandle<()>) -> Self {
         Self { addr, seen, accept }
     }
 
-    pub(crate) fn url(&self, path: &str) -> String {
+    /// `http://` its address `path`.
+    pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
 
-    pub(crate) fn https_url(&self, path: &str) -> String {
+    /// `https://` its address `path`.
+    pub fn https_url(&self, path: &str) -> String {
         format!("https://{}{path}", self.addr)
     }
 }
@@ -86,12 +88,12 @@ impl Drop for Server {
 
 /// The S3 bug: check "exists?", then the slow paid call, then insert. Genuinely racy: every
 /// request that checks before the first insert gets 201.
-pub(crate) async fn racy() -> Server {
+pub async fn racy() -> Server {
     serve(None, racy_app()).await
 }
 
 /// The racy application alone (see [`racy`]).
-pub(crate) fn racy_app() -> Handler {
+pub fn racy_app() -> Handler {
     let stored = Arc::new(Mutex::new(HashSet::new()));
     handler(move |seen| {
         let stored = Arc::clone(&stored);
@@ -107,12 +109,12 @@ pub(crate) fn racy_app() -> Handler {
 }
 
 /// The fix: an atomic claim (insert under one lock) before the slow call.
-pub(crate) async fn guarded() -> Server {
+pub async fn guarded() -> Server {
     serve(None, guarded_app()).await
 }
 
 /// The guarded application alone (see [`guarded`]).
-pub(crate) fn guarded_app() -> Handler {
+pub fn guarded_app() -> Handler {
     let claimed = Arc::new(Mutex::new(HashSet::new()));
     handler(move |seen| {
         let claimed = Arc::clone(&claimed);
@@ -127,12 +129,12 @@ pub(crate) fn guarded_app() -> Handler {
 }
 
 /// Answers 200 with the request index found in the `X-Index` header, if any.
-pub(crate) async fn ok() -> Server {
+pub async fn ok() -> Server {
     serve(None, ok_app()).await
 }
 
 /// The application of [`ok`].
-pub(crate) fn ok_app() -> Handler {
+pub fn ok_app() -> Handler {
     handler(|seen| async move {
         let body = format!("ok {}", seen.header("x-index").unwrap_or("-"));
         Some((200, body))
@@ -140,41 +142,41 @@ pub(crate) fn ok_app() -> Handler {
 }
 
 /// Reads requests and never answers.
-pub(crate) async fn silent() -> Server {
+pub async fn silent() -> Server {
     serve(None, handler(|_| std::future::pending())).await
 }
 
 /// Reads each request and closes the connection without answering.
-pub(crate) async fn hangs_up() -> Server {
+pub async fn hangs_up() -> Server {
     serve(None, handler(|_| async { None })).await
 }
 
 /// A TLS server (self-signed certificate for `localhost` and `127.0.0.1`) answering 200 to everything.
-pub(crate) async fn tls_ok() -> Server {
+pub async fn tls_ok() -> Server {
     let app = handler(|_| async { Some((200, "secure".to_owned())) });
     serve(Some(tls_acceptor(&[])), app).await
 }
 
 /// A port with nothing listening on it.
-pub(crate) async fn closed_port() -> SocketAddr {
+pub async fn closed_port() -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     listener.local_addr().unwrap()
 }
 
 /// A connection as a server sees it: plain TCP, or TLS after the handshake.
-pub(crate) type Io = Box<dyn IoStream>;
+pub type Io = Box<dyn IoStream>;
 
 /// What [`Io`] boxes.
-pub(crate) trait IoStream: AsyncRead + AsyncWrite + Unpin + Send {}
+pub trait IoStream: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> IoStream for T {}
 
 /// Loopback, any free port: where the test servers listen.
-pub(crate) const LOOPBACK: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
+pub const LOOPBACK: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
 
 /// Binds `addr` (the send-spread example serves on a veth address) and hands every accepted
 /// connection (after the TLS handshake when `tls` is given) to `serve_one`, each on its own
 /// task.
-pub(crate) async fn listen<F, Fut>(
+pub async fn listen<F, Fut>(
     addr: SocketAddr,
     tls: Option<tokio_rustls::TlsAcceptor>,
     serve_one: F,
@@ -205,12 +207,12 @@ where
 }
 
 /// An HTTP/1.1 server (over TLS when `tls` is given) running `handler`.
-pub(crate) async fn serve(tls: Option<tokio_rustls::TlsAcceptor>, handler: Handler) -> Server {
+pub async fn serve(tls: Option<tokio_rustls::TlsAcceptor>, handler: Handler) -> Server {
     serve_on(LOOPBACK, tls, handler).await
 }
 
 /// [`serve`] on `addr`.
-pub(crate) async fn serve_on(
+pub async fn serve_on(
     addr: SocketAddr,
     tls: Option<tokio_rustls::TlsAcceptor>,
     handler: Handler,
@@ -245,7 +247,7 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
 }
 
 /// Reads one request (head and `Content-Length` body); `None` if the client closed first.
-pub(crate) async fn read_request<S: AsyncRead + Unpin>(stream: &mut S) -> Option<Seen> {
+pub async fn read_request<S: AsyncRead + Unpin>(stream: &mut S) -> Option<Seen> {
     let mut buf = Vec::new();
     let head_end = loop {
         if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
@@ -290,7 +292,7 @@ pub(crate) async fn read_request<S: AsyncRead + Unpin>(stream: &mut S) -> Option
 }
 
 /// A TLS acceptor with a fresh self-signed certificate, offering the `alpn` protocols.
-pub(crate) fn tls_acceptor(alpn: &[&[u8]]) -> tokio_rustls::TlsAcceptor {
+pub fn tls_acceptor(alpn: &[&[u8]]) -> tokio_rustls::TlsAcceptor {
     use tokio_rustls::rustls::{self, pki_types::PrivateKeyDer};
     let cert =
         rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
