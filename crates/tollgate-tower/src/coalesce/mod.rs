@@ -14,12 +14,16 @@
 //! # Guarantees under concurrency and cancellation
 //! Built on [`tollgate::flight`], so its guarantees carry over:
 //! - **One call of the inner service per key at a time**, however many requests race
-//!   (`tests/coalesce.rs::a_thousand_racing_requests_for_one_key_call_the_service_once_and_all_get_its_response`).
+//!   (`tests/coalesce.rs::a_thousand_racing_requests_for_one_key_call_the_service_once_and_all_get_its_response`;
+//!   300 HTTP clients behind axum:
+//!   `tests/coalesce_http.rs::three_hundred_http_clients_racing_for_one_report_share_one_upstream_call`).
 //! - **The execution survives the leader's cancellation**: no request owns it (a lone leader
 //!   runs it in its own future; it moves into a task of its own when a second request joins or
 //!   the leader is dropped), so a leader whose client went away does not cancel it and joiners
 //!   still get its response
-//!   (`tests/coalesce.rs::the_call_survives_the_leaders_cancellation_and_the_joiner_gets_its_response`).
+//!   (`tests/coalesce.rs::the_call_survives_the_leaders_cancellation_and_the_joiner_gets_its_response`;
+//!   behind axum over TCP, with a client that hangs up:
+//!   `tests/coalesce_http.rs::a_leader_whose_client_hangs_up_does_not_cancel_the_call_its_joiners_wait_for`).
 //! - **Errors are shared, not retried**: an error of the inner service (it must be `Clone`), a
 //!   body over the limit or a panic reaches every caller of that execution as a
 //!   [`CoalesceError`]; the next request after it runs afresh.
