@@ -33,7 +33,7 @@
 //!
 //! # HTTP servers
 //!
-//! With the feature `http-servers`, [`http_servers`] starts loopback HTTP/1.1 and HTTP/2
+//! With the feature `http-servers`, the module `http_servers` starts loopback HTTP/1.1 and HTTP/2
 //! servers (plain or TLS, self-signed) running a small application: the S3 bug's racy report
 //! endpoint and its guarded fix, one that never answers, one that hangs up, and any handler you
 //! write. The race tester's tests and the CLI's use them.

@@ -18,12 +18,21 @@ use http::{Method, Request, Response};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Barrier, Notify, Semaphore};
+use tollgate_testkit::http_servers::allow_open_files;
 use tollgate_tower::coalesce::CoalesceLayer;
 use tower::{Layer, Service, service_fn};
 
-/// Clients racing for one report (each holds two file descriptors on this host: its socket
-/// and the server's).
+/// Clients racing for one report (each holds two file descriptors in this process: its socket
+/// and the server's; see [`allow_open_files`]).
 const CLIENTS: usize = 300;
+
+/// A failing test ends here instead of hanging (not a synchronisation: the awaited futures
+/// finish as soon as the test's own steps let them).
+async fn bounded<F: Future>(what: &str, fut: F) -> F::Output {
+    tokio::time::timeout(Duration::from_secs(30), fut)
+        .await
+        .unwrap_or_else(|_| panic!("{what} never finished"))
+}
 
 /// A count that can be waited on.
 #[derive(Clone, Default)]
@@ -184,13 +193,14 @@ async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).await.unwrap();
     let text = String::from_utf8(raw).unwrap();
-    let status = text[9..12].parse().unwrap();
-    let (_, body) = text.split_once("\r\n\r\n").unwrap();
+    let status = text.get(9..12).expect("a status line").parse().unwrap();
+    let (_, body) = text.split_once("\r\n\r\n").expect("a head and a body");
     (status, body.to_owned())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_hundred_http_clients_racing_for_one_report_share_one_upstream_call() {
+    allow_open_files(2 * CLIENTS as u64 + 256);
     let server = serve().await;
     let start = Arc::new(Barrier::new(CLIENTS));
     let clients: Vec<_> = (0..CLIENTS)
@@ -209,7 +219,7 @@ async fn three_hundred_http_clients_racing_for_one_report_share_one_upstream_cal
     server.upstream.gate.add_permits(CLIENTS);
     for client in clients {
         assert_eq!(
-            client.await.unwrap(),
+            bounded("a client", client).await.unwrap(),
             (200, "report for /report/q3".to_owned())
         );
     }
@@ -236,7 +246,7 @@ async fn a_leader_whose_client_hangs_up_does_not_cancel_the_call_its_joiners_wai
         .await;
     server.upstream.gate.add_permits(1);
     assert_eq!(
-        joiner.await.unwrap(),
+        bounded("the joiner", joiner).await.unwrap(),
         (200, "report for /report/q4".to_owned())
     );
     assert_eq!(server.upstream.calls.get(), 1, "nobody paid twice");

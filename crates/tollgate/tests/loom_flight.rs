@@ -2,7 +2,9 @@
 //! flight's calls (its shard locks are loom's under `cfg(tollgate_loom)`). The model mirrors
 //! the three things that touch a call's entry: a caller joins (`acquire_with`), a caller goes
 //! away with the abort option (`release_hashed`, whose `true` aborts the work), and the
-//! finished work retires its own entry (`remove_hashed`). Run with:
+//! finished work retires its own entry (`remove_hashed`). A last model copies the hand-off of a
+//! leader's inline work to a task (`Call::hand_to_task`, `Call::started`, `Call::move_to_task`
+//! in `flight/task.rs`): keep the two in step. Run with:
 //! `RUSTFLAGS="--cfg tollgate_loom" cargo test -p tollgate --release --test loom_flight`
 #![cfg(tollgate_loom)]
 

@@ -308,3 +308,29 @@ pub fn tls_acceptor(alpn: &[&[u8]]) -> tokio_rustls::TlsAcceptor {
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     tokio_rustls::TlsAcceptor::from(Arc::new(config))
 }
+
+/// Makes sure this process may hold `needed` open files (sockets included): raises the soft
+/// limit up to the hard one if it is lower, and panics, naming both, if even the hard limit is
+/// too low. A test with hundreds of loopback connections holds two descriptors for each (the
+/// client's and the server's); the usual soft limit is 1024 on Linux and 256 on macOS.
+pub fn allow_open_files(needed: u64) {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let (soft, hard) = (
+        limit.current.unwrap_or(u64::MAX),
+        limit.maximum.unwrap_or(u64::MAX),
+    );
+    if soft >= needed {
+        return;
+    }
+    assert!(
+        hard >= needed,
+        "this test needs {needed} open files; the hard limit is {hard} (`ulimit -Hn`)"
+    );
+    let raised = Rlimit {
+        current: limit.maximum,
+        maximum: limit.maximum,
+    };
+    setrlimit(Resource::Nofile, raised)
+        .unwrap_or_else(|e| panic!("raising the open-files limit from {soft} to {hard}: {e}"));
+}

@@ -51,8 +51,9 @@ impl<B> CoalescedBody<B> {
     }
 
     /// How this response's caller took part in a coalesced execution: [`Role::Leader`] (its
-    /// request was the one sent) or [`Role::Joiner`]. `None` when the response was not coalesced: a request the key
-    /// extractor passed through, or one of the layer's own rejections.
+    /// request was the one sent) or [`Role::Joiner`]. `None` when the response was not
+    /// coalesced: a request the key extractor passed through, or one of the layer's own
+    /// rejections.
     ///
     /// Free to read, unlike the [`Role`] in the response's extensions, which costs three
     /// allocations a response and is put there only when

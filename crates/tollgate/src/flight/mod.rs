@@ -32,8 +32,10 @@
 //!   lease, say) asks for [`Builder::always_in_task`].
 //! - With [`Builder::abort_when_unused`], the work is aborted once *every* caller has been
 //!   dropped; a caller arriving after that starts a new execution rather than joining a dead one.
-//! - A panic in the work (or in the closure that builds it) reaches every caller as
-//!   [`Error::Panicked`], and the key is usable again at once.
+//! - A panic in the work, in the closure that builds it, or in the leader's look in the result
+//!   cache (the key's `Hash`, the clock) reaches every caller as [`Error::Panicked`], and the
+//!   key is usable again at once
+//!   (`tests/flight_cache.rs::a_panic_while_the_leader_looks_in_the_cache_reaches_its_callers_and_frees_the_key`).
 //!
 //! An optional short-lived result cache ([`CachePolicy`]) serves a finished result again for a
 //! per-outcome TTL, so a failure can be cached for less time than a success.

@@ -149,7 +149,8 @@ impl<K, T, E> Call<K, T, E> {
     /// says so (`always_in_task`), or when a joiner arrived while the work was being made: that
     /// joiner found no work to move and left `wants_task` for us (the fences pair with
     /// `hand_to_task`'s, so one side sees the other). Without this, the work would wait for the
-    /// leader's first poll, which may never come.
+    /// leader's first poll, which may never come. (A leader outside any runtime keeps it: there
+    /// is nowhere to spawn it, and its joiners wait for it, as the module's docs say.)
     pub(crate) fn started(&self, always_in_task: bool) {
         fence(Ordering::SeqCst);
         if always_in_task || self.wants_task.load(Ordering::Relaxed) {
