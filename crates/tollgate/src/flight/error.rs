@@ -69,6 +69,17 @@ pub enum Role {
     Cached,
 }
 
+impl Role {
+    /// A stable lower-case name, used in metrics labels: `leader`, `joiner`, `cached`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Leader => "leader",
+            Role::Joiner => "joiner",
+            Role::Cached => "cached",
+        }
+    }
+}
+
 /// The shared result of one execution, and how this caller took part in it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[must_use = "the outcome carries the shared result"]
