@@ -361,10 +361,11 @@ fn slow()
 }
 
 /// Coalescing when it has work to do: a burst of [`BURST`] requests for one key, each a task
-/// of a two-worker runtime, against [`slow`]. Each layer gets two rows: `*_wall`, the wall time
-/// of a burst, and `*_busy`, the time the runtime's workers were busy during it (the CPU a
+/// of a two-worker runtime, against [`slow`]. Each layer gets three rows: `*_wall`, the wall
+/// time of a burst; `*_busy`, the time the runtime's workers were busy during it (the CPU a
 /// burst costs; tokio's per-worker busy time, which it adds up when a worker parks, so a
-/// sample may miss part of its last burst).
+/// sample may miss part of its last burst); and `*_fanout` (see [`fan_out`]). The
+/// `one_request_wall` row is a single request to [`slow`], uncoalesced, on the idle runtime.
 fn coalesce_burst(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -387,7 +388,124 @@ fn coalesce_burst(c: &mut Criterion) {
         tower_resilience::coalesce::CoalesceLayer::new(|req: &Req| req.uri().path().to_owned())
             .layer(slow()),
     );
+    // What one request to the same upstream takes on an idle runtime, no coalescing: the
+    // floor of the `*_wall` rows (the 1 ms sleep, at the timer's resolution).
+    let alone = slow();
+    g.bench_function("one_request_wall", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                let call = tokio::spawn(alone.clone().oneshot(request()));
+                black_box(call.await.unwrap().unwrap())
+            })
+        })
+    });
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let upstream = gated(Arc::clone(&gate));
+    fan_out(
+        &mut g,
+        &rt,
+        "tollgate",
+        &gate,
+        CoalesceLayer::new(by_path).layer(upstream),
+    );
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let upstream = gated(Arc::clone(&gate));
+    fan_out(
+        &mut g,
+        &rt,
+        "tower_resilience",
+        &gate,
+        tower_resilience::coalesce::CoalesceLayer::new(|req: &Req| req.uri().path().to_owned())
+            .layer(upstream),
+    );
     g.finish();
+}
+
+/// An upstream that answers when `gate` lets it.
+fn gated(
+    gate: Arc<tokio::sync::Semaphore>,
+) -> impl Service<Req, Response = Res, Error = Infallible, Future: Send + 'static> + Clone + Send + 'static
+{
+    service_fn(move |_req: Req| {
+        let gate = Arc::clone(&gate);
+        async move {
+            gate.acquire().await.unwrap().forget();
+            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
+        }
+    })
+}
+
+/// Counts the requests its service was called with, and says when there are [`BURST`].
+#[derive(Clone)]
+struct Entered<S> {
+    inner: S,
+    count: Arc<AtomicU64>,
+    all_in: Arc<tokio::sync::Notify>,
+}
+
+impl<S: Service<Req>> Service<Req> for Entered<S> {
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Req) -> S::Future {
+        let call = self.inner.call(req);
+        if self.count.fetch_add(1, Ordering::SeqCst) + 1 == BURST as u64 {
+            self.all_in.notify_one();
+        }
+        call
+    }
+}
+
+/// `*_fanout`: how long [`BURST`] callers of one key take to get a shared response once it
+/// exists. Every request is in (its turn taken) before the upstream may answer; the time runs
+/// from the upstream's gate opening to the last caller's answer.
+fn fan_out<S>(
+    g: &mut Group<'_>,
+    rt: &tokio::runtime::Runtime,
+    name: &str,
+    gate: &tokio::sync::Semaphore,
+    svc: S,
+) where
+    S: Service<Req> + Clone + Send + 'static,
+    S::Future: Send,
+    S::Response: Send,
+    S::Error: std::fmt::Debug + Send,
+{
+    let entered = Entered {
+        inner: svc,
+        count: Arc::new(AtomicU64::new(0)),
+        all_in: Arc::new(tokio::sync::Notify::new()),
+    };
+    g.bench_function(format!("{name}_fanout"), |b| {
+        b.iter_custom(|iters| {
+            let mut answered = Duration::ZERO;
+            for _ in 0..iters {
+                answered += rt.block_on(async {
+                    entered.count.store(0, Ordering::SeqCst);
+                    let all_in = entered.all_in.notified();
+                    let tasks: Vec<_> = (0..BURST)
+                        .map(|_| tokio::spawn(entered.clone().oneshot(request())))
+                        .collect();
+                    all_in.await;
+                    let start = Instant::now();
+                    gate.add_permits(BURST);
+                    for task in tasks {
+                        black_box(task.await.unwrap().unwrap());
+                    }
+                    let elapsed = start.elapsed();
+                    // The permits no call took: the next burst's call must wait again.
+                    gate.forget_permits(gate.available_permits());
+                    elapsed
+                });
+            }
+            answered
+        })
+    });
 }
 
 fn burst<S>(g: &mut Group<'_>, rt: &tokio::runtime::Runtime, name: &str, svc: S)
