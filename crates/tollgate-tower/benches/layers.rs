@@ -545,9 +545,12 @@ where
         })
     });
     // What the rows cost in upstream calls: 1 a burst when every request coalesced.
+    if ran == 0 {
+        return; // filtered out
+    }
     let calls = UPSTREAM_CALLS.load(Ordering::Relaxed) - calls;
     #[allow(clippy::cast_precision_loss)]
-    let per_burst = calls as f64 / ran.max(1) as f64;
+    let per_burst = calls as f64 / ran as f64;
     eprintln!(
         "{name}: {per_burst:.3} upstream calls per burst of {BURST} ({ran} bursts, {:.1} s)",
         all.elapsed().as_secs_f64()
