@@ -8,7 +8,7 @@
 //! [`CoalesceLayer::body_limit`], default 1 MiB) and every caller gets a copy: status, version,
 //! headers and body. The body tells how its caller took part ([`CoalescedBody::role`]: leader
 //! or joiner); [`CoalesceLayer::role_in_extensions`] puts the same
-//! [`Role`](tollgate::flight::Role) in the response's extensions.
+//! [`Role`] in the response's extensions.
 //! The request bodies of joiners are never read.
 //!
 //! # Guarantees under concurrency and cancellation
