@@ -7,9 +7,11 @@
 //! it runs (*joiners*) wait for the same call. The response body is buffered (up to
 //! [`CoalesceLayer::body_limit`], default 1 MiB) and every caller gets a copy: status, version,
 //! headers and body. The body tells how its caller took part ([`CoalescedBody::role`]: leader
-//! or joiner); [`CoalesceLayer::role_in_extensions`] puts the same
-//! [`Role`] in the response's extensions.
-//! The request bodies of joiners are never read.
+//! or joiner); [`CoalesceLayer::role_in_extensions`] puts the same [`Role`] in the response's
+//! extensions. The request bodies of joiners are never read.
+//!
+//! Coalescing is for idempotent reads (`GET` of the same resource): put only requests whose
+//! responses are interchangeable under one key. Response extensions are not shared.
 //!
 //! # Guarantees under concurrency and cancellation
 //! Built on [`tollgate::flight`], so its guarantees carry over:
@@ -42,9 +44,6 @@
 //! extractor gave no key). Joiners over all coalesced requests is the share of upstream calls
 //! saved. The counters are registered when the layer makes its service (`Layer::layer`): install
 //! the metrics recorder before building the service stack, as usual with the `metrics` crate.
-//!
-//! Coalescing is for idempotent reads (`GET` of the same resource): put only requests whose
-//! responses are interchangeable under one key. Response extensions are not shared.
 //!
 //! # Calling the inner service
 //! Only a leader calls the inner service, inside its own `call` (the shared work then holds the
