@@ -17,6 +17,11 @@ use tollgate::flight::Role;
 use tollgate_tower::coalesce::{CoalesceError, CoalesceLayer, CoalesceService};
 use tower::{Layer, Service, ServiceExt, service_fn};
 
+#[path = "support/metrics.rs"]
+mod metrics_support;
+
+use metrics_support::{counted, recorded};
+
 const RACERS: usize = 1_000;
 
 /// The upstream: counts calls, waits for the gate, then answers with `body` (or fails).
@@ -393,57 +398,26 @@ async fn a_panic_in_the_inner_services_call_itself_reaches_the_caller_and_frees_
     assert_eq!(calls.load(Ordering::SeqCst), 2);
 }
 
-type Snapshot = Vec<(
-    metrics_util::CompositeKey,
-    Option<metrics::Unit>,
-    Option<metrics::SharedString>,
-    metrics_util::debugging::DebugValue,
-)>;
-
-/// How many requests `tollgate_coalesce_requests_total` counted with this `role`.
-fn counted(snapshot: &Snapshot, role: &str) -> u64 {
-    use metrics_util::debugging::DebugValue;
-    let found = snapshot.iter().find_map(|(key, _, _, value)| {
-        let k = key.key();
-        let matches = k.name() == "tollgate_coalesce_requests_total"
-            && k.labels().any(|l| l.key() == "role" && l.value() == role);
-        matches.then_some(value)
-    });
-    match found {
-        Some(DebugValue::Counter(n)) => *n,
-        None => 0,
-        other => panic!("not a counter: {other:?}"),
-    }
-}
-
 #[test]
 fn requests_are_counted_by_role() {
-    let recorder = metrics_util::debugging::DebuggingRecorder::new();
-    let snapshotter = recorder.snapshotter();
-    metrics::with_local_recorder(&recorder, || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let up = Upstream::new();
-            let svc = coalesced(up.service());
-            // `join!` polls in order: the first request leads (its call waits for the gate),
-            // the next two join it, then the gate opens.
-            let (a, b, c, ()) = tokio::join!(
-                svc.clone().oneshot(get("/m")),
-                svc.clone().oneshot(get("/m")),
-                svc.clone().oneshot(get("/m")),
-                async { up.open() },
-            );
-            assert!(a.is_ok() && b.is_ok() && c.is_ok());
-            let post = Request::post("/m").body(Full::default()).unwrap();
-            svc.clone().oneshot(post).await.unwrap();
-            assert_eq!(up.calls(), 2, "one shared call, one passed through");
-        });
+    let snapshot = recorded(|| async {
+        let up = Upstream::new();
+        let svc = coalesced(up.service());
+        // `join!` polls in order: the first request leads (its call waits for the gate),
+        // the next two join it, then the gate opens.
+        let (a, b, c, ()) = tokio::join!(
+            svc.clone().oneshot(get("/m")),
+            svc.clone().oneshot(get("/m")),
+            svc.clone().oneshot(get("/m")),
+            async { up.open() },
+        );
+        assert!(a.is_ok() && b.is_ok() && c.is_ok());
+        let post = Request::post("/m").body(Full::default()).unwrap();
+        svc.clone().oneshot(post).await.unwrap();
+        assert_eq!(up.calls(), 2, "one shared call, one passed through");
     });
-    let snapshot = snapshotter.snapshot().into_vec();
-    assert_eq!(counted(&snapshot, "leader"), 1);
-    assert_eq!(counted(&snapshot, "joiner"), 2);
-    assert_eq!(counted(&snapshot, "passthrough"), 1);
+    let by_role = |role| counted(&snapshot, "tollgate_coalesce_requests_total", "role", role);
+    assert_eq!(by_role("leader"), 1);
+    assert_eq!(by_role("joiner"), 2);
+    assert_eq!(by_role("passthrough"), 1);
 }

@@ -2,6 +2,8 @@
 //! service that fails or panics, waiting instead of 409, and the metrics.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // in tests a panic is the failure report
 
+#[path = "support/metrics.rs"]
+mod metrics_support;
 #[path = "support/app.rs"]
 mod support;
 
@@ -12,7 +14,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::Full;
-use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+use metrics_support::{counted, recorded};
 use tollgate::clock::{Clock, ManualClock};
 use tollgate::once::{MemoryStore, OnInProgress, Once};
 use tollgate_tower::idempotency::IdempotencyLayer;
@@ -135,61 +137,30 @@ async fn idempotency_response_over_the_limit_is_502_and_not_stored() {
     }
 }
 
-type Snapshot = Vec<(
-    metrics_util::CompositeKey,
-    Option<metrics::Unit>,
-    Option<metrics::SharedString>,
-    DebugValue,
-)>;
-
-fn requests_counted(snapshot: &Snapshot, outcome: &str) -> u64 {
-    let found = snapshot.iter().find_map(|(key, _, _, value)| {
-        let k = key.key();
-        let matches = k.name() == "tollgate_idempotency_requests_total"
-            && k.labels()
-                .any(|l| l.key() == "outcome" && l.value() == outcome);
-        matches.then_some(value)
-    });
-    match found {
-        Some(DebugValue::Counter(n)) => *n,
-        None => 0,
-        other => panic!("not a counter: {other:?}"),
-    }
-}
-
 #[test]
 fn idempotency_requests_are_counted_by_outcome() {
-    let recorder = DebuggingRecorder::new();
-    let snapshotter = recorder.snapshotter();
-    metrics::with_local_recorder(&recorder, || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let (app, mut entered) = App::new();
-            let svc = IdempotencyLayer::new(MemoryStore::new())
-                .body_limit(64)
-                .layer(app.service());
-            let send = |req| {
-                let svc = svc.clone();
-                async move { svc.oneshot(req).await.unwrap().status() }
-            };
-            send(post("/orders", "a", "{}")).await; // executed
-            send(post("/orders", "a", "{}")).await; // replayed
-            send(post("/orders", "a", "{\"other\":1}")).await; // mismatch
-            send(request(http::Method::POST, "/orders", None, None, "")).await; // missing_key
-            send(post("/orders", "", "{}")).await; // invalid_key
-            send(post("/orders", "b", &"x".repeat(65))).await; // too_large
-            send(request(http::Method::GET, "/orders", None, None, "")).await; // not counted
-            let held = tokio::spawn(send(post("/held", "c", "{}")));
-            entered.recv().await.unwrap();
-            send(post("/held", "c", "{}")).await; // conflict
-            app.gate.add_permits(1);
-            held.await.unwrap(); // executed
-        });
+    let snapshot = recorded(|| async {
+        let (app, mut entered) = App::new();
+        let svc = IdempotencyLayer::new(MemoryStore::new())
+            .body_limit(64)
+            .layer(app.service());
+        let send = |req| {
+            let svc = svc.clone();
+            async move { svc.oneshot(req).await.unwrap().status() }
+        };
+        send(post("/orders", "a", "{}")).await; // executed
+        send(post("/orders", "a", "{}")).await; // replayed
+        send(post("/orders", "a", "{\"other\":1}")).await; // mismatch
+        send(request(http::Method::POST, "/orders", None, None, "")).await; // missing_key
+        send(post("/orders", "", "{}")).await; // invalid_key
+        send(post("/orders", "b", &"x".repeat(65))).await; // too_large
+        send(request(http::Method::GET, "/orders", None, None, "")).await; // not counted
+        let held = tokio::spawn(send(post("/held", "c", "{}")));
+        entered.recv().await.unwrap();
+        send(post("/held", "c", "{}")).await; // conflict
+        app.gate.add_permits(1);
+        held.await.unwrap(); // executed
     });
-    let snapshot = snapshotter.snapshot().into_vec();
     for (outcome, n) in [
         ("executed", 2),
         ("replayed", 1),
@@ -200,6 +171,12 @@ fn idempotency_requests_are_counted_by_outcome() {
         ("conflict", 1),
         ("error", 0),
     ] {
-        assert_eq!(requests_counted(&snapshot, outcome), n, "{outcome}");
+        let counted = counted(
+            &snapshot,
+            "tollgate_idempotency_requests_total",
+            "outcome",
+            outcome,
+        );
+        assert_eq!(counted, n, "{outcome}");
     }
 }
