@@ -62,6 +62,28 @@ fn closed_call(c: &mut Criterion) {
         b.iter(|| poll_ready(windowed.call(async { op(black_box(1)) })))
     });
 
+    // The same window holding one failure: a success cannot open the breaker (at the minimum
+    // of 100 calls, 1 failure is 1 %), so it still skips the lock. (Before session 10 every
+    // success took the lock while the window held a failure.)
+    let failed_once = BreakerConfig::default().window(SlidingWindow::time(Duration::from_secs(60)));
+    let failed_once = Breaker::new("bench-failed-once", failed_once).unwrap();
+    failed_once.try_acquire().unwrap().record(Outcome::Failure);
+    g.bench_function("tollgate_call_time_window_holding_a_failure", |b| {
+        b.iter(|| poll_ready(failed_once.call(async { op(black_box(1)) })))
+    });
+    let failed_coarse =
+        BreakerConfig::default().window(SlidingWindow::time(Duration::from_secs(60)));
+    let failed_coarse =
+        Breaker::with_clock("bench-failed-coarse", failed_coarse, Clock::Coarse).unwrap();
+    failed_coarse
+        .try_acquire()
+        .unwrap()
+        .record(Outcome::Failure);
+    g.bench_function(
+        "tollgate_call_time_window_holding_a_failure_coarse_clock",
+        |b| b.iter(|| poll_ready(failed_coarse.call(async { op(black_box(1)) }))),
+    );
+
     let timed = BreakerConfig::default()
         .window(SlidingWindow::time(Duration::from_secs(60)))
         .slow_calls(Duration::from_secs(5), 100.0);

@@ -285,6 +285,79 @@ fn time_window_success_that_brings_the_window_to_its_minimum_opens_it() {
 }
 
 #[test]
+fn time_window_success_that_brings_the_window_to_its_minimum_opens_it_on_slow_calls() {
+    // Slow successes are recorded under the lock, plain ones without it: the plain one that
+    // makes the minimum number of calls decides on the slow-call rate.
+    let clock = ManualClock::new();
+    let config = config()
+        .window(time_window(10))
+        .minimum_calls(10)
+        .slow_calls(Duration::from_secs(1), 50.0);
+    let b = breaker(&clock, config);
+    for _ in 0..5 {
+        let permit = b.try_acquire().unwrap();
+        clock.advance(Duration::from_millis(1_000));
+        permit.success();
+    }
+    record(&b, &[S, S, S, S]);
+    assert_eq!(
+        (b.state(), b.totals().calls, b.totals().slow),
+        (State::Closed, 9, 5)
+    );
+    record(&b, &[S]);
+    assert_eq!(b.state(), State::Open, "5 of 10 slow = 50 %");
+}
+
+#[test]
+fn time_window_success_after_a_bucket_left_decides_on_the_new_rate() {
+    // Within a bucket, a success cannot raise a rate, so successes after a failure skip the
+    // lock. Once a bucket leaves, the rate may have risen: the first success of the next
+    // bucket decides again. (Skipping the lock for the rest of the window keeps this breaker
+    // closed at 60 %.)
+    let clock = ManualClock::new();
+    let b = breaker(&clock, config().window(time_window(2)));
+    record(&b, &[S, S, S, S]);
+    clock.advance(Duration::from_secs(1));
+    record(&b, &[F, F, F, S]);
+    assert_eq!(
+        (b.state(), b.totals().calls, b.totals().failures),
+        (State::Closed, 8, 3),
+        "3 of 8 = 37.5 %"
+    );
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(
+        b.totals().calls,
+        4,
+        "the four successes of the first second left"
+    );
+    assert_eq!(b.state(), State::Closed, "nothing decides without a call");
+    record(&b, &[S]);
+    assert_eq!(
+        (b.state(), b.totals().calls, b.totals().failures),
+        (State::Open, 5, 3),
+        "3 of 5 = 60 %"
+    );
+}
+
+#[test]
+fn time_window_successes_that_cannot_open_it_keep_it_closed_across_buckets() {
+    let clock = ManualClock::new();
+    let b = breaker(&clock, config().window(time_window(4)));
+    record(&b, &[F, S, S, S]);
+    for _ in 0..8 {
+        clock.advance(Duration::from_secs(1));
+        record(&b, &[S, S, S, S, S, S, S, S, S]);
+        record(&b, &[F]);
+        assert_eq!(b.state(), State::Closed, "at most 4 of 40 = 10 %");
+    }
+    assert_eq!(
+        (b.totals().calls, b.totals().failures),
+        (40, 4),
+        "four buckets of 9 successes and a failure"
+    );
+}
+
+#[test]
 fn time_window_successes_leave_with_their_buckets() {
     let clock = ManualClock::new();
     let b = breaker(&clock, config().window(time_window(10)));

@@ -168,3 +168,41 @@ fn lock_free_successes_and_a_failure_reach_the_decision_in_every_interleaving() 
         assert_eq!(b.totals().failures, 1);
     });
 }
+
+#[test]
+fn a_time_window_success_skipping_the_lock_is_seen_by_a_racing_failures_decision() {
+    loom::model(|| {
+        let config = BreakerConfig::default()
+            .window(SlidingWindow::Time {
+                length: Duration::from_secs(10),
+                buckets: 10,
+            })
+            .minimum_calls(4)
+            .failure_rate_threshold(50.0);
+        let b =
+            Arc::new(Breaker::with_clock("loom", config, Clock::from(ManualClock::new())).unwrap());
+        // 1 failure in 2 calls: no single success can open the breaker in this bucket (at the
+        // minimum of 4 calls, 1 failure is 25 %), so successes skip the lock.
+        b.try_acquire().unwrap().success();
+        b.try_acquire().unwrap().failure();
+        let calls: Vec<_> = [true, false]
+            .into_iter()
+            .map(|fail| {
+                let b = b.clone();
+                thread::spawn(move || {
+                    let permit = b.try_acquire().unwrap();
+                    if fail {
+                        permit.failure()
+                    } else {
+                        permit.success()
+                    }
+                })
+            })
+            .collect();
+        calls.into_iter().for_each(|t| t.join().unwrap());
+        // 2 of 4 = 50 %: the failure's decision sums the success, or finds that a success
+        // could now open the breaker, and the success, reading that, decides itself.
+        assert_eq!(b.state(), State::Open);
+        assert_eq!((b.totals().calls, b.totals().failures), (4, 2));
+    });
+}

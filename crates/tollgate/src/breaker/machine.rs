@@ -11,7 +11,7 @@ use tokio::time::Instant;
 use super::config::BreakerConfig;
 use super::events::Reason;
 use super::state::EPOCH_MASK;
-use super::window::{PlainCounts, Sample, Totals, Window};
+use super::window::{PlainCounts, Quiet, Sample, Totals, Window};
 use super::{Outcome, State};
 use crate::clock::Clock;
 
@@ -182,7 +182,8 @@ impl Machine {
 
     /// Records a call of a time window permitted at `epoch` in the locked part of the window
     /// (`sample`), or only decides after a plain success was counted without the lock
-    /// (`None`); outcomes of a window that is over are dropped.
+    /// (`None`); outcomes of a window that is over are dropped. Then publishes, for the
+    /// successes counted without the lock, whether one of them could open the breaker.
     pub(crate) fn record_timed(
         &mut self,
         epoch: u64,
@@ -194,21 +195,50 @@ impl Machine {
         if epoch != self.epoch || !self.state.is_windowed() {
             return;
         }
-        if let Window::Time(window) = &mut self.window {
-            let at = now.get();
-            let locked = match sample {
-                Some(sample) => window.record(sample, at),
-                None => window.totals(at),
-            };
-            let totals = Self::with_plain(locked, plain, self.window_epoch, at);
-            self.decide(totals, now, c);
+        let Window::Time(window) = &mut self.window else {
+            return;
+        };
+        let at = now.get();
+        let locked = match sample {
+            Some(sample) => window.record(sample, at),
+            None => window.totals(at),
+        };
+        let Some(plain) = plain else {
+            return self.decide(locked, now, c);
+        };
+        // Before the sum: a success racing it is either in the sum or decides itself.
+        plain.unsettle();
+        let totals = Self::with_plain(locked, Some(plain), self.window_epoch, at);
+        self.decide(totals, now, c);
+        plain.settle(self.quiet(totals, plain.bucket(at), c));
+    }
+
+    /// Whether one more plain success could open the breaker, given the window's `totals` in
+    /// bucket `index`. A success adds a call and neither a failure nor a slow call, so it can
+    /// reach a threshold only at the minimum number of calls; if even the fewest calls the
+    /// window can hold after it (one more than now, at least the minimum) keep both rates
+    /// below their thresholds, no success can until the next bucket, when calls leave.
+    fn quiet(&self, totals: Totals, index: u64, c: &BreakerConfig) -> Quiet {
+        if self.state != State::Closed || (totals.failures == 0 && totals.slow == 0) {
+            return Quiet::Always;
+        }
+        let fewest = Totals {
+            calls: totals
+                .calls
+                .saturating_add(1)
+                .max(c.effective_minimum_calls()),
+            ..totals
+        };
+        if fewest.reaches(totals.failures, c.failure_rate_threshold)
+            || fewest.reaches(totals.slow, c.slow_call_rate_threshold)
+        {
+            Quiet::Never
+        } else {
+            Quiet::In(index)
         }
     }
 
-    /// The locked part's totals plus the plain successes counted without the lock. The locked
-    /// part's failures and slow calls are published first (sequentially consistent, like the
-    /// successes' compare-and-swap): a success racing this read is either summed here, or sees
-    /// them and comes to decide under the lock itself.
+    /// The locked part's totals plus the plain successes counted without the lock.
     fn with_plain(
         locked: Totals,
         plain: Option<&PlainCounts>,
@@ -218,7 +248,6 @@ impl Machine {
         let Some(plain) = plain else {
             return locked;
         };
-        plain.set_bad(locked.failures.saturating_add(locked.slow));
         Totals {
             calls: locked.calls.saturating_add(plain.sum(window_epoch, now)),
             ..locked

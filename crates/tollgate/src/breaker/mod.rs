@@ -19,9 +19,15 @@
 //!   epoch, and a call that started before the breaker opened cannot count as a trial.
 //! - Outcomes are classified by a typed [`Classifier`] over the call's `Result`, never by
 //!   matching error text.
-//! - The closed-state hot path of a count window is one atomic load to permit and one
-//!   compare-and-swap to record a success, no lock, no allocation, and no clock read unless
-//!   slow-call detection needs one. Failures, time windows and other states take the lock.
+//! - The closed-state hot path takes no lock and allocates nothing: one atomic load to permit
+//!   a call, and one compare-and-swap to record a success that was neither a failure nor slow
+//!   (on the breaker's word in a count window, on its bucket's word in a time window). A count
+//!   window reads no clock unless slow-call detection needs it; a time window reads it once.
+//!   Failures, slow calls, trials and the other states take the lock, and so does a success
+//!   that could open the breaker: the one that brings a count window to its minimum number of
+//!   calls; in a time window that holds a failure or a slow call, the first success of each
+//!   bucket (calls left the window with the last one) and, below the minimum number of
+//!   calls, successes while enough failures or slow calls are in to open it at the minimum.
 //!
 //! Transitions are published in order as [`BreakerEvent`]s ([`Breaker::subscribe`]), tracing
 //! events and metrics (see [`events`]). [`Registry`] hands out one breaker per name.
@@ -342,8 +348,8 @@ impl Breaker {
     }
 
     /// A plain success of a time window: one compare-and-swap on its bucket's word, and the
-    /// lock only if the window holds a failure or a slow call (then this call may be the one
-    /// that brings it to its minimum number of calls). `false`: record it under the lock.
+    /// lock only if the last decision found that a success of this bucket could open the
+    /// breaker ([`Quiet`](window::Quiet)). `false`: record it under the lock.
     #[inline]
     fn timed_success(&self, epoch: u64, now: &mut Now<'_>) -> bool {
         let Some(plain) = &self.plain else {
@@ -356,10 +362,11 @@ impl Breaker {
         if !current() {
             return true; // permitted in a state that is over: counted nowhere
         }
-        match plain.add(epoch, now.get(), current) {
+        let index = plain.bucket(now.get());
+        match plain.add(epoch, index, current) {
             Added::Dropped => true,
             Added::Full => false,
-            Added::Counted if !plain.may_open() => true,
+            Added::Counted if plain.is_quiet(index) => true,
             Added::Counted => {
                 let mut machine = self.lock();
                 machine.record_timed(epoch, None, now, &self.config, Some(plain));

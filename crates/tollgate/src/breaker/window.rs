@@ -10,8 +10,12 @@
 //! The time window keeps per-bucket totals of its failures and slow calls under the breaker's
 //! lock, and counts its plain successes outside it, in [`PlainCounts`]: one atomic word per
 //! bucket, tagged with the bucket's index and the window's epoch. A plain success is one
-//! compare-and-swap there, and takes the lock only while the window holds a failure or a slow
-//! call (only then can one more call open the breaker). Both parts are O(1) amortised per call;
+//! compare-and-swap there and one load of the window's [`Quiet`] word, which the last decision
+//! under the lock left: whether any success of the current bucket could open the breaker. A
+//! success takes the lock only when one could: the first success of a bucket after the window
+//! took a failure or a slow call (buckets may have left the window, so the rate is computed
+//! again), and while the window holds fewer than its minimum number of calls with enough
+//! failures or slow calls to open once it has them. Both parts are O(1) amortised per call;
 //! reading the totals sums the bucket words.
 
 use std::collections::VecDeque;
@@ -316,10 +320,39 @@ impl TimeWindow {
 pub(crate) struct PlainCounts {
     grid: Grid,
     slots: Box<[AtomicU64]>,
-    /// Failures and slow calls in the locked part of the window when it was last read under
-    /// the lock: never fewer than are there now (they only enter under the lock, and leave
-    /// with time). While it is 0, no success can open the breaker.
-    bad: AtomicU64,
+    /// Whether a plain success can open the breaker: [`Quiet`], encoded by [`Quiet::word`].
+    quiet: AtomicU64,
+}
+
+/// Whether one more plain success could open the breaker, as the last decision under the lock
+/// found: a success raises the number of calls and lowers both rates, so it can open the
+/// breaker only by bringing the window to its minimum number of calls while a rate is at its
+/// threshold, or, once buckets have left the window, because the rate changed with them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Quiet {
+    /// No success can: the window holds no failure and no slow call (they enter only under the
+    /// lock, which decides again), or the breaker is not closed.
+    Always,
+    /// No success counted in this bucket (absolute index) can: nothing leaves the window
+    /// before the next bucket.
+    In(u64),
+    /// Some success may: each decides under the lock.
+    Never,
+}
+
+const QUIET_ALWAYS: u64 = u64::MAX;
+const QUIET_NEVER: u64 = u64::MAX - 1;
+
+impl Quiet {
+    /// One word: a bucket index, or one of two values no index reaches (an index counts
+    /// buckets since the breaker was built: 2^64 - 2 of them is 584 years of 1 ns buckets).
+    fn word(self) -> u64 {
+        match self {
+            Quiet::Always => QUIET_ALWAYS,
+            Quiet::In(index) => index.min(QUIET_NEVER - 1),
+            Quiet::Never => QUIET_NEVER,
+        }
+    }
 }
 
 /// What became of a plain success offered to [`PlainCounts::add`].
@@ -382,16 +415,22 @@ impl PlainCounts {
         Some(PlainCounts {
             slots: (0..grid.buckets).map(|_| AtomicU64::new(0)).collect(),
             grid,
-            bad: AtomicU64::new(0),
+            quiet: AtomicU64::new(QUIET_ALWAYS),
         })
     }
 
-    /// Counts one plain success permitted in the window of `epoch`, at `now`. `current` says
-    /// whether that window is still the breaker's: it is asked before a word of another window
-    /// is taken over, so a call whose window ended never writes into a newer one.
+    /// The absolute index of the bucket `now` falls in.
     #[inline]
-    pub(crate) fn add(&self, epoch: u64, now: Instant, current: impl Fn() -> bool) -> Added {
-        let index = self.grid.index_of(now);
+    pub(crate) fn bucket(&self, now: Instant) -> u64 {
+        self.grid.index_of(now)
+    }
+
+    /// Counts one plain success permitted in the window of `epoch`, in bucket `index` (see
+    /// [`PlainCounts::bucket`]). `current` says whether that window is still the breaker's: it
+    /// is asked before a word of another window is taken over, so a call whose window ended
+    /// never writes into a newer one.
+    #[inline]
+    pub(crate) fn add(&self, epoch: u64, index: u64, current: impl Fn() -> bool) -> Added {
         let Some(slot) = self.slots.get((index % self.slots.len() as u64) as usize) else {
             return Added::Full;
         };
@@ -442,23 +481,37 @@ impl PlainCounts {
 
     /// Empties every bucket (under the lock, as a new window starts, before its epoch is
     /// published). A call of an earlier window that passed its epoch check just before may
-    /// still write one word afterwards: that word carries the earlier window's tag.
+    /// still write one word afterwards: that word carries the earlier window's tag. The new
+    /// window holds no failure: no success can open it until one enters under the lock.
     pub(crate) fn clear(&self) {
         for slot in &self.slots {
             slot.store(0, Ordering::SeqCst);
         }
+        self.settle(Quiet::Always);
     }
 
-    /// Publishes how many failures and slow calls the locked part holds (under the lock).
-    pub(crate) fn set_bad(&self, bad: u32) {
-        self.bad.store(u64::from(bad), Ordering::SeqCst);
+    /// Marks that a decision is being made (under the lock, before the plain successes are
+    /// summed for it): until [`PlainCounts::settle`], every success decides under the lock.
+    ///
+    /// A success counts itself, then reads this word (both sequentially consistent). So a
+    /// success either is in the sum this decision reads, or reads `Never` or a later word and
+    /// comes to decide itself; a success missing from a decision's sum that reads the word
+    /// this decision settles on is one more success, which that word already allows for.
+    pub(crate) fn unsettle(&self) {
+        self.quiet.store(QUIET_NEVER, Ordering::SeqCst);
     }
 
-    /// Whether the window may hold a failure or a slow call: only then can a success be the
-    /// call that opens the breaker (by bringing the window to its minimum number of calls).
+    /// Publishes what the decision found (under the lock).
+    pub(crate) fn settle(&self, quiet: Quiet) {
+        self.quiet.store(quiet.word(), Ordering::SeqCst);
+    }
+
+    /// Whether a plain success counted in bucket `index` cannot open the breaker, so need not
+    /// decide under the lock.
     #[inline]
-    pub(crate) fn may_open(&self) -> bool {
-        self.bad.load(Ordering::SeqCst) != 0
+    pub(crate) fn is_quiet(&self, index: u64) -> bool {
+        let word = self.quiet.load(Ordering::SeqCst);
+        word == QUIET_ALWAYS || (word == index && word != QUIET_NEVER)
     }
 }
 
@@ -619,14 +672,14 @@ mod tests {
     fn plain_counts_take_over_old_buckets_and_drop_what_a_newer_one_replaced() {
         let (p, t0) = plain(4);
         let s = Duration::from_secs;
-        assert_eq!(p.add(1, t0, || true), Added::Counted);
-        assert_eq!(p.add(1, t0 + s(1), || true), Added::Counted);
+        assert_eq!(p.add(1, p.bucket(t0), || true), Added::Counted);
+        assert_eq!(p.add(1, p.bucket(t0 + s(1)), || true), Added::Counted);
         assert_eq!(p.sum(1, t0 + s(1)), 2);
         // Bucket 4 takes slot 0 over from bucket 0.
-        assert_eq!(p.add(1, t0 + s(4), || true), Added::Counted);
+        assert_eq!(p.add(1, p.bucket(t0 + s(4)), || true), Added::Counted);
         assert_eq!(p.sum(1, t0 + s(4)), 2, "bucket 1 and bucket 4");
         // A call that read the clock at bucket 0 but counts now: older than the window.
-        assert_eq!(p.add(1, t0, || true), Added::Dropped);
+        assert_eq!(p.add(1, p.bucket(t0), || true), Added::Dropped);
         assert_eq!(p.sum(1, t0 + s(4)), 2);
         assert_eq!(p.sum(1, t0 + s(9)), 0, "everything left");
     }
@@ -634,13 +687,13 @@ mod tests {
     #[test]
     fn plain_counts_of_another_window_are_neither_read_nor_overwritten_by_a_stale_call() {
         let (p, t0) = plain(4);
-        assert_eq!(p.add(2, t0, || true), Added::Counted);
+        assert_eq!(p.add(2, p.bucket(t0), || true), Added::Counted);
         assert_eq!(p.sum(1, t0), 0, "window 1 does not see window 2's count");
         // A call of window 1 whose window is over must not take the slot from window 2.
-        assert_eq!(p.add(1, t0, || false), Added::Dropped);
+        assert_eq!(p.add(1, p.bucket(t0), || false), Added::Dropped);
         assert_eq!(p.sum(2, t0), 1);
         // A call of the current window takes over a word left by an earlier one.
-        assert_eq!(p.add(3, t0, || true), Added::Counted);
+        assert_eq!(p.add(3, p.bucket(t0), || true), Added::Counted);
         assert_eq!((p.sum(3, t0), p.sum(2, t0)), (1, 0));
     }
 
@@ -648,7 +701,7 @@ mod tests {
     fn a_full_bucket_sends_the_success_to_the_lock() {
         let (p, t0) = plain(2);
         p.slots[0].store(pack(7, 0, COUNT_MAX), Ordering::SeqCst);
-        assert_eq!(p.add(7, t0, || true), Added::Full);
+        assert_eq!(p.add(7, p.bucket(t0), || true), Added::Full);
         assert_eq!(p.sum(7, t0), COUNT_MAX as u32);
         assert!(PlainCounts::new(SlidingWindow::Count(10), t0).is_none());
     }
@@ -664,13 +717,13 @@ mod tests {
         assert_eq!((age(0, last), age(last, 0), age(1, last - 1)), (1, -1, 3));
         // `now` in bucket 2^28 + 1: all four are within the window of 4.
         let now = t0 + Duration::from_secs((1 << 28) + 1);
-        assert_eq!(p.add(5, now, || true), Added::Counted);
+        assert_eq!(p.add(5, p.bucket(now), || true), Added::Counted);
         assert_eq!(p.sum(5, now), 61);
         // A call of bucket 2^28 - 1 (one the wrap made numerically larger) is older than
         // the 2^28 + 1 that now holds its slot: dropped, not counted there.
         p.slots[3].store(pack(5, 3, 1), Ordering::SeqCst);
         let old = t0 + Duration::from_secs((1 << 28) - 1);
-        assert_eq!(p.add(5, old, || true), Added::Dropped);
+        assert_eq!(p.add(5, p.bucket(old), || true), Added::Dropped);
         // Bucket 2^28 - 2 is five buckets older than 2^28 + 3: out of the window of 4.
         let later = t0 + Duration::from_secs((1 << 28) + 3);
         assert_eq!(p.sum(5, later), 30 + 1 + 1);
@@ -685,17 +738,29 @@ mod tests {
         let now = t0 + Duration::from_secs((1 << 27) + 8);
         assert_eq!(age(wrapped((1 << 27) + 8), 4), 4 - (1 << 27));
         assert_eq!(p.sum(5, now), 0, "not in the window");
-        assert_eq!(p.add(5, now, || true), Added::Counted);
+        assert_eq!(p.add(5, p.bucket(now), || true), Added::Counted);
         assert_eq!(p.sum(5, now), 1);
     }
 
     #[test]
-    fn may_open_follows_the_published_bad_count() {
+    fn a_quiet_word_holds_for_its_bucket_only_and_a_decision_unsettles_it() {
         let (p, _) = plain(2);
-        assert!(!p.may_open());
-        p.set_bad(3);
-        assert!(p.may_open());
-        p.set_bad(0);
-        assert!(!p.may_open());
+        assert!(
+            p.is_quiet(0) && p.is_quiet(7),
+            "a new window holds no failure"
+        );
+        p.settle(Quiet::In(7));
+        assert!(p.is_quiet(7) && !p.is_quiet(8) && !p.is_quiet(6));
+        p.unsettle();
+        assert!(!p.is_quiet(7));
+        p.settle(Quiet::Never);
+        assert!(!p.is_quiet(QUIET_NEVER) && !p.is_quiet(0));
+        p.settle(Quiet::In(u64::MAX));
+        assert!(
+            !p.is_quiet(QUIET_NEVER),
+            "no index is read as the Never word"
+        );
+        p.clear();
+        assert!(p.is_quiet(3));
     }
 }
