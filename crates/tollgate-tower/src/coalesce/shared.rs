@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use bytes::{Bytes, BytesMut};
-use http::{HeaderMap, Response, StatusCode, Version};
+use http::Response;
+use http::response::Parts;
 use http_body::Body;
 use pin_project_lite::pin_project;
 use tollgate::flight::Role;
@@ -18,9 +19,9 @@ use super::{CoalesceError, CoalescedBody};
 /// A response buffered once and handed to every caller of its execution.
 #[derive(Debug)]
 pub(crate) struct SharedResponse {
-    status: StatusCode,
-    version: Version,
-    headers: HeaderMap,
+    /// The inner response's head, without its extensions (they are not shared: a leader nobody
+    /// joined would otherwise get them and a joiner not).
+    head: Parts,
     body: Bytes,
 }
 
@@ -33,16 +34,16 @@ impl SharedResponse {
         role: Role,
         role_extension: bool,
     ) -> Response<CoalescedBody<B>> {
-        let own = Arc::try_unwrap(shared).unwrap_or_else(|shared| SharedResponse {
-            status: shared.status,
-            version: shared.version,
-            headers: shared.headers.clone(),
-            body: shared.body.clone(),
-        });
-        let mut response = Response::new(CoalescedBody::shared(own.body, role));
-        *response.status_mut() = own.status;
-        *response.version_mut() = own.version;
-        *response.headers_mut() = own.headers;
+        let mut response = match Arc::try_unwrap(shared) {
+            Ok(own) => Response::from_parts(own.head, CoalescedBody::shared(own.body, role)),
+            Err(shared) => {
+                let mut copy = Response::new(CoalescedBody::shared(shared.body.clone(), role));
+                *copy.status_mut() = shared.head.status;
+                *copy.version_mut() = shared.head.version;
+                *copy.headers_mut() = shared.head.headers.clone();
+                copy
+            }
+        };
         if role_extension {
             response.extensions_mut().insert(role);
         }
@@ -79,19 +80,12 @@ pin_project! {
         Calling { #[pin] call: F },
         Buffering {
             // `None` once the response is out.
-            head: Option<Head>,
+            head: Option<Parts>,
             #[pin]
             body: B,
             data: Data,
         },
     }
-}
-
-/// The response without its body (extensions are not shared).
-struct Head {
-    status: StatusCode,
-    version: Version,
-    headers: HeaderMap,
 }
 
 impl<F, B, E> Future for Execute<F, B, E>
@@ -109,18 +103,14 @@ where
             let this = self.as_mut().project();
             match this.step.project() {
                 StepProj::Calling { call } => {
-                    let (parts, body) = match ready!(call.poll(cx)) {
+                    let (mut head, body) = match ready!(call.poll(cx)) {
                         Ok(response) => response.into_parts(),
                         Err(e) => return Poll::Ready(Err(CoalesceError::Inner(e))),
                     };
                     if body.size_hint().lower() > limit as u64 {
                         return Poll::Ready(Err(too_large()));
                     }
-                    let head = Head {
-                        status: parts.status,
-                        version: parts.version,
-                        headers: parts.headers,
-                    };
+                    head.extensions.clear();
                     self.as_mut().project().step.set(Step::Buffering {
                         head: Some(head),
                         body,
@@ -149,9 +139,7 @@ where
                         return Poll::Pending;
                     };
                     return Poll::Ready(Ok(Arc::new(SharedResponse {
-                        status: head.status,
-                        version: head.version,
-                        headers: head.headers,
+                        head,
                         body: std::mem::take(data).into_bytes(),
                     })));
                 }
@@ -200,6 +188,7 @@ mod tests {
     use std::collections::VecDeque;
     use std::io;
 
+    use http::{HeaderMap, StatusCode};
     use http_body::Frame;
 
     use super::*;
@@ -230,6 +219,7 @@ mod tests {
         let mut response = Response::new(Frames(frames.into()));
         *response.status_mut() = StatusCode::CREATED;
         response.headers_mut().insert("x-a", "1".parse().unwrap());
+        response.extensions_mut().insert(7u8);
         execute(std::future::ready(Ok::<_, ()>(response)), limit).await
     }
 
@@ -245,10 +235,9 @@ mod tests {
         ];
         let shared = run(frames, 5).await.unwrap();
         assert_eq!(shared.body, "abcde");
-        assert_eq!(
-            (shared.status, shared.headers.len()),
-            (StatusCode::CREATED, 1)
-        );
+        let head = &shared.head;
+        assert_eq!((head.status, head.headers.len()), (StatusCode::CREATED, 1));
+        assert_eq!(head.extensions.len(), 0, "extensions are not shared");
     }
 
     #[tokio::test]
