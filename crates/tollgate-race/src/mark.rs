@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::error::ErrorKind;
-use crate::plan::Outcome;
+use crate::plan::RequestOutcome;
 
 /// When one request of a trial was released and when it ended, in microseconds from the start
 /// of the trial (the moment it began opening connections). Collected when
@@ -50,7 +50,7 @@ impl RequestMark {
     }
 
     /// The request's mark in a trial that started at `origin`.
-    pub(crate) fn of(index: usize, outcome: &Outcome, origin: Instant) -> Self {
+    pub(crate) fn of(index: usize, outcome: &RequestOutcome, origin: Instant) -> Self {
         let since = |at: Instant| micros(at.saturating_duration_since(origin));
         let released = outcome.released.map(since);
         let ended = since(outcome.ended);
@@ -83,7 +83,7 @@ mod tests {
     fn marks_are_relative_to_the_trial_start() {
         let origin = Instant::now();
         let at = |us| origin + Duration::from_micros(us);
-        let ok = Outcome {
+        let ok = RequestOutcome {
             result: Ok(Response {
                 status: 201,
                 body: Vec::new(),
@@ -95,7 +95,7 @@ mod tests {
             RequestMark::of(3, &ok, origin),
             RequestMark::response(3, 1_500, 21_500, 201)
         );
-        let refused = Outcome {
+        let refused = RequestOutcome {
             result: Err(RequestError::new(ErrorKind::Connect, "refused")),
             released: None,
             ended: at(700),

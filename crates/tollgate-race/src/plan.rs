@@ -21,7 +21,7 @@ pub(crate) struct Plan {
 
 /// How one request ended, and when.
 #[derive(Debug)]
-pub(crate) struct Outcome {
+pub(crate) struct RequestOutcome {
     pub(crate) result: Result<Response, RequestError>,
     /// When the request became complete on the wire; `None` if it never did.
     pub(crate) released: Option<Instant>,
@@ -29,7 +29,7 @@ pub(crate) struct Outcome {
     pub(crate) ended: Instant,
 }
 
-impl Outcome {
+impl RequestOutcome {
     /// A response complete now, to a request released at `released`.
     pub(crate) fn response(response: Response, released: Instant) -> Self {
         Self {
@@ -57,12 +57,12 @@ impl Outcome {
 
 /// Every request's outcome in index order, and the send spread: what a kind of trial
 /// ([`crate::trial`] or [`crate::h2`]) hands back.
-pub(crate) type Settled = (Vec<Outcome>, Duration);
+pub(crate) type Settled = (Vec<RequestOutcome>, Duration);
 
 /// The raw result of one trial, in request-index order.
 #[derive(Debug)]
 pub(crate) struct TrialRun {
-    pub(crate) outcomes: Vec<Outcome>,
+    pub(crate) outcomes: Vec<RequestOutcome>,
     /// Time between the first and the last release (final byte, or whole request for `none`).
     pub(crate) spread: Duration,
     /// When the trial started opening connections: the origin of its timeline.
@@ -72,7 +72,7 @@ pub(crate) struct TrialRun {
 impl TrialRun {
     /// The first failure when no request of the trial could even connect.
     pub(crate) fn unreachable(&self) -> Option<&RequestError> {
-        let connect_failed = |o: &Outcome| matches!(&o.result, Err(e) if matches!(e.kind, ErrorKind::Connect | ErrorKind::Tls));
+        let connect_failed = |o: &RequestOutcome| matches!(&o.result, Err(e) if matches!(e.kind, ErrorKind::Connect | ErrorKind::Tls));
         if !self.outcomes.iter().all(connect_failed) {
             return None;
         }

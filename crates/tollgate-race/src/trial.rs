@@ -15,7 +15,7 @@ use crate::config::SyncMode;
 use crate::conn::Stream;
 use crate::error::{ErrorKind, RequestError};
 use crate::io::{send, within};
-use crate::plan::{Outcome, Plan, Settled, TrialRun};
+use crate::plan::{Plan, RequestOutcome, Settled, TrialRun};
 use crate::release::{Armed, lost, release};
 use crate::response::read_response;
 use crate::template::{Vars, uuid_v4};
@@ -60,7 +60,7 @@ async fn last_byte(plan: &Arc<Plan>, requests: Vec<Vec<u8>>) -> Settled {
             })
         })
         .collect();
-    let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(opening.len());
+    let mut outcomes: Vec<Option<RequestOutcome>> = Vec::with_capacity(opening.len());
     let mut ready = Vec::with_capacity(opening.len());
     for (index, handle) in opening.into_iter().enumerate() {
         match joined(handle.await) {
@@ -72,13 +72,13 @@ async fn last_byte(plan: &Arc<Plan>, requests: Vec<Vec<u8>>) -> Settled {
                 });
                 outcomes.push(None);
             }
-            Err(e) => outcomes.push(Some(Outcome::failed(e, None))),
+            Err(e) => outcomes.push(Some(RequestOutcome::failed(e, None))),
         }
     }
 
     let (released, failed) = release(ready).await;
     for (index, e) in failed {
-        outcomes[index] = Some(Outcome::failed(e, None));
+        outcomes[index] = Some(RequestOutcome::failed(e, None));
     }
     let spread = spread(released.iter().map(|r| r.at));
     let release_times: Vec<_> = released.iter().map(|r| Some(r.at)).collect();
@@ -92,11 +92,12 @@ async fn last_byte(plan: &Arc<Plan>, requests: Vec<Vec<u8>>) -> Settled {
         .collect();
     for ((index, handle), at) in reading.into_iter().zip(release_times) {
         let outcome = handle.await;
-        outcomes[index] = Some(outcome.unwrap_or_else(|e| Outcome::failed(task_failed(&e), at)));
+        outcomes[index] =
+            Some(outcome.unwrap_or_else(|e| RequestOutcome::failed(task_failed(&e), at)));
     }
     let outcomes = outcomes
         .into_iter()
-        .map(|o| o.unwrap_or_else(|| Outcome::failed(lost(), None)))
+        .map(|o| o.unwrap_or_else(|| RequestOutcome::failed(lost(), None)))
         .collect();
     (outcomes, spread)
 }
@@ -114,7 +115,7 @@ async fn plain(plan: &Arc<Plan>, requests: Vec<Vec<u8>>) -> Settled {
                 });
                 match sent.await {
                     Ok((stream, at)) => receive(plan, stream, at).await,
-                    Err(e) => Outcome::failed(e, None),
+                    Err(e) => RequestOutcome::failed(e, None),
                 }
             })
         })
@@ -122,20 +123,20 @@ async fn plain(plan: &Arc<Plan>, requests: Vec<Vec<u8>>) -> Settled {
     let mut outcomes = Vec::with_capacity(handles.len());
     for handle in handles {
         let outcome = handle.await;
-        outcomes.push(outcome.unwrap_or_else(|e| Outcome::failed(task_failed(&e), None)));
+        outcomes.push(outcome.unwrap_or_else(|e| RequestOutcome::failed(task_failed(&e), None)));
     }
     let spread = spread(outcomes.iter().filter_map(|o| o.released));
     (outcomes, spread)
 }
 
-async fn receive(plan: Arc<Plan>, mut stream: Stream, released: Instant) -> Outcome {
+async fn receive(plan: Arc<Plan>, mut stream: Stream, released: Instant) -> RequestOutcome {
     let head = plan.request.is_head;
     let response = within(plan.timeout, "waiting for the response", async {
         read_response(&mut stream, head).await
     });
     match response.await {
-        Ok(response) => Outcome::response(response, released),
-        Err(e) => Outcome::failed(e, Some(released)),
+        Ok(response) => RequestOutcome::response(response, released),
+        Err(e) => RequestOutcome::failed(e, Some(released)),
     }
 }
 

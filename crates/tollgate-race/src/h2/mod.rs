@@ -17,7 +17,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::error::{ErrorKind, RequestError};
 use crate::io::{send, within};
-use crate::plan::{Outcome, Plan, Settled};
+use crate::plan::{Plan, RequestOutcome, Settled};
 use crate::request::Parts;
 use crate::response::Response;
 
@@ -45,7 +45,7 @@ struct Peer {
 pub(crate) async fn single_packet(plan: &Plan, requests: Vec<Parts>) -> Settled {
     let n = requests.len();
     let fail_all = |e: RequestError| {
-        let outcomes = (0..n).map(|_| Outcome::failed(e.clone(), None));
+        let outcomes = (0..n).map(|_| RequestOutcome::failed(e.clone(), None));
         (outcomes.collect(), Duration::ZERO)
     };
     let connected = within(plan.timeout, "connecting", async {
@@ -124,7 +124,7 @@ pub(crate) async fn fuzz_connection<S>(
     mut stream: S,
     n: usize,
     head_request: bool,
-) -> Result<(usize, Vec<Outcome>), RequestError>
+) -> Result<(usize, Vec<RequestOutcome>), RequestError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -219,7 +219,7 @@ struct StreamState {
     body: Vec<u8>,
     block: Vec<u8>,
     end_after_headers: bool,
-    outcome: Option<Outcome>,
+    outcome: Option<RequestOutcome>,
 }
 
 impl Responses {
@@ -319,18 +319,20 @@ impl Responses {
         let outcome = match state.status {
             Some(status) => {
                 let body = std::mem::take(&mut state.body);
-                Outcome::response(Response { status, body }, self.released)
+                RequestOutcome::response(Response { status, body }, self.released)
             }
-            None => Outcome::failed(bad("stream ended without a :status"), Some(self.released)),
+            None => {
+                RequestOutcome::failed(bad("stream ended without a :status"), Some(self.released))
+            }
         };
         self.complete(id, outcome);
     }
 
     fn fail(&mut self, id: u32, error: RequestError) {
-        self.complete(id, Outcome::failed(error, Some(self.released)));
+        self.complete(id, RequestOutcome::failed(error, Some(self.released)));
     }
 
-    fn complete(&mut self, id: u32, outcome: Outcome) {
+    fn complete(&mut self, id: u32, outcome: RequestOutcome) {
         let state = &mut self.streams[(id as usize - 1) / 2];
         if state.outcome.is_none() {
             state.outcome = Some(outcome);
@@ -343,15 +345,15 @@ impl Responses {
         for state in &mut self.streams {
             state
                 .outcome
-                .get_or_insert_with(|| Outcome::failed(error.clone(), released));
+                .get_or_insert_with(|| RequestOutcome::failed(error.clone(), released));
         }
         self.open = 0;
     }
 
-    fn finish(self) -> Vec<Outcome> {
+    fn finish(self) -> Vec<RequestOutcome> {
         let error = RequestError::new(ErrorKind::Io, "request lost");
         let released = Some(self.released);
-        let lost = || Outcome::failed(error.clone(), released);
+        let lost = || RequestOutcome::failed(error.clone(), released);
         self.streams
             .into_iter()
             .map(|s| s.outcome.unwrap_or_else(lost))

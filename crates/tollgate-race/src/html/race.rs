@@ -240,7 +240,7 @@ mod tests {
 
     use super::*;
     use crate::config::RaceConfig;
-    use crate::plan::{Outcome, TrialRun};
+    use crate::plan::{RequestOutcome, TrialRun};
     use crate::report::Builder;
     use crate::response::Response;
 
@@ -248,14 +248,16 @@ mod tests {
     fn trial(statuses: &[u16]) -> TrialRun {
         let started = Instant::now();
         let at = |us| started + Duration::from_micros(us);
-        let outcomes = (1_000..).zip(statuses).map(|(released, &status)| Outcome {
-            result: Ok(Response {
-                status,
-                body: b"<b>".to_vec(),
-            }),
-            released: Some(at(released)),
-            ended: at(20_000),
-        });
+        let outcomes = (1_000..)
+            .zip(statuses)
+            .map(|(released, &status)| RequestOutcome {
+                result: Ok(Response {
+                    status,
+                    body: b"<b>".to_vec(),
+                }),
+                released: Some(at(released)),
+                ended: at(20_000),
+            });
         TrialRun {
             outcomes: outcomes.collect(),
             spread: Duration::from_micros(statuses.len() as u64 - 1),

@@ -190,7 +190,7 @@ impl<S: Outbox> Worker<S> {
             match settled {
                 Settle::Accepted => {
                     count(&kind, "done");
-                    batch.note(Outcome::Done);
+                    batch.note(Settlement::Done);
                 }
                 Settle::Fenced => batch.note(self.fenced(id, &kind)),
             }
@@ -260,7 +260,7 @@ impl<S: Outbox> Worker<S> {
             reason = keeper => {
                 tracing::warn!(effect = id.0, %reason, "outbox: lease lost, attempt dropped");
                 count(&kind, "lost");
-                return Ok(Attempted::Settled(Outcome::Fenced));
+                return Ok(Attempted::Settled(Settlement::Fenced));
             }
         };
         let failed = match result {
@@ -282,7 +282,7 @@ impl<S: Outbox> Worker<S> {
         kind: &str,
         attempt: u32,
         error: HandlerError,
-    ) -> Result<Outcome, StoreError> {
+    ) -> Result<Settlement, StoreError> {
         let last = error.permanent || attempt >= self.options.max_attempts;
         let message = error.message.clone();
         let settled = if last {
@@ -298,20 +298,20 @@ impl<S: Outbox> Worker<S> {
         tracing::warn!(effect = id.0, kind, attempt, error = %error, dead = last, "outbox: attempt failed");
         count(kind, if last { "dead_lettered" } else { "retried" });
         Ok(if last {
-            Outcome::Dead
+            Settlement::Dead
         } else {
-            Outcome::Retried
+            Settlement::Retried
         })
     }
 
-    fn fenced(&self, id: EffectId, kind: &str) -> Outcome {
+    fn fenced(&self, id: EffectId, kind: &str) -> Settlement {
         tracing::warn!(
             effect = id.0,
             kind,
             "outbox: fenced, another worker took the effect over"
         );
         count(kind, "fenced");
-        Outcome::Fenced
+        Settlement::Fenced
     }
 }
 
@@ -324,7 +324,8 @@ impl Drop for AbortOnDrop {
     }
 }
 
-enum Outcome {
+/// How an effect's attempt was settled, for the batch's counts.
+enum Settlement {
     Done,
     Retried,
     Dead,
@@ -334,7 +335,7 @@ enum Outcome {
 /// How one attempt ended: settled (a failure written, or the lease lost), or applied and
 /// waiting to be marked done with the others of its batch.
 enum Attempted {
-    Settled(Outcome),
+    Settled(Settlement),
     Applied(Finished),
 }
 
@@ -345,12 +346,12 @@ struct Finished {
 }
 
 impl Batch {
-    fn note(&mut self, outcome: Outcome) {
+    fn note(&mut self, outcome: Settlement) {
         match outcome {
-            Outcome::Done => self.done += 1,
-            Outcome::Retried => self.retried += 1,
-            Outcome::Dead => self.dead_lettered += 1,
-            Outcome::Fenced => self.fenced += 1,
+            Settlement::Done => self.done += 1,
+            Settlement::Retried => self.retried += 1,
+            Settlement::Dead => self.dead_lettered += 1,
+            Settlement::Fenced => self.fenced += 1,
         }
     }
 
