@@ -340,7 +340,7 @@ fn time_window_success_after_a_bucket_left_decides_on_the_new_rate() {
 }
 
 #[test]
-fn time_window_successes_that_cannot_open_it_keep_it_closed_across_buckets() {
+fn time_window_successes_among_failures_are_counted_exactly_across_buckets() {
     let clock = ManualClock::new();
     let b = breaker(&clock, config().window(time_window(4)));
     record(&b, &[F, S, S, S]);

@@ -331,7 +331,15 @@ impl Machine {
         match &mut self.window {
             Window::Count(window) => window.totals(count),
             Window::Time(window) => {
+                let head = window.head();
                 let locked = window.totals(now);
+                if let Some(plain) = plain
+                    && window.head() != head
+                {
+                    // Buckets left the locked part: a success still counting in the bucket the
+                    // last decision found quiet must decide again on what is left.
+                    plain.unsettle();
+                }
                 Self::with_plain(locked, plain, self.window_epoch, now)
             }
         }

@@ -455,3 +455,72 @@ impl fmt::Debug for Breaker {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+
+    fn timed(clock: &ManualClock) -> Breaker {
+        let config = BreakerConfig::default()
+            .window(SlidingWindow::Time {
+                length: Duration::from_secs(10),
+                buckets: 10,
+            })
+            .minimum_calls(4)
+            .failure_rate_threshold(50.0);
+        Breaker::with_clock("quiet", config, Clock::from(clock.clone())).unwrap()
+    }
+
+    /// Whether a plain success counted at `at` skips the lock.
+    fn skips_the_lock(b: &Breaker, at: Instant) -> bool {
+        let plain = b.plain.as_ref().unwrap();
+        plain.is_quiet(plain.bucket(at))
+    }
+
+    #[test]
+    fn a_time_window_success_skips_the_lock_unless_it_could_open_the_breaker() {
+        let clock = ManualClock::new();
+        let b = timed(&clock);
+        assert!(skips_the_lock(&b, clock.now()), "no failure in the window");
+        b.try_acquire().unwrap().failure();
+        assert!(
+            skips_the_lock(&b, clock.now()),
+            "1 failure: at the minimum of 4 calls, 25 %"
+        );
+        clock.advance(Duration::from_secs(1));
+        assert!(
+            !skips_the_lock(&b, clock.now()),
+            "a new bucket: the first success decides"
+        );
+        b.try_acquire().unwrap().success();
+        assert!(skips_the_lock(&b, clock.now()), "decided: 1 of 2, quiet");
+        b.try_acquire().unwrap().failure();
+        assert!(
+            !skips_the_lock(&b, clock.now()),
+            "2 failures: the success that makes 4 calls opens it at 50 %"
+        );
+        assert_eq!(b.state(), State::Closed, "3 calls");
+        b.try_acquire().unwrap().success();
+        assert_eq!(b.state(), State::Open, "2 of 4");
+        assert!(
+            skips_the_lock(&b, clock.now()),
+            "not closed: nothing to decide"
+        );
+    }
+
+    #[test]
+    fn reading_the_totals_after_buckets_left_makes_the_next_success_decide() {
+        let clock = ManualClock::new();
+        let b = timed(&clock);
+        b.try_acquire().unwrap().failure();
+        let before = clock.now();
+        assert!(skips_the_lock(&b, before));
+        clock.advance(Duration::from_secs(1));
+        let _ = b.totals();
+        assert!(
+            !skips_the_lock(&b, before),
+            "a success whose clock read was in the quiet bucket decides on what is left"
+        );
+    }
+}

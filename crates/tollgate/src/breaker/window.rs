@@ -292,6 +292,11 @@ impl TimeWindow {
         self.totals
     }
 
+    /// The absolute index of the newest bucket in use.
+    pub(crate) fn head(&self) -> u64 {
+        self.head
+    }
+
     /// The totals as of `now`.
     pub(crate) fn totals(&mut self, now: Instant) -> Totals {
         self.advance(now);
@@ -334,7 +339,9 @@ pub(crate) enum Quiet {
     /// lock, which decides again), or the breaker is not closed.
     Always,
     /// No success counted in this bucket (absolute index) can: nothing leaves the window
-    /// before the next bucket.
+    /// before the next bucket. (Reading the totals, which moves the locked part on when a
+    /// bucket has left, stores `Never`: a success that read its clock just before may still
+    /// count in this bucket, and must decide on what is left.)
     In(u64),
     /// Some success may: each decides under the lock.
     Never,
