@@ -210,7 +210,7 @@ impl Machine {
         plain.unsettle();
         let totals = Self::with_plain(locked, Some(plain), self.window_epoch, at);
         self.decide(totals, now, c);
-        plain.settle(self.quiet(totals, plain.bucket(at), c));
+        plain.settle(self.quiet(totals, plain.bucket(at).index, c));
     }
 
     /// Whether one more plain success could open the breaker, given the window's `totals` in

@@ -362,11 +362,11 @@ impl Breaker {
         if !current() {
             return true; // permitted in a state that is over: counted nowhere
         }
-        let index = plain.bucket(now.get());
-        match plain.add(epoch, index, current) {
+        let bucket = plain.bucket(now.get());
+        match plain.add(epoch, bucket, current) {
             Added::Dropped => true,
             Added::Full => false,
-            Added::Counted if plain.is_quiet(index) => true,
+            Added::Counted if plain.is_quiet(bucket.index) => true,
             Added::Counted => {
                 let mut machine = self.lock();
                 machine.record_timed(epoch, None, now, &self.config, Some(plain));
@@ -475,7 +475,7 @@ mod tests {
     /// Whether a plain success counted at `at` skips the lock.
     fn skips_the_lock(b: &Breaker, at: Instant) -> bool {
         let plain = b.plain.as_ref().unwrap();
-        plain.is_quiet(plain.bucket(at))
+        plain.is_quiet(plain.bucket(at).index)
     }
 
     #[test]
