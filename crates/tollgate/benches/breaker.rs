@@ -62,17 +62,20 @@ fn closed_call(c: &mut Criterion) {
         b.iter(|| poll_ready(windowed.call(async { op(black_box(1)) })))
     });
 
-    // The same window holding one failure: a success cannot open the breaker (at the minimum
-    // of 100 calls, 1 failure is 1 %), so it still skips the lock. (Before, every
-    // success took the lock while the window held a failure: 226-249 ns a call.)
-    let failed_once = BreakerConfig::default().window(SlidingWindow::time(Duration::from_secs(60)));
+    // A window holding one failure: a success cannot open the breaker (at the minimum of 100
+    // calls, 1 failure is 1 %), so it still skips the lock. (Before, every success took the
+    // lock while the window held a failure: 226-249 ns a call.) An hour long, so that the
+    // failure is still in the window however long the benchmark runs, in 600 buckets of 6 s,
+    // which this loop (~20 M calls a second) does not fill (a bucket counts 2^28 - 1 plain
+    // successes without the lock).
+    let hour = SlidingWindow::time(Duration::from_secs(3_600));
+    let failed_once = BreakerConfig::default().window(hour);
     let failed_once = Breaker::new("bench-failed-once", failed_once).unwrap();
     failed_once.try_acquire().unwrap().record(Outcome::Failure);
     g.bench_function("tollgate_call_time_window_holding_a_failure", |b| {
         b.iter(|| poll_ready(failed_once.call(async { op(black_box(1)) })))
     });
-    let failed_coarse =
-        BreakerConfig::default().window(SlidingWindow::time(Duration::from_secs(60)));
+    let failed_coarse = BreakerConfig::default().window(hour);
     let failed_coarse =
         Breaker::with_clock("bench-failed-coarse", failed_coarse, Clock::Coarse).unwrap();
     failed_coarse

@@ -324,12 +324,9 @@ fn time_window_success_after_a_bucket_left_decides_on_the_new_rate() {
         (State::Closed, 8, 3),
         "3 of 8 = 37.5 %"
     );
+    // The four successes of the first second leave. (The totals are not read here: reading
+    // them after a bucket left also makes the next success decide, which would hide the rule.)
     clock.advance(Duration::from_secs(1));
-    assert_eq!(
-        b.totals().calls,
-        4,
-        "the four successes of the first second left"
-    );
     assert_eq!(b.state(), State::Closed, "nothing decides without a call");
     record(&b, &[S]);
     assert_eq!(

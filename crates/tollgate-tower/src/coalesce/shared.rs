@@ -76,15 +76,17 @@ pin_project! {
 
 pin_project! {
     #[project = StepProj]
+    #[project_replace = StepOwned]
     enum Step<F, B> {
         Calling { #[pin] call: F },
         Buffering {
-            // `None` once the response is out.
-            head: Option<Parts>,
+            head: Parts,
             #[pin]
             body: B,
             data: Data,
         },
+        // The result is out: polled again, it stays pending.
+        Done,
     }
 }
 
@@ -96,56 +98,68 @@ where
 {
     type Output = Result<Arc<SharedResponse>, CoalesceError<E>>;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let limit = self.limit;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        let limit = *this.limit;
         let too_large = || CoalesceError::BodyTooLarge { limit };
         loop {
-            let this = self.as_mut().project();
-            match this.step.project() {
+            match this.step.as_mut().project() {
                 StepProj::Calling { call } => {
                     let (mut head, body) = match ready!(call.poll(cx)) {
                         Ok(response) => response.into_parts(),
-                        Err(e) => return Poll::Ready(Err(CoalesceError::Inner(e))),
+                        Err(e) => {
+                            this.step.set(Step::Done);
+                            return Poll::Ready(Err(CoalesceError::Inner(e)));
+                        }
                     };
                     if body.size_hint().lower() > limit as u64 {
+                        this.step.set(Step::Done);
                         return Poll::Ready(Err(too_large()));
                     }
                     head.extensions.clear();
-                    self.as_mut().project().step.set(Step::Buffering {
-                        head: Some(head),
+                    this.step.set(Step::Buffering {
+                        head,
                         body,
                         data: Data::default(),
                     });
                 }
-                StepProj::Buffering { head, body, data } => {
-                    if head.is_none() {
-                        return Poll::Pending; // polled after it returned
-                    }
-                    let mut body = body;
-                    while let Some(frame) = ready!(body.as_mut().poll_frame(cx)) {
-                        let frame = frame.map_err(|e| {
-                            let e: Arc<dyn std::error::Error + Send + Sync> = Arc::from(e.into());
-                            tracing::warn!(error = %e, "coalesce: reading the shared response body failed");
-                            CoalesceError::Body(e)
-                        });
-                        let Ok(data_frame) = frame?.into_data() else {
-                            continue;
-                        };
-                        if !data.push(data_frame, limit) {
-                            return Poll::Ready(Err(too_large()));
+                StepProj::Buffering { mut body, data, .. } => {
+                    let ended = loop {
+                        match ready!(body.as_mut().poll_frame(cx)) {
+                            None => break Ok(()),
+                            Some(Err(e)) => break Err(body_error(e)),
+                            Some(Ok(frame)) => {
+                                if let Ok(chunk) = frame.into_data()
+                                    && !data.push(chunk, limit)
+                                {
+                                    break Err(too_large());
+                                }
+                            }
                         }
-                    }
-                    let Some(head) = head.take() else {
-                        return Poll::Pending;
                     };
-                    return Poll::Ready(Ok(Arc::new(SharedResponse {
-                        head,
-                        body: std::mem::take(data).into_bytes(),
-                    })));
+                    let StepOwned::Buffering { head, data, .. } =
+                        this.step.as_mut().project_replace(Step::Done)
+                    else {
+                        return Poll::Pending; // not reached: the step was `Buffering`
+                    };
+                    return Poll::Ready(ended.map(|()| {
+                        Arc::new(SharedResponse {
+                            head,
+                            body: data.into_bytes(),
+                        })
+                    }));
                 }
+                StepProj::Done => return Poll::Pending,
             }
         }
     }
+}
+
+/// A failure to read the response body, shared with every caller (and logged once).
+fn body_error<E>(e: impl Into<BoxError>) -> CoalesceError<E> {
+    let e: Arc<dyn std::error::Error + Send + Sync> = Arc::from(e.into());
+    tracing::warn!(error = %e, "coalesce: reading the shared response body failed");
+    CoalesceError::Body(e)
 }
 
 /// The body's data so far. A body of one chunk (the usual case) is kept as it is, without a
@@ -242,8 +256,13 @@ mod tests {
 
     #[tokio::test]
     async fn one_chunk_is_kept_as_it_is() {
-        let shared = run(vec![data("abc")], 3).await.unwrap();
-        assert_eq!(shared.body, "abc");
+        const ABC: &str = "abc";
+        let shared = run(vec![data(ABC)], 3).await.unwrap();
+        assert_eq!(
+            shared.body.as_ptr(),
+            ABC.as_ptr(),
+            "the chunk itself, not a copy"
+        );
         let shared = run(vec![], 0).await.unwrap();
         assert_eq!(shared.body, "");
     }
@@ -263,10 +282,58 @@ mod tests {
         }
     }
 
+    /// A body that is not ready at first: its data comes on the second poll.
+    struct Late(Option<Bytes>, bool);
+
+    impl Body for Late {
+        type Data = Bytes;
+        type Error = io::Error;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+            if !std::mem::replace(&mut self.1, true) {
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            Poll::Ready(self.0.take().map(|chunk| Ok(Frame::data(chunk))))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_call_and_a_body_that_wait_are_waited_for_and_the_result_comes_once() {
+        let call = async {
+            tokio::task::yield_now().await;
+            Ok::<_, ()>(Response::new(Late(
+                Some(Bytes::from_static(b"late")),
+                false,
+            )))
+        };
+        let mut execute = std::pin::pin!(execute(call, 10));
+        let shared = std::future::poll_fn(|cx| execute.as_mut().poll(cx))
+            .await
+            .unwrap();
+        assert_eq!(shared.body, "late");
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        assert!(
+            execute.as_mut().poll(&mut cx).is_pending(),
+            "polled again, it stays pending"
+        );
+    }
+
     #[tokio::test]
     async fn the_inner_error_is_shared() {
         let call = std::future::ready(Err::<Response<Frames>, _>(7));
-        let err = execute(call, 10).await.unwrap_err();
+        let mut execute = std::pin::pin!(execute(call, 10));
+        let err = std::future::poll_fn(|cx| execute.as_mut().poll(cx))
+            .await
+            .unwrap_err();
         assert!(matches!(err, CoalesceError::Inner(7)));
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        assert!(
+            execute.as_mut().poll(&mut cx).is_pending(),
+            "the finished call is not polled again"
+        );
     }
 }

@@ -346,8 +346,11 @@ pub(crate) struct Bucket {
 }
 
 /// Bits of a slot in [`PlainCounts::recent`]: a window has at most [`MAX_BUCKETS`] (2^20).
+/// The index gets the other 44 bits: a bucket past 2^44 (4.9 hours of 1 ns buckets, 203 days
+/// of 1 µs ones, 557 years of 1 ms ones) is not remembered, and each call finds it by division.
 const SLOT_BITS: u32 = 20;
 const SLOT_MASK: u64 = (1 << SLOT_BITS) - 1;
+const _: () = assert!(MAX_BUCKETS as u64 <= SLOT_MASK + 1);
 
 /// Whether one more plain success could open the breaker, as the last decision under the lock
 /// found: a success raises the number of calls and lowers both rates, so it can open the
@@ -456,7 +459,10 @@ impl PlainCounts {
         let recent = self.recent.load(Ordering::Relaxed);
         let (index, slot) = (recent >> SLOT_BITS, (recent & SLOT_MASK) as usize);
         // `index` was computed as some `nanos / width`, so `index * width` does not overflow.
-        if nanos.wrapping_sub(index.wrapping_mul(width)) < width {
+        if nanos
+            .checked_sub(index.wrapping_mul(width))
+            .is_some_and(|into| into < width)
+        {
             return Bucket { index, slot };
         }
         let index = nanos / width;
@@ -797,14 +803,44 @@ mod tests {
             slot: (index % 4) as usize,
         };
         assert_eq!(at(0), expect(0));
-        assert_eq!(at(999), expect(0), "same bucket, from the hint");
+        p.recent.store(pack_hint(7, 3), Ordering::Relaxed); // a later bucket's
+        assert_eq!(at(999), expect(0), "a hint that does not hold is not used");
+        assert_eq!(at(999), expect(0));
+        p.recent.store(pack_hint(0, 3), Ordering::Relaxed); // wrong slot: used as it is
+        assert_eq!(
+            at(500).slot,
+            3,
+            "the same bucket comes from the hint, not from a division"
+        );
+        p.recent.store(pack_hint(0, 0), Ordering::Relaxed);
         assert_eq!(at(1_000), expect(1), "the next bucket");
         assert_eq!(at(5_500), expect(5), "slot 1 again");
         assert_eq!(at(900), expect(0), "an older clock read");
         assert_eq!(at(5_999), expect(5));
-        assert_eq!(p.recent.load(Ordering::Relaxed), (5 << SLOT_BITS) | 1);
+        assert_eq!(p.recent.load(Ordering::Relaxed), pack_hint(5, 1));
         let before_origin = t0.checked_sub(Duration::from_secs(1)).unwrap_or(t0);
         assert_eq!(p.bucket(before_origin), expect(0));
+    }
+
+    fn pack_hint(index: u64, slot: u64) -> u64 {
+        (index << SLOT_BITS) | slot
+    }
+
+    #[test]
+    fn a_bucket_past_2_to_the_44_is_found_but_not_remembered() {
+        let t0 = Instant::now();
+        let ns = SlidingWindow::Time {
+            length: Duration::from_nanos(4),
+            buckets: 4,
+        };
+        let p = PlainCounts::new(ns, t0).unwrap();
+        let far = 1u64 << 44;
+        let bucket = p.bucket(t0 + Duration::from_nanos(far + 1));
+        assert_eq!((bucket.index, bucket.slot), (far + 1, 1));
+        assert_eq!(p.recent.load(Ordering::Relaxed), 0, "not remembered");
+        let near = p.bucket(t0 + Duration::from_nanos(6));
+        assert_eq!((near.index, near.slot), (6, 2));
+        assert_eq!(p.recent.load(Ordering::Relaxed), pack_hint(6, 2));
     }
 
     #[test]
