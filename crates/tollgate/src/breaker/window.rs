@@ -33,6 +33,11 @@ pub enum SlidingWindow {
     Count(u32),
     /// The calls of the last `length`, kept in `buckets` equal buckets: a bucket leaves the window
     /// as a whole once it is older than `length`.
+    ///
+    /// A success takes no lock (unless it could open the breaker, see the
+    /// [module docs](crate::breaker)) but reads the clock once, which is most of its cost with
+    /// the default clock; a breaker called at a high rate can read the kernel's coarse clock
+    /// instead ([`Clock::Coarse`](crate::clock::Clock::Coarse)).
     Time {
         /// How far back the window reaches.
         length: Duration,
@@ -42,7 +47,8 @@ pub enum SlidingWindow {
 }
 
 impl SlidingWindow {
-    /// A time-based window of `length` with one bucket per second (at least one bucket).
+    /// A time-based window of `length` with one bucket per second: at least 1 bucket and at
+    /// most 600 (a window longer than 10 minutes gets longer buckets: an hour, 600 of 6 s).
     pub fn time(length: Duration) -> Self {
         let secs = u32::try_from(length.as_secs()).unwrap_or(u32::MAX);
         SlidingWindow::Time {
@@ -688,6 +694,14 @@ mod tests {
 
     #[test]
     fn a_time_window_gets_one_bucket_per_second() {
+        assert_eq!(
+            SlidingWindow::time(Duration::from_secs(3_600)),
+            SlidingWindow::Time {
+                length: Duration::from_secs(3_600),
+                buckets: 600
+            },
+            "at most 600 buckets"
+        );
         assert_eq!(
             SlidingWindow::time(Duration::from_secs(30)),
             SlidingWindow::Time {
