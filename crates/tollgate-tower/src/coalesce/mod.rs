@@ -11,7 +11,8 @@
 //! extensions. The request bodies of joiners are never read.
 //!
 //! Coalescing is for idempotent reads (`GET` of the same resource): put only requests whose
-//! responses are interchangeable under one key. Response extensions are not shared.
+//! responses are interchangeable under one key. Response extensions and trailers are not
+//! shared (the leader's are dropped too, so every caller gets the same response).
 //!
 //! # Guarantees under concurrency and cancellation
 //! Built on [`tollgate::flight`], so its guarantees carry over:

@@ -52,7 +52,7 @@ impl SharedResponse {
 }
 
 /// The shared execution: the inner service's `call`, then its response body buffered up to
-/// `limit` bytes.
+/// `limit` bytes (its data frames; trailers are not shared).
 pub(crate) fn execute<F, B, E>(call: F, limit: usize) -> Execute<F, B, E> {
     Execute {
         step: Step::Calling { call },
