@@ -138,6 +138,31 @@ fn a_call_racing_the_opening_transition_is_rejected_or_not_counted() {
     });
 }
 
+/// A breaker of `config` on a clock that stands still.
+fn on_manual_clock(config: BreakerConfig) -> Arc<Breaker> {
+    Arc::new(Breaker::with_clock("loom", config, Clock::from(ManualClock::new())).unwrap())
+}
+
+/// One thread per outcome (`true`: a failure), each taking a permit and reporting; returns once
+/// all have reported.
+fn report_at_once(b: &Arc<Breaker>, failed: &[bool]) {
+    let calls: Vec<_> = failed
+        .iter()
+        .map(|&fail| {
+            let b = b.clone();
+            thread::spawn(move || {
+                let permit = b.try_acquire().unwrap();
+                if fail {
+                    permit.failure()
+                } else {
+                    permit.success()
+                }
+            })
+        })
+        .collect();
+    calls.into_iter().for_each(|t| t.join().unwrap());
+}
+
 #[test]
 fn lock_free_successes_and_a_failure_reach_the_decision_in_every_interleaving() {
     loom::model(|| {
@@ -145,23 +170,8 @@ fn lock_free_successes_and_a_failure_reach_the_decision_in_every_interleaving() 
             .window(SlidingWindow::Count(3))
             .minimum_calls(3)
             .failure_rate_threshold(33.0);
-        let b =
-            Arc::new(Breaker::with_clock("loom", config, Clock::from(ManualClock::new())).unwrap());
-        let calls: Vec<_> = [true, false, false]
-            .into_iter()
-            .map(|fail| {
-                let b = b.clone();
-                thread::spawn(move || {
-                    let permit = b.try_acquire().unwrap();
-                    if fail {
-                        permit.failure()
-                    } else {
-                        permit.success()
-                    }
-                })
-            })
-            .collect();
-        calls.into_iter().for_each(|t| t.join().unwrap());
+        let b = on_manual_clock(config);
+        report_at_once(&b, &[true, false, false]);
         // Whichever call completes the minimum of 3 sees the failure: 1 of 3 ≥ 33 %.
         assert_eq!(b.state(), State::Open);
         assert_eq!(b.totals().calls, 3);
@@ -179,27 +189,12 @@ fn a_time_window_success_skipping_the_lock_is_seen_by_a_racing_failures_decision
             })
             .minimum_calls(4)
             .failure_rate_threshold(50.0);
-        let b =
-            Arc::new(Breaker::with_clock("loom", config, Clock::from(ManualClock::new())).unwrap());
+        let b = on_manual_clock(config);
         // 1 failure in 2 calls: no single success can open the breaker in this bucket (at the
         // minimum of 4 calls, 1 failure is 25 %), so successes skip the lock.
         b.try_acquire().unwrap().success();
         b.try_acquire().unwrap().failure();
-        let calls: Vec<_> = [true, false]
-            .into_iter()
-            .map(|fail| {
-                let b = b.clone();
-                thread::spawn(move || {
-                    let permit = b.try_acquire().unwrap();
-                    if fail {
-                        permit.failure()
-                    } else {
-                        permit.success()
-                    }
-                })
-            })
-            .collect();
-        calls.into_iter().for_each(|t| t.join().unwrap());
+        report_at_once(&b, &[true, false]);
         // 2 of 4 = 50 %: the failure's decision sums the success, or finds that a success
         // could now open the breaker, and the success, reading that, decides itself.
         assert_eq!(b.state(), State::Open);
