@@ -8,9 +8,10 @@
 #[path = "support/flight.rs"]
 mod support;
 
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::Poll;
 use std::time::Duration;
 
 use support::{Counter, Gate, Shared, gated, joiners, poll_once, probed};
@@ -129,6 +130,37 @@ async fn a_lone_leader_takes_the_result_itself_without_a_clone() {
         "nobody else held the result"
     );
     assert_eq!(flight.len(), 0);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_joiner_arriving_while_the_leader_finishes_its_work_inline_gets_the_result() {
+    // A lone leader's result is handed to it unpublished. Here a caller joins from inside the
+    // work's only poll (the leader is polling it inline, so the joiner cannot move it), and the
+    // work finishes in that same poll: the result must still be published for the joiner.
+    let flight = Shared::new();
+    let joined = Arc::new(std::sync::Mutex::new(None));
+    let work = {
+        let (flight, joined) = (flight.clone(), Arc::clone(&joined));
+        move || async move {
+            let turn = flight.enter("k", || async { panic!("a joiner's closure ran") });
+            assert_eq!(turn.role(), Role::Joiner);
+            *joined.lock().unwrap() = Some(turn);
+            Ok(12)
+        }
+    };
+    let led = flight.run("k", work).await;
+    assert_eq!((led.result, led.role), (Ok(12), Role::Leader));
+    assert_eq!(flight.len(), 0);
+    let mut joiner = joined
+        .lock()
+        .unwrap()
+        .take()
+        .expect("the work let a caller join");
+    // Published before the leader returned: the joiner has it at its first poll.
+    let Poll::Ready(outcome) = poll_once(Pin::new(&mut joiner)).await else {
+        panic!("the joiner found no result: it was handed to the leader alone");
+    };
+    assert_eq!((outcome.result, outcome.role), (Ok(12), Role::Joiner));
 }
 
 #[tokio::test(flavor = "current_thread")]

@@ -224,7 +224,7 @@ where
         }));
         match started {
             Ok(Some(result)) => {
-                task::complete(&self.inner, call, result, false);
+                task::complete(&self.inner, call, result, false, false);
                 Role::Cached
             }
             Ok(None) => {
@@ -234,7 +234,7 @@ where
             }
             Err(payload) => {
                 let error = Error::Panicked(panic_message(payload.as_ref()));
-                task::complete(&self.inner, call, Err(error), true);
+                task::complete(&self.inner, call, Err(error), true, false);
                 Role::Leader
             }
         }

@@ -25,7 +25,6 @@ use pin_project_lite::pin_project;
 use tokio::runtime::Handle;
 use tokio::sync::Notify;
 use tokio::task::AbortHandle;
-use tracing::Instrument;
 
 use super::Inner;
 use super::error::{Error, panic_message};
@@ -33,7 +32,27 @@ use super::error::{Error, panic_message};
 pub(crate) type Shared<T, E> = Result<T, Error<E>>;
 
 /// The work with its [`Finish`], type-erased so that a [`Call`] does not name the future.
-type Work = Pin<Box<dyn Future<Output = ()> + Send>>;
+type Work<T, E> = Pin<Box<dyn Run<T, E> + Send>>;
+
+/// The work and its publication, polled by its leader inline or, once moved, by its task.
+trait Run<T, E>: Send {
+    /// Polls the work; once it has finished, its result is published and its entry retired
+    /// (see [`complete`]). With `keep` (the leader polling inline), the result comes back
+    /// instead of being published when no other caller holds the call.
+    fn poll_run(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        keep: bool,
+    ) -> Poll<Option<Shared<T, E>>>;
+
+    /// The work as a task's future (the same allocation), which publishes its result.
+    fn into_task(self: Pin<Box<Self>>) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+}
+
+/// Holders of a call whose leader runs its work inline: the leader's turn and the work's
+/// [`Finish`]. More, once the entry is removed, means callers that joined and may read the
+/// published result.
+const INLINE_HOLDERS: usize = 2;
 
 /// One in-flight execution: where its result is published, where its work runs, how to stop it.
 pub(crate) struct Call<K, T, E> {
@@ -51,18 +70,26 @@ pub(crate) struct Call<K, T, E> {
     published: Notify,
     /// Set by whoever moves the work into a task, under the `inline` lock.
     abort: OnceLock<AbortHandle>,
-    inline: Mutex<Inline>,
+    inline: Mutex<Inline<T, E>>,
     /// A joiner asked for the work to move into a task (see [`Call::move_to_task`]).
     wants_task: AtomicBool,
 }
 
 /// The work while its leader's future runs it.
-#[derive(Default)]
-struct Inline {
-    work: Option<Work>,
+struct Inline<T, E> {
+    work: Option<Work<T, E>>,
     /// The leader's waker: woken when the work leaves for a task, so the leader goes on to
     /// wait for the published result like any joiner.
     leader: Option<Waker>,
+}
+
+impl<T, E> Default for Inline<T, E> {
+    fn default() -> Self {
+        Inline {
+            work: None,
+            leader: None,
+        }
+    }
 }
 
 impl<K, T, E> Call<K, T, E> {
@@ -81,7 +108,7 @@ impl<K, T, E> Call<K, T, E> {
 
     /// The work never panics while locked (its [`Drive`] catches the panics of the work), so a
     /// poisoned lock still holds a consistent `Inline`.
-    fn inline(&self) -> MutexGuard<'_, Inline> {
+    fn inline(&self) -> MutexGuard<'_, Inline<T, E>> {
         self.inline.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -117,16 +144,18 @@ impl<K, T, E> Call<K, T, E> {
     }
 
     /// The leader's turn at its work: polls it while it runs inline. `Ready` once it finished
-    /// or left for a task (the result is then, or will be, published).
-    pub(crate) fn poll_inline(&self, cx: &mut Context<'_>) -> Poll<()> {
+    /// or left for a task: with the result itself when the work finished here and nobody else
+    /// holds the call (it is then not published: nobody could read it), else `None` (the result
+    /// is, or will be, published).
+    pub(crate) fn poll_inline(&self, cx: &mut Context<'_>) -> Poll<Option<Shared<T, E>>> {
         {
             let mut inline = self.inline();
             let Some(work) = inline.work.as_mut() else {
-                return Poll::Ready(());
+                return Poll::Ready(None);
             };
-            if work.as_mut().poll(cx).is_ready() {
+            if let Poll::Ready(kept) = work.as_mut().poll_run(cx, true) {
                 inline.work = None;
-                return Poll::Ready(());
+                return Poll::Ready(kept);
             }
             if !inline
                 .leader
@@ -196,11 +225,11 @@ impl<K, T, E> Call<K, T, E> {
     /// Spawns the work as a task on the leader's runtime, else the current one (under the
     /// `inline` lock, so that a caller reading `abort` after taking the lock sees the handle);
     /// gives it back when there is no runtime at all.
-    fn spawn(&self, work: Work) -> Result<(), Work> {
+    fn spawn(&self, work: Work<T, E>) -> Result<(), Work<T, E>> {
         let task = match &self.runtime {
-            Some(runtime) => runtime.spawn(work),
+            Some(runtime) => runtime.spawn(work.into_task()),
             None => match Handle::try_current() {
-                Ok(runtime) => runtime.spawn(work),
+                Ok(runtime) => runtime.spawn(work.into_task()),
                 Err(_) => return Err(work),
             },
         };
@@ -244,12 +273,21 @@ impl<K, T, E> Call<K, T, E> {
 /// Publishes a result and retires the call: cache first (unless `cache_it` is false: the
 /// result came from the cache), then the map entry, then the waiters, so a caller that sees the
 /// result also sees the entry gone. Never panics.
+///
+/// With `keep` (the leader finishing its work inline), the result is handed back rather than
+/// published when the leader's turn and the work are the call's only holders once its entry is
+/// gone: nobody else can read it, and no caller can join any more. (Joiners take their share of
+/// the call under the shard lock that `remove_hashed` takes after them, so the count read here
+/// includes every one of them; one that has left since may still be counted, and then the result
+/// is published for nobody, which is harmless.)
 pub(crate) fn complete<K, T, E>(
     inner: &Inner<K, T, E>,
     call: &Arc<Call<K, T, E>>,
     result: Shared<T, E>,
     cache_it: bool,
-) where
+    keep: bool,
+) -> Option<Shared<T, E>>
+where
     K: Hash + Eq + Clone,
     T: Clone,
     E: Clone,
@@ -263,9 +301,13 @@ pub(crate) fn complete<K, T, E>(
         }
     }
     inner.calls.remove_hashed(call.hash, call);
+    if keep && Arc::strong_count(call) <= INLINE_HOLDERS {
+        return Some(result);
+    }
     // Set once: a `Finish` that published does not publish again.
     let _ = call.result.set(result);
     call.published.notify_waiters();
+    None
 }
 
 /// Makes the work with `make` and gives it to the call, to be run by the leader (see
@@ -294,10 +336,10 @@ pub(crate) fn start<K, T, E, F, Fut>(
     // In the leader's span whether it runs inline or in a task: its events carry the request.
     // Outside any span (no subscriber, or none entered) there is nothing to carry or pay for.
     let span = tracing::Span::current();
-    let work: Work = if span.is_none() {
+    let work: Work<T, E> = if span.is_none() {
         Box::pin(drive)
     } else {
-        Box::pin(drive.instrument(span))
+        Box::pin(Spanned { span, run: drive })
     };
     call.inline().work = Some(work);
 }
@@ -320,19 +362,21 @@ pin_project! {
     }
 }
 
-impl<K, T, E, F> Future for Drive<K, T, E, F>
+impl<K, T, E, F> Drive<K, T, E, F>
 where
     K: Hash + Eq + Clone,
     T: Clone,
     E: Clone,
     F: Future<Output = Result<T, E>>,
 {
-    type Output = ();
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+    fn poll_drive(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        keep: bool,
+    ) -> Poll<Option<Shared<T, E>>> {
         let this = self.project();
         if this.finish.done {
-            return Poll::Ready(());
+            return Poll::Ready(None);
         }
         let work = this.work;
         let result = match catch_unwind(AssertUnwindSafe(|| work.poll(cx))) {
@@ -346,12 +390,89 @@ where
             }
         };
         this.finish.done = true;
-        complete(&this.finish.inner, &this.finish.call, result, true);
-        Poll::Ready(())
+        Poll::Ready(complete(
+            &this.finish.inner,
+            &this.finish.call,
+            result,
+            true,
+            keep,
+        ))
     }
 }
 
-/// Completes the call as aborted if the task is dropped before it finished.
+impl<K, T, E, F> Future for Drive<K, T, E, F>
+where
+    K: Hash + Eq + Clone,
+    T: Clone,
+    E: Clone,
+    F: Future<Output = Result<T, E>>,
+{
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.poll_drive(cx, false).map(drop)
+    }
+}
+
+impl<K, T, E, F> Run<T, E> for Drive<K, T, E, F>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    T: Clone + Send + Sync + 'static,
+    E: Clone + Send + Sync + 'static,
+    F: Future<Output = Result<T, E>> + Send + 'static,
+{
+    fn poll_run(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        keep: bool,
+    ) -> Poll<Option<Shared<T, E>>> {
+        self.poll_drive(cx, keep)
+    }
+
+    fn into_task(self: Pin<Box<Self>>) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        self
+    }
+}
+
+pin_project! {
+    /// Work run inside its leader's tracing span, inline or in its task.
+    struct Spanned<R> {
+        span: tracing::Span,
+        #[pin]
+        run: R,
+    }
+}
+
+impl<R: Future<Output = ()>> Future for Spanned<R> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.project();
+        let _entered = this.span.enter();
+        this.run.poll(cx)
+    }
+}
+
+impl<T, E, R> Run<T, E> for Spanned<R>
+where
+    R: Run<T, E> + Future<Output = ()> + Send + 'static,
+{
+    fn poll_run(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        keep: bool,
+    ) -> Poll<Option<Shared<T, E>>> {
+        let this = self.project();
+        let _entered = this.span.enter();
+        this.run.poll_run(cx, keep)
+    }
+
+    fn into_task(self: Pin<Box<Self>>) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        self
+    }
+}
+
+/// Completes the call as aborted if the work is dropped before it finished.
 struct Finish<K: Hash + Eq + Clone, T: Clone, E: Clone> {
     inner: Arc<Inner<K, T, E>>,
     call: Arc<Call<K, T, E>>,
@@ -362,7 +483,7 @@ impl<K: Hash + Eq + Clone, T: Clone, E: Clone> Drop for Finish<K, T, E> {
     fn drop(&mut self) {
         if !self.done {
             tracing::debug!("flight: shared execution aborted");
-            complete(&self.inner, &self.call, Err(Error::Aborted), true);
+            complete(&self.inner, &self.call, Err(Error::Aborted), true, false);
         }
     }
 }

@@ -137,8 +137,11 @@ where
         };
         let call = &caller.call;
         if let Step::Leading = this.step {
-            ready!(call.poll_inline(cx));
+            let kept = ready!(call.poll_inline(cx));
             this.step = Step::Reading(None);
+            if let Some(result) = kept {
+                return this.outcome(result);
+            }
         }
         let result = match (call.result(), &mut this.step) {
             (Some(_), _) => return this.published(),
