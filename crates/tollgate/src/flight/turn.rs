@@ -81,9 +81,10 @@ where
         })
     }
 
-    /// The outcome once the result is out: taken out of the call when this caller is the last
-    /// to hold it (a lone leader whose work ran inline, the usual case), so it is not cloned;
-    /// a clone otherwise.
+    /// The outcome once the result is published: taken out of the call when this caller is the
+    /// last to hold it (the last joiner to read it, or a leader whose work moved to a task), so
+    /// it is not cloned; a clone otherwise. (A lone leader whose work finished inline does not
+    /// come here: the work hands it its result unpublished, see `Call::poll_inline`.)
     fn published(&mut self) -> Poll<Outcome<T, E>>
     where
         T: Clone,
