@@ -83,12 +83,14 @@ use std::ops::Deref;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use bytes::Bytes;
+use http::Response;
 use tollgate::breaker::{Breaker, Classifier, PermitGuard};
 use tower::Service;
 
 pub use classify::ServerErrorIsFailure;
 pub use error::{BreakerError, circuit_open_response};
-pub use future::ResponseFuture;
+pub use future::{HttpResponseFuture, ResponseFuture};
 pub use layer::{BreakerLayer, HttpBreakerLayer};
 
 use crate::respond::{Rejecting, Respond};
@@ -150,12 +152,20 @@ where
     }
 }
 
-impl<S, C, H, Req> Rejecting<Req> for BreakerService<S, C, H>
+impl<S, C, H, Req, B> Rejecting<Req> for BreakerService<S, C, H>
 where
-    S: Service<Req>,
-    C: Classifier<S::Response, S::Error> + Clone,
+    S: Service<Req, Response = Response<B>>,
+    C: Classifier<Response<B>, S::Error> + Clone,
     H: Deref<Target = Breaker> + Clone,
+    B: From<Bytes>,
 {
+    type Answering = HttpResponseFuture<S::Future, C, H>;
+
+    #[inline]
+    fn call_answering(&mut self, req: Req) -> Self::Answering {
+        HttpResponseFuture::new(self.call(req))
+    }
+
     #[inline]
     fn poll_inner_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
         self.inner.poll_ready(cx)

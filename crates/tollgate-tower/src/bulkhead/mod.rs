@@ -71,11 +71,13 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
+use bytes::Bytes;
+use http::Response;
 use tollgate::policy::{Bulkhead, BulkheadFull, BulkheadGuard, OwnedBulkheadSlot};
 use tower::Service;
 
 pub use error::{BulkheadError, bulkhead_full_response};
-pub use future::ResponseFuture;
+pub use future::{HttpResponseFuture, ResponseFuture};
 pub use layer::{BulkheadLayer, HttpBulkheadLayer};
 
 use crate::respond::{Rejecting, Respond};
@@ -160,6 +162,20 @@ impl<S, H: BulkheadHandle> BulkheadService<S, H> {
         self.reserve(waited)
     }
 
+    /// `poll_ready`, with the inner service's error type.
+    #[inline]
+    fn poll_ready_inner<Req>(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>>
+    where
+        S: Service<Req>,
+    {
+        ready!(self.poll_reserve(cx));
+        if self.full.is_some() {
+            // Turned away: the inner service will not be called, so its readiness is moot.
+            return Poll::Ready(Ok(()));
+        }
+        self.inner.poll_ready(cx)
+    }
+
     fn reserve(&mut self, reserved: Result<BulkheadGuard<H>, BulkheadFull>) -> Poll<()> {
         match reserved {
             Ok(slot) => self.slot = Some(slot),
@@ -183,7 +199,8 @@ where
 
     #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.poll_inner_ready(cx).map_err(BulkheadError::Inner)
+        self.poll_ready_inner::<Req>(cx)
+            .map_err(BulkheadError::Inner)
     }
 
     #[inline]
@@ -202,19 +219,22 @@ where
     }
 }
 
-impl<S, H, Req> Rejecting<Req> for BulkheadService<S, H>
+impl<S, H, Req, B> Rejecting<Req> for BulkheadService<S, H>
 where
-    S: Service<Req>,
+    S: Service<Req, Response = Response<B>>,
     H: BulkheadHandle,
+    B: From<Bytes>,
 {
+    type Answering = HttpResponseFuture<S::Future, H>;
+
+    #[inline]
+    fn call_answering(&mut self, req: Req) -> Self::Answering {
+        HttpResponseFuture::new(self.call(req))
+    }
+
     #[inline]
     fn poll_inner_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
-        ready!(self.poll_reserve(cx));
-        if self.full.is_some() {
-            // Turned away: the inner service will not be called, so its readiness is moot.
-            return Poll::Ready(Ok(()));
-        }
-        self.inner.poll_ready(cx)
+        self.poll_ready_inner::<Req>(cx)
     }
 }
 

@@ -111,7 +111,7 @@ pub use error::CoalesceError;
 pub use future::ResponseFuture;
 pub use layer::{CoalesceLayer, DEFAULT_BODY_LIMIT, HttpCoalesceLayer};
 
-use crate::respond::{Rejecting, Respond};
+use crate::respond::{Rejecting, Respond, RespondFuture};
 use layer::Settings;
 use shared::SharedResponse;
 
@@ -232,9 +232,19 @@ impl Counters {
 
 impl<S, F, K, E, ReqBody, ResBody> Rejecting<Request<ReqBody>> for CoalesceService<S, F, K, E>
 where
-    Self: Service<Request<ReqBody>, Error = CoalesceError<E>>,
+    Self: Service<
+            Request<ReqBody>,
+            Response = Response<CoalescedBody<ResBody>>,
+            Error = CoalesceError<E>,
+        >,
     S: Service<Request<ReqBody>, Response = Response<ResBody>, Error = E>,
 {
+    type Answering = RespondFuture<<Self as Service<Request<ReqBody>>>::Future>;
+
+    fn call_answering(&mut self, req: Request<ReqBody>) -> Self::Answering {
+        RespondFuture::new(self.call(req))
+    }
+
     fn poll_inner_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), E>> {
         self.inner.poll_ready(cx)
     }
