@@ -66,7 +66,7 @@ where
     H: Deref<Target = Breaker>,
 {
     /// The inner call's result, its classified outcome recorded; or the rejection.
-    #[inline]
+    #[inline(always)]
     fn poll_call(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,

@@ -60,7 +60,7 @@ where
     H: Borrow<Bulkhead>,
 {
     /// The inner call's result, its slot freed; or the rejection.
-    #[inline]
+    #[inline(always)]
     fn poll_call(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
