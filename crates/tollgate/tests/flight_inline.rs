@@ -164,6 +164,74 @@ async fn a_joiner_arriving_while_the_leader_finishes_its_work_inline_gets_the_re
 }
 
 #[tokio::test(flavor = "current_thread")]
+async fn a_joiner_gone_before_the_inline_work_finishes_leaves_the_leader_its_result_uncloned() {
+    // A caller joins from inside the work's last poll and leaves again before the work
+    // finishes: nobody else holds the call when it ends, so the leader takes the result itself.
+    let flight: Flight<&str, Tallied, ()> = Flight::new();
+    let clones = Arc::new(AtomicUsize::new(0));
+    let made = Tallied {
+        value: 13,
+        clones: Arc::clone(&clones),
+    };
+    let work = {
+        let flight = flight.clone();
+        move || async move {
+            let turn = flight.enter("k", || async { panic!("a joiner's closure ran") });
+            assert_eq!(turn.role(), Role::Joiner);
+            drop(turn);
+            Ok(made)
+        }
+    };
+    let led = flight.run("k", work).await;
+    assert_eq!(led.role, Role::Leader);
+    assert_eq!(led.result.map(|t| t.value), Ok(13));
+    assert_eq!(clones.load(Ordering::SeqCst), 0, "the joiner had left");
+    assert_eq!(flight.len(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn callers_racing_a_leader_whose_work_finishes_in_its_first_poll_all_get_its_result() {
+    // Work that is ready at once finishes in its leader's first poll, where a lone leader takes
+    // its result unpublished; callers joining on other threads meanwhile must still get it.
+    const ROUNDS: u64 = 300;
+    const CALLERS: usize = 16;
+    let flight = Shared::new();
+    let (mut leaders, mut joiners) = (0, 0);
+    for round in 0..ROUNDS {
+        let runs = Counter::default();
+        let gate = Arc::new(tokio::sync::Barrier::new(CALLERS));
+        let tasks: Vec<_> = (0..CALLERS)
+            .map(|_| {
+                let (flight, gate, runs) = (flight.clone(), Arc::clone(&gate), runs.clone());
+                tokio::spawn(async move {
+                    gate.wait().await;
+                    flight
+                        .run("k", || {
+                            runs.hit();
+                            async move { Ok(round) }
+                        })
+                        .await
+                })
+            })
+            .collect();
+        let mut led = 0;
+        for task in tasks {
+            let outcome = bounded("a racing caller", task).await.unwrap();
+            assert_eq!(outcome.result, Ok(round));
+            match outcome.role {
+                Role::Leader => led += 1,
+                Role::Joiner => joiners += 1,
+                other => panic!("unexpected role {other:?}"),
+            }
+        }
+        assert_eq!(runs.get(), led, "one execution per leader");
+        assert_eq!(flight.len(), 0);
+        leaders += led;
+    }
+    assert_eq!(leaders + joiners, ROUNDS as usize * CALLERS);
+}
+
+#[tokio::test(flavor = "current_thread")]
 async fn work_that_finishes_in_its_first_poll_leaves_nothing_behind() {
     let flight = Shared::new();
     let before = tasks();

@@ -156,3 +156,42 @@ async fn the_work_runs_in_its_leaders_span_inline_and_after_moving_into_a_task()
         .unwrap();
     assert_eq!(subscriber.span_of("work c"), None);
 }
+
+/// Logs when dropped: a destructor of the work.
+struct LogOnDrop(&'static str);
+
+impl Drop for LogOnDrop {
+    fn drop(&mut self) {
+        tracing::info!("{}", self.0);
+    }
+}
+
+#[tokio::test]
+async fn work_aborted_with_its_leader_is_dropped_in_the_leaders_span() {
+    let subscriber = SpanOfEvents::default();
+    let _default = tracing::subscriber::set_default(subscriber.clone());
+    let flight: Flight<&str, u32, ()> = Flight::builder().abort_when_unused(true).build();
+    let (runs, gate) = (Counter::default(), Gate::new());
+    let span = tracing::info_span!("request-d");
+    let mut leader = {
+        let _entered = span.enter();
+        Box::pin(flight.enter("d", || {
+            let work = gated(&runs, &gate, Ok(4));
+            let guard = LogOnDrop("work d dropped");
+            async move {
+                let _guard = guard;
+                work.await
+            }
+        }))
+    };
+    assert!(poll_once(leader.as_mut()).await.is_pending());
+    // Dropped outside the span, alone: the inline work is dropped, and its abort published.
+    drop(leader);
+    assert_eq!(flight.len(), 0);
+    assert_eq!(runs.get(), 1);
+    assert_eq!(subscriber.span_of("work d dropped"), Some("request-d"));
+    assert_eq!(
+        subscriber.span_of("flight: shared execution aborted"),
+        Some("request-d")
+    );
+}

@@ -10,8 +10,10 @@
 //!   nobody else waits).
 //!
 //! Whatever way the work ends — a value, an error, a panic, an abort, or the runtime shutting
-//! down — [`Finish`] publishes exactly one result and removes the call's map entry, so no entry
-//! outlives its execution.
+//! down — its end ([`complete`], called by [`Drive`] or by [`Finish`] when the work is dropped
+//! unfinished) removes the call's map entry, so no entry outlives its execution, and delivers
+//! exactly one result: published for every caller, or handed straight to a lone leader whose
+//! work finished inline with nobody else holding the call.
 
 use std::future::Future;
 use std::hash::Hash;
@@ -279,7 +281,7 @@ impl<K, T, E> Call<K, T, E> {
 /// gone: nobody else can read it, and no caller can join any more. (Joiners take their share of
 /// the call under the shard lock that `remove_hashed` takes after them, so the count read here
 /// includes every one of them; one that has left since may still be counted, and then the result
-/// is published for nobody, which is harmless.)
+/// is published and the leader reads it from the call like a joiner would.)
 pub(crate) fn complete<K, T, E>(
     inner: &Inner<K, T, E>,
     call: &Arc<Call<K, T, E>>,
@@ -339,7 +341,7 @@ pub(crate) fn start<K, T, E, F, Fut>(
     let work: Work<T, E> = if span.is_none() {
         Box::pin(drive)
     } else {
-        Box::pin(Spanned { span, run: drive })
+        Box::pin(Spanned::new(span, drive))
     };
     call.inline().work = Some(work);
 }
@@ -435,11 +437,40 @@ where
 }
 
 pin_project! {
-    /// Work run inside its leader's tracing span, inline or in its task.
+    /// Work run inside its leader's tracing span, inline or in its task, and dropped in it too
+    /// (as `tracing`'s `Instrumented` does): an aborted work's event and its own destructors
+    /// carry the request that started it.
     struct Spanned<R> {
         span: tracing::Span,
         #[pin]
-        run: R,
+        run: Slot<R>,
+    }
+
+    impl<R> PinnedDrop for Spanned<R> {
+        fn drop(this: Pin<&mut Self>) {
+            let mut this = this.project();
+            let _entered = this.span.enter();
+            // Dropped in place, inside the span.
+            this.run.set(Slot::Gone);
+        }
+    }
+}
+
+pin_project! {
+    /// The work of a [`Spanned`], until it is dropped.
+    #[project = SlotProj]
+    enum Slot<R> {
+        Running { #[pin] run: R },
+        Gone,
+    }
+}
+
+impl<R> Spanned<R> {
+    fn new(span: tracing::Span, run: R) -> Self {
+        Spanned {
+            span,
+            run: Slot::Running { run },
+        }
     }
 }
 
@@ -449,7 +480,10 @@ impl<R: Future<Output = ()>> Future for Spanned<R> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.project();
         let _entered = this.span.enter();
-        this.run.poll(cx)
+        match this.run.project() {
+            SlotProj::Running { run } => run.poll(cx),
+            SlotProj::Gone => Poll::Ready(()),
+        }
     }
 }
 
@@ -464,7 +498,10 @@ where
     ) -> Poll<Option<Shared<T, E>>> {
         let this = self.project();
         let _entered = this.span.enter();
-        this.run.poll_run(cx, keep)
+        match this.run.project() {
+            SlotProj::Running { run } => run.poll_run(cx, keep),
+            SlotProj::Gone => Poll::Ready(None),
+        }
     }
 
     fn into_task(self: Pin<Box<Self>>) -> Pin<Box<dyn Future<Output = ()> + Send>> {

@@ -71,8 +71,9 @@ where
         self.role
     }
 
-    /// The outcome, from a result this caller waited for. The caller is done: once the result
-    /// is out, its going has nothing to move or abort.
+    /// The outcome, from the result this caller got: published, from the cache, or handed to
+    /// a lone leader by its inline work. The caller is done: once the result is out, its going
+    /// has nothing to move or abort.
     fn outcome(&mut self, result: Shared<T, E>) -> Poll<Outcome<T, E>> {
         self.caller = None;
         Poll::Ready(Outcome {
@@ -82,9 +83,11 @@ where
     }
 
     /// The outcome once the result is published: taken out of the call when this caller is the
-    /// last to hold it (the last joiner to read it, or a leader whose work moved to a task), so
-    /// it is not cloned; a clone otherwise. (A lone leader whose work finished inline does not
-    /// come here: the work hands it its result unpublished, see `Call::poll_inline`.)
+    /// last to hold it (the last joiner to read it, a leader whose work moved to a task, or a
+    /// leader whose inline work finished while a joiner was still counted), so it is not cloned;
+    /// a clone otherwise. (A lone leader whose work finished inline with nobody else holding the
+    /// call does not come here: the work hands it its result unpublished, see
+    /// `Call::poll_inline`.)
     fn published(&mut self) -> Poll<Outcome<T, E>>
     where
         T: Clone,
