@@ -18,8 +18,9 @@
 //! `{"error":"<stable code>","message":"<text>", …}` ([`response::json_error`]), and every
 //! `Retry-After` is rounded by [`response::retry_after_secs`].
 //!
-//! Every service has a named response future (`ResponseFuture`, tower's `future.rs` style):
-//! the breaker and bulkhead futures own their guard
+//! Every service has a named response future (`ResponseFuture`, tower's `future.rs` style;
+//! the `Http*` breaker and bulkhead services answer through `HttpResponseFuture`, which hands
+//! the inner response on as it came): the breaker and bulkhead futures own their guard
 //! ([`PermitGuard`](tollgate::breaker::PermitGuard),
 //! [`BulkheadGuard`](tollgate::policy::BulkheadGuard)) and allocate nothing; the coalescing
 //! future holds the caller's [`Turn`](tollgate::flight::Turn). The breaker and bulkhead layers

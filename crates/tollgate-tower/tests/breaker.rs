@@ -294,3 +294,63 @@ async fn a_static_breaker_handle_counts_1000_racing_calls_exactly() {
     assert_eq!(breaker.totals().failures, (TASKS / 4) as u32);
     assert_eq!(breaker.state(), State::Closed);
 }
+
+#[tokio::test]
+async fn http_breaker_hands_an_inner_error_back_unchanged_and_counts_it_as_a_failure() {
+    let (breaker, _clock) = breaker();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let failing = {
+        let calls = Arc::clone(&calls);
+        service_fn(move |_req: Request<Full<Bytes>>| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            async { Err::<Response<Full<Bytes>>, _>("upstream down") }
+        })
+    };
+    let svc = HttpBreakerLayer::new(breaker.clone()).layer(failing);
+    for _ in 0..4 {
+        assert_eq!(
+            svc.clone().oneshot(request()).await.unwrap_err(),
+            "upstream down"
+        );
+    }
+    assert_eq!(breaker.state(), State::Open);
+    let res = svc.clone().oneshot(request()).await.unwrap();
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        4,
+        "an open breaker calls nothing"
+    );
+}
+
+#[tokio::test]
+async fn an_http_breakers_trial_dropped_before_it_returns_gives_its_slot_back() {
+    let (breaker, clock) = breaker();
+    let upstream = Upstream::answering(StatusCode::INTERNAL_SERVER_ERROR);
+    let svc = HttpBreakerLayer::new(breaker.clone()).layer(upstream.service());
+    for _ in 0..4 {
+        svc.clone().oneshot(request()).await.unwrap();
+    }
+    assert_eq!(breaker.state(), State::Open);
+    clock.advance(WAIT + Duration::from_secs(1));
+
+    // The one trial half-open admits is taken by a call that never returns, then dropped.
+    let hanging =
+        HttpBreakerLayer::new(breaker.clone()).layer(service_fn(|_req: Request<Full<Bytes>>| {
+            std::future::pending::<Result<Response<Full<Bytes>>, Infallible>>()
+        }));
+    let mut trial = Box::pin(hanging.oneshot(request()));
+    let pending =
+        std::future::poll_fn(|cx| std::task::Poll::Ready(trial.as_mut().poll(cx).is_pending()))
+            .await;
+    assert!(pending, "the hanging trial is admitted and waits");
+    assert_eq!(breaker.state(), State::HalfOpen);
+    drop(trial);
+
+    // Its slot is back: the next call is admitted as the trial, and its success closes.
+    upstream.set(StatusCode::OK);
+    let res = svc.clone().oneshot(request()).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(breaker.state(), State::Closed);
+    assert_eq!(upstream.calls(), 5);
+}

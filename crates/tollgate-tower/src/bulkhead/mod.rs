@@ -164,7 +164,7 @@ impl<S, H: BulkheadHandle> BulkheadService<S, H> {
 
     /// `poll_ready`, with the inner service's error type.
     #[inline]
-    fn poll_ready_inner<Req>(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>>
+    fn poll_slot_then_inner<Req>(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>>
     where
         S: Service<Req>,
     {
@@ -199,7 +199,7 @@ where
 
     #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.poll_ready_inner::<Req>(cx)
+        self.poll_slot_then_inner::<Req>(cx)
             .map_err(BulkheadError::Inner)
     }
 
@@ -234,7 +234,7 @@ where
 
     #[inline]
     fn poll_inner_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
-        self.poll_ready_inner::<Req>(cx)
+        self.poll_slot_then_inner::<Req>(cx)
     }
 }
 

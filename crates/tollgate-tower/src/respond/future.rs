@@ -1,4 +1,6 @@
-//! The response future of [`Respond`](super::Respond).
+//! The generic [`Rejecting::Answering`](super::Rejecting::Answering): a tollgate future's
+//! rejection turned into its response after the fact (used by
+//! [`CoalesceService`](crate::coalesce::CoalesceService)).
 
 use std::future::Future;
 use std::pin::Pin;

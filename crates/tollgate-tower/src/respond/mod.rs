@@ -4,13 +4,17 @@
 //! [`BulkheadService`](crate::bulkhead::BulkheadService),
 //! [`CoalesceService`](crate::coalesce::CoalesceService)) fails a call it turns away with a typed
 //! error that is either a rejection or the inner service's own error. [`Respond`] wraps such a
-//! service and answers the rejections with their HTTP response ([`HttpRejection`]), handing the
-//! inner error back unchanged — so an axum router's `Infallible` stays `Infallible`.
+//! service and answers the rejections with their HTTP response (the response of its
+//! [`HttpRejection`]), handing the inner error back unchanged — so an axum router's
+//! `Infallible` stays `Infallible`.
 //!
 //! Rejections are decided per call, never in `poll_ready` ([`Rejecting`]): a readiness error is
-//! always the inner service's, so the adapter can keep its error type. The breaker's and the
-//! bulkhead's futures answer their rejections themselves (their `HttpResponseFuture`s) and hand
-//! the inner result on as it came; the coalescing service's goes through [`RespondFuture`].
+//! always the inner service's, so the adapter can keep its error type. Each service names the
+//! future that answers for it ([`Rejecting::Answering`]): the breaker's and the bulkhead's
+//! ([`breaker::HttpResponseFuture`](crate::breaker::HttpResponseFuture),
+//! [`bulkhead::HttpResponseFuture`](crate::bulkhead::HttpResponseFuture)) answer a rejection
+//! themselves and hand the inner result on as it came; the coalescing service's goes through
+//! [`RespondFuture`].
 //!
 //! # Example
 //! ```
