@@ -131,11 +131,25 @@ impl<S, H: BulkheadHandle> BulkheadService<S, H> {
         }
     }
 
-    /// Decides the next call's slot: taken at once, waited for, or refused.
+    /// Decides the next call's slot: taken at once, waited for, or refused. Taking a free slot
+    /// is inlined into the caller; the rest ([`Self::poll_reserve_slow`]) is not.
+    #[inline]
     fn poll_reserve(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         if self.slot.is_some() || self.full.is_some() {
             return Poll::Ready(());
         }
+        if self.waiting.is_none()
+            && let Ok(slot) = BulkheadGuard::try_acquire(&self.bulkhead)
+        {
+            self.slot = Some(slot);
+            return Poll::Ready(());
+        }
+        self.poll_reserve_slow(cx)
+    }
+
+    /// [`Self::poll_reserve`] when no slot was free at once: wait for one, or refuse.
+    #[inline(never)]
+    fn poll_reserve_slow(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         let waiting = match self.waiting.as_mut() {
             Some(waiting) => waiting,
             None => match BulkheadGuard::try_acquire(&self.bulkhead) {
