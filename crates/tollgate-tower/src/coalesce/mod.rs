@@ -46,9 +46,9 @@
 //! and the buffered response. On the project's benchmark machine that is ≈ 0.3 µs over calling
 //! the service directly (`docs/PERFORMANCE.md` in the repository, "Session 11"), a little more
 //! than tower-resilience's coalescer. Joiners sleep until the result is out instead of polling
-//! for it: a burst of 100 same-key requests costs the runtime's workers 0.12–0.28 ms, against ≈ 4 ms
-//! for tower-resilience's. So coalesce the routes where identical requests do arrive together
-//! (an expensive report, a cache fill), not every route.
+//! for it: a burst of 100 same-key requests costs the runtime's workers 0.12–0.28 ms, against
+//! ≈ 4 ms for tower-resilience's. So coalesce the routes where identical requests do arrive
+//! together (an expensive report, a cache fill), not every route.
 //!
 //! # Metrics
 //! `tollgate_coalesce_requests_total{role}`: every request, by how it took part: `leader` (it
