@@ -313,6 +313,8 @@ async fn http_breaker_hands_an_inner_error_back_unchanged_and_counts_it_as_a_fai
             "upstream down"
         );
     }
+    let totals = breaker.totals();
+    assert_eq!((totals.calls, totals.failures), (4, 4));
     assert_eq!(breaker.state(), State::Open);
     let res = svc.clone().oneshot(request()).await.unwrap();
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);

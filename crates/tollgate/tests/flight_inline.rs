@@ -191,12 +191,14 @@ async fn a_joiner_gone_before_the_inline_work_finishes_leaves_the_leader_its_res
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn callers_racing_a_leader_whose_work_finishes_in_its_first_poll_all_get_its_result() {
-    // Work that is ready at once finishes in its leader's first poll, where a lone leader takes
-    // its result unpublished; callers joining on other threads meanwhile must still get it.
+    // A stress check: work that is ready at once finishes in its leader's first poll, where a
+    // lone leader takes its result unpublished; callers joining on other threads meanwhile must
+    // still get it (when one joins in that window, a result wrongly kept hangs it: the bound
+    // fails the test). The window is hit by chance, a few dozen joins a run here; the
+    // deterministic case is the test above that joins from inside the work's last poll.
     const ROUNDS: u64 = 300;
     const CALLERS: usize = 16;
     let flight = Shared::new();
-    let (mut leaders, mut joiners) = (0, 0);
     for round in 0..ROUNDS {
         let runs = Counter::default();
         let gate = Arc::new(tokio::sync::Barrier::new(CALLERS));
@@ -220,15 +222,13 @@ async fn callers_racing_a_leader_whose_work_finishes_in_its_first_poll_all_get_i
             assert_eq!(outcome.result, Ok(round));
             match outcome.role {
                 Role::Leader => led += 1,
-                Role::Joiner => joiners += 1,
+                Role::Joiner => {}
                 other => panic!("unexpected role {other:?}"),
             }
         }
         assert_eq!(runs.get(), led, "one execution per leader");
         assert_eq!(flight.len(), 0);
-        leaders += led;
     }
-    assert_eq!(leaders + joiners, ROUNDS as usize * CALLERS);
 }
 
 #[tokio::test(flavor = "current_thread")]
