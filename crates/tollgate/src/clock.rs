@@ -20,11 +20,12 @@ pub enum Clock {
     Tokio,
     /// A clock that only moves when told to.
     Manual(ManualClock),
-    /// The kernel's coarse monotonic clock (`CLOCK_MONOTONIC_COARSE` on Linux): a read costs a
-    /// fraction of a precise one (measured: 7.6 ns against 31–43 ns on this project's VMs), but
-    /// time advances in steps of the kernel tick (1–4 ms). For high-rate breakers with a time
-    /// window whose buckets and slow-call thresholds are far longer than a tick; it does not
-    /// follow `tokio::time::pause` (tests use [`Clock::Manual`]). Elsewhere than Linux it is
+    /// The kernel's coarse monotonic clock (`CLOCK_MONOTONIC_COARSE` on Linux, read through
+    /// libc, so programs using it run under valgrind): a read costs a fraction of a precise one
+    /// (measured: 7.6 ns against 31–43 ns on this project's VMs), but time advances in steps of
+    /// the kernel tick (1–4 ms). For high-rate breakers with a time window whose buckets and
+    /// slow-call thresholds are far longer than a tick; it does not follow
+    /// `tokio::time::pause` (tests use [`Clock::Manual`]). Elsewhere than Linux it is
     /// [`Clock::Tokio`].
     Coarse,
 }
