@@ -192,10 +192,14 @@ where
         // future is dropped unpolled) from the moment of the call. Only a leader calls the
         // inner service, here, so the work holds the call's future rather than the request;
         // a joiner's request is dropped and the service stays ready for the next one.
+        // The work borrows the request where it is, so that a leader moves it once, into the
+        // inner call, rather than into the work and along with it (five moves of ~250 bytes).
         let inner = &mut self.inner;
-        let turn = self
-            .flight
-            .enter(key, move || shared::execute(inner.call(req), body_limit));
+        let mut req = Some(req);
+        let request = &mut req;
+        let turn = self.flight.enter(key, move || {
+            shared::execute(request.take().map(|req| inner.call(req)), body_limit)
+        });
         self.common.counters.count(turn.role());
         ResponseFuture::shared(turn, role_extension)
     }

@@ -53,9 +53,14 @@ impl SharedResponse {
 
 /// The shared execution: the inner service's `call`, then its response body buffered up to
 /// `limit` bytes (its data frames; trailers are not shared).
-pub(crate) fn execute<F, B, E>(call: F, limit: usize) -> Execute<F, B, E> {
+///
+/// `None` (no call was made) ends at once as [`CoalesceError::Aborted`].
+pub(crate) fn execute<F, B, E>(call: Option<F>, limit: usize) -> Execute<F, B, E> {
     Execute {
-        step: Step::Calling { call },
+        step: match call {
+            Some(call) => Step::Calling { call },
+            None => Step::NotCalled,
+        },
         limit,
         error: PhantomData,
     }
@@ -85,6 +90,8 @@ pin_project! {
             body: B,
             data: Data,
         },
+        // No call was made.
+        NotCalled,
         // The result is out: polled again, it stays pending.
         Done,
     }
@@ -148,6 +155,10 @@ where
                             body: data.into_bytes(),
                         })
                     }));
+                }
+                StepProj::NotCalled => {
+                    this.step.set(Step::Done);
+                    return Poll::Ready(Err(CoalesceError::Aborted));
                 }
                 StepProj::Done => return Poll::Pending,
             }
@@ -234,7 +245,7 @@ mod tests {
         *response.status_mut() = StatusCode::CREATED;
         response.headers_mut().insert("x-a", "1".parse().unwrap());
         response.extensions_mut().insert(7u8);
-        execute(std::future::ready(Ok::<_, ()>(response)), limit).await
+        execute(Some(std::future::ready(Ok::<_, ()>(response))), limit).await
     }
 
     #[tokio::test]
@@ -310,7 +321,7 @@ mod tests {
                 false,
             )))
         };
-        let mut execute = std::pin::pin!(execute(call, 10));
+        let mut execute = std::pin::pin!(execute(Some(call), 10));
         let shared = std::future::poll_fn(|cx| execute.as_mut().poll(cx))
             .await
             .unwrap();
@@ -323,9 +334,23 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn no_call_ends_as_aborted_and_stays_pending() {
+        let mut execute = std::pin::pin!(execute(
+            None::<std::future::Ready<Result<Response<Frames>, ()>>>,
+            10
+        ));
+        let err = std::future::poll_fn(|cx| execute.as_mut().poll(cx))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, CoalesceError::Aborted));
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        assert!(execute.as_mut().poll(&mut cx).is_pending());
+    }
+
+    #[tokio::test]
     async fn the_inner_error_is_shared() {
         let call = std::future::ready(Err::<Response<Frames>, _>(7));
-        let mut execute = std::pin::pin!(execute(call, 10));
+        let mut execute = std::pin::pin!(execute(Some(call), 10));
         let err = std::future::poll_fn(|cx| execute.as_mut().poll(cx))
             .await
             .unwrap_err();
