@@ -106,8 +106,40 @@ impl<R: Borrow<Bulkhead>> BulkheadGuard<R> {
                 bulkhead: bulkhead.clone(),
             })
         } else {
-            Err(bulkhead.borrow().full())
+            Err(bulkhead.borrow().refusal())
         }
+    }
+
+    /// Like [`try_acquire`](Self::try_acquire), but the guard holds the bulkhead through
+    /// `bulkhead` itself rather than a clone of it: for a holder that owns a handle and can
+    /// give it to the slot (a tower service between `poll_ready` and `call`), taking a free slot
+    /// touches no reference count. Without a free slot, `bulkhead` comes back with the refusal.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tollgate::policy::{Bulkhead, BulkheadGuard};
+    ///
+    /// let bulkhead = Bulkhead::new(1, Duration::ZERO);
+    /// let slot = BulkheadGuard::try_hold(bulkhead.clone()).unwrap();
+    /// let (again, full) = BulkheadGuard::try_hold(bulkhead.clone()).unwrap_err();
+    /// assert_eq!((full.max_concurrent(), again.available()), (1, 0));
+    /// drop(slot);
+    /// assert_eq!(bulkhead.available(), 1);
+    /// ```
+    #[inline]
+    pub fn try_hold(bulkhead: R) -> Result<Self, (R, BulkheadFull)> {
+        if bulkhead.borrow().slots.try_take() {
+            Ok(BulkheadGuard { bulkhead })
+        } else {
+            let full = bulkhead.borrow().refusal();
+            Err((bulkhead, full))
+        }
+    }
+
+    /// The handle this slot holds its bulkhead through.
+    #[inline]
+    pub fn handle(&self) -> &R {
+        &self.bulkhead
     }
 
     /// Takes a slot, waiting at most the bulkhead's `max_wait`, holding the bulkhead through
@@ -120,7 +152,7 @@ impl<R: Borrow<Bulkhead>> BulkheadGuard<R> {
         if taken {
             Ok(BulkheadGuard { bulkhead })
         } else {
-            Err(bulkhead.borrow().full())
+            Err(bulkhead.borrow().refusal())
         }
     }
 
@@ -234,7 +266,9 @@ impl Bulkhead {
         BulkheadGuard::try_acquire(self)
     }
 
-    fn full(&self) -> BulkheadFull {
+    /// What a caller this bulkhead turns away gets: [`BulkheadFull`], with this bulkhead's
+    /// limit.
+    pub fn refusal(&self) -> BulkheadFull {
         BulkheadFull {
             max_concurrent: self.slots.max,
         }
