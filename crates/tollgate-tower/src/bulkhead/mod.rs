@@ -87,8 +87,6 @@ use crate::respond::{Rejecting, Respond};
 /// whatever the handle: a `'static` bound on the handle would make rustc reject as not `Send`
 /// the async blocks that hold a service over a `&'static Bulkhead` ("implementation of `Borrow`
 /// is not general enough").
-/// Boxed twice so that the service's field is one thin pointer (see [`BulkheadService`]'s
-/// fields).
 type Waiting = Pin<Box<dyn Future<Output = Result<OwnedBulkheadSlot, BulkheadFull>> + Send + Sync>>;
 
 /// What a layer can hold its bulkhead by: a [`Bulkhead`] or a `&'static Bulkhead` (see [how
@@ -101,18 +99,42 @@ impl<H: Borrow<Bulkhead> + Clone + Send + Sync> BulkheadHandle for H {}
 
 /// A service limited by a bulkhead held by `H`; calls turned away are
 /// [`BulkheadError::Full`]. Made by [`BulkheadLayer`].
+///
+/// # Panics
+/// Polled, called or cloned again after its handle's own `Borrow::borrow` or `Clone::clone`
+/// panicked inside it (the service then no longer holds its bulkhead). `Bulkhead` and
+/// `&'static Bulkhead` never panic there.
 pub struct BulkheadService<S, H: Borrow<Bulkhead> = Bulkhead> {
     inner: S,
+    /// The handle and the next call's slot, in one tag and one pointer for the handles of this
+    /// crate, which the compiler moves in two registers. Four words before (handle, slot,
+    /// refusal, wait): `oneshot` on a fresh clone read them back in 16-byte pieces the clone
+    /// had written in other pieces, a store-forwarding stall of ≈ 10 ns a request when a call
+    /// came between the clone and `oneshot` (`docs/PERFORMANCE.md`, session 12).
+    state: State<H>,
+}
+
+/// A [`BulkheadService`]'s bulkhead and what its `poll_ready` decided for the next call. Every
+/// state holds the handle: a slot through it, a wait beside it.
+enum State<H: Borrow<Bulkhead>> {
+    /// Nothing decided: the next `poll_ready` takes a slot.
+    Idle(H),
+    /// The slot `poll_ready` took for the next call, holding the bulkhead through the handle.
+    Slot(BulkheadGuard<H>),
+    /// `poll_ready` found no slot (and waited as long as `max_wait` allows): the next call is
+    /// turned away.
+    Full(H),
+    /// A full bulkhead with a `max_wait`: waiting for a slot.
+    Waiting(Box<Wait<H>>),
+    /// Only while the state changes; left behind by a panic in the handle's `borrow` or
+    /// `clone`.
+    Gone,
+}
+
+/// The handle and the wait, boxed together: the state stays one pointer.
+struct Wait<H> {
     bulkhead: H,
-    // Every field is one word that a new service writes whole (an `Option` of a pointer or of
-    // a non-zero number): moving a service just made (as `oneshot` on a clone does) then
-    // never reads 16 bytes written in pieces, which stalls the CPU's store forwarding —
-    // measured: a `Result` or a fat `Option` here cost 5–8 ns a call.
-    /// The slot `poll_ready` took for the next call.
-    slot: Option<BulkheadGuard<H>>,
-    /// Or: the next call is turned away.
-    full: Option<BulkheadFull>,
-    waiting: Option<Box<Waiting>>,
+    waiting: Waiting,
 }
 
 /// A [`BulkheadService`] whose rejections are answered with the `503` of
@@ -124,56 +146,87 @@ impl<S, H: BulkheadHandle> BulkheadService<S, H> {
     pub fn new(inner: S, bulkhead: H) -> Self {
         BulkheadService {
             inner,
-            bulkhead,
-            slot: None,
-            full: None,
-            waiting: None,
+            state: State::Idle(bulkhead),
+        }
+    }
+
+    /// The handle, whatever the state.
+    fn handle(&self) -> &H {
+        match &self.state {
+            State::Idle(bulkhead) | State::Full(bulkhead) => bulkhead,
+            State::Slot(slot) => slot.handle(),
+            State::Waiting(wait) => &wait.bulkhead,
+            State::Gone => gone(),
         }
     }
 
     /// Decides the next call's slot: taken at once, waited for, or refused. Taking a free slot
-    /// is inlined into the caller; the rest ([`Self::poll_reserve_slow`]) is not.
+    /// is inlined into the caller; waiting and refusing ([`Self::refused`], [`Self::poll_wait`])
+    /// are not.
     #[inline]
     fn poll_reserve(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        if self.slot.is_some() || self.full.is_some() {
-            return Poll::Ready(());
+        match self.state {
+            State::Idle(_) | State::Waiting(_) => {}
+            State::Slot(_) | State::Full(_) => return Poll::Ready(()),
+            State::Gone => gone(),
         }
-        if self.waiting.is_none()
-            && let Ok(slot) = BulkheadGuard::try_acquire(&self.bulkhead)
-        {
-            self.slot = Some(slot);
-            return Poll::Ready(());
-        }
-        self.poll_reserve_slow(cx)
+        let (state, poll) = match std::mem::replace(&mut self.state, State::Gone) {
+            State::Idle(bulkhead) => match BulkheadGuard::try_hold(bulkhead) {
+                Ok(slot) => (State::Slot(slot), Poll::Ready(())),
+                Err((bulkhead, full)) => Self::refused(bulkhead, full, cx),
+            },
+            State::Waiting(wait) => Self::poll_wait(wait, cx),
+            // Not reached: `Slot` and `Full` returned above, `Gone` panicked.
+            decided => (decided, Poll::Ready(())),
+        };
+        self.put_back(state);
+        poll
     }
 
-    /// [`Self::poll_reserve`] when no slot was free at once: wait for one, or refuse.
+    /// No slot was free at once: wait for one if the bulkhead has a `max_wait`, else refuse.
     #[inline(never)]
-    fn poll_reserve_slow(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let waiting = match self.waiting.as_mut() {
-            Some(waiting) => waiting,
-            None => match BulkheadGuard::try_acquire(&self.bulkhead) {
-                Err(_) if !self.bulkhead.borrow().max_wait().is_zero() => {
-                    let bulkhead = self.bulkhead.borrow().clone();
-                    self.waiting.insert(Box::new(Box::pin(async move {
-                        bulkhead.acquire_owned().await
-                    })))
-                }
-                taken => return self.reserve(taken),
-            },
+    fn refused(bulkhead: H, full: BulkheadFull, cx: &mut Context<'_>) -> (State<H>, Poll<()>) {
+        let max_wait = bulkhead.borrow().max_wait();
+        if max_wait.is_zero() {
+            return Self::full(bulkhead, full);
+        }
+        let shared = bulkhead.borrow().clone();
+        let wait = Box::new(Wait {
+            bulkhead,
+            waiting: Box::pin(async move { shared.acquire_owned().await }),
+        });
+        Self::poll_wait(wait, cx)
+    }
+
+    /// Polls the wait for a slot.
+    #[inline(never)]
+    fn poll_wait(mut wait: Box<Wait<H>>, cx: &mut Context<'_>) -> (State<H>, Poll<()>) {
+        let waited = match wait.waiting.as_mut().poll(cx) {
+            Poll::Pending => return (State::Waiting(wait), Poll::Pending),
+            Poll::Ready(waited) => waited,
         };
-        let waited = ready!(waiting.as_mut().as_mut().poll(cx));
-        self.waiting = None;
-        let waited = waited.and_then(|slot| match slot.rehold(self.bulkhead.clone()) {
-            Ok(slot) => Ok(slot),
+        let Wait { bulkhead, .. } = *wait;
+        let slot = match waited {
+            Ok(slot) => slot,
+            Err(full) => return Self::full(bulkhead, full),
+        };
+        match slot.rehold(bulkhead.clone()) {
+            Ok(slot) => (State::Slot(slot), Poll::Ready(())),
             // Not the layer's bulkhead (a handle whose `borrow` changed): hand the slot back
             // and take one of the handle's, if it has one free.
             Err(slot) => {
                 drop(slot);
-                BulkheadGuard::try_acquire(&self.bulkhead)
+                match BulkheadGuard::try_hold(bulkhead) {
+                    Ok(slot) => (State::Slot(slot), Poll::Ready(())),
+                    Err((bulkhead, full)) => Self::full(bulkhead, full),
+                }
             }
-        });
-        self.reserve(waited)
+        }
+    }
+
+    fn full(bulkhead: H, full: BulkheadFull) -> (State<H>, Poll<()>) {
+        tracing::debug!(max = full.max_concurrent(), "bulkhead layer: call rejected");
+        (State::Full(bulkhead), Poll::Ready(()))
     }
 
     /// `poll_ready`, with the inner service's error type.
@@ -183,23 +236,53 @@ impl<S, H: BulkheadHandle> BulkheadService<S, H> {
         S: Service<Req>,
     {
         ready!(self.poll_reserve(cx));
-        if self.full.is_some() {
+        if let State::Full(_) = self.state {
             // Turned away: the inner service will not be called, so its readiness is moot.
             return Poll::Ready(Ok(()));
         }
         self.inner.poll_ready(cx)
     }
 
-    fn reserve(&mut self, reserved: Result<BulkheadGuard<H>, BulkheadFull>) -> Poll<()> {
-        match reserved {
-            Ok(slot) => self.slot = Some(slot),
-            Err(full) => {
-                tracing::debug!(max = full.max_concurrent(), "bulkhead layer: call rejected");
-                self.full = Some(full);
+    /// The next call's slot, or its refusal; the service is idle again.
+    #[inline]
+    fn take_reserved(&mut self) -> Result<BulkheadGuard<H>, BulkheadFull> {
+        let (state, reserved) = match std::mem::replace(&mut self.state, State::Gone) {
+            State::Slot(slot) => (State::Idle(slot.handle().clone()), Ok(slot)),
+            State::Full(bulkhead) => {
+                let full = bulkhead.borrow().refusal();
+                (State::Idle(bulkhead), Err(full))
             }
-        }
-        Poll::Ready(())
+            // Without a `poll_ready` first (a caller breaking the contract) a free slot is
+            // still taken, never waited for.
+            State::Idle(bulkhead) => {
+                let taken = BulkheadGuard::try_acquire(&bulkhead);
+                (State::Idle(bulkhead), taken)
+            }
+            State::Waiting(wait) => {
+                let taken = BulkheadGuard::try_acquire(&wait.bulkhead);
+                (State::Waiting(wait), taken)
+            }
+            State::Gone => gone(),
+        };
+        self.put_back(state);
+        reserved
     }
+
+    /// Puts the state back in place of the `Gone` it was replaced by. Nothing is dropped: an
+    /// assignment would call the state's drop, out of line, not knowing the slot holds `Gone`
+    /// (16 % of a request's samples in `perf`).
+    #[inline]
+    fn put_back(&mut self, state: State<H>) {
+        let gone = std::mem::replace(&mut self.state, state);
+        debug_assert!(matches!(gone, State::Gone), "a state was replaced twice");
+        std::mem::forget(gone);
+    }
+}
+
+/// A service whose handle panicked while its state changed holds no bulkhead any more.
+#[cold]
+fn gone() -> ! {
+    panic!("BulkheadService used after its bulkhead handle panicked inside it")
 }
 
 impl<S, H, Req> Service<Req> for BulkheadService<S, H>
@@ -219,14 +302,7 @@ where
 
     #[inline]
     fn call(&mut self, req: Req) -> Self::Future {
-        // Without a `poll_ready` first (a caller breaking the contract) a free slot is still
-        // taken, never waited for.
-        let reserved = match (self.slot.take(), self.full.take()) {
-            (Some(slot), _) => Ok(slot),
-            (None, Some(full)) => Err(full),
-            (None, None) => BulkheadGuard::try_acquire(&self.bulkhead),
-        };
-        match reserved {
+        match self.take_reserved() {
             Ok(slot) => ResponseFuture::called(self.inner.call(req), slot),
             Err(full) => ResponseFuture::rejected(full),
         }
@@ -255,16 +331,22 @@ where
 impl<S: Clone, H: BulkheadHandle> Clone for BulkheadService<S, H> {
     /// A clone shares the bulkhead but not a slot reserved by this service's `poll_ready`.
     fn clone(&self) -> Self {
-        BulkheadService::new(self.inner.clone(), self.bulkhead.clone())
+        BulkheadService::new(self.inner.clone(), self.handle().clone())
     }
 }
 
 impl<S, H: Borrow<Bulkhead>> fmt::Debug for BulkheadService<S, H> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (bulkhead, next) = match &self.state {
+            State::Idle(bulkhead) => (Some(bulkhead.borrow()), "undecided"),
+            State::Slot(slot) => (Some(slot.handle().borrow()), "slot reserved"),
+            State::Full(bulkhead) => (Some(bulkhead.borrow()), "turned away"),
+            State::Waiting(wait) => (Some(wait.bulkhead.borrow()), "waiting for a slot"),
+            State::Gone => (None, "handle panicked"),
+        };
         f.debug_struct("BulkheadService")
-            .field("bulkhead", self.bulkhead.borrow())
-            .field("slot_reserved", &self.slot.is_some())
-            .field("turned_away", &self.full.is_some())
+            .field("bulkhead", &bulkhead)
+            .field("next_call", &next)
             .finish_non_exhaustive()
     }
 }
