@@ -129,8 +129,10 @@ use shared::SharedResponse;
 /// A service whose concurrent same-key requests share one call. Made by [`CoalesceLayer`].
 pub struct CoalesceService<S, F, K, E> {
     inner: S,
+    /// The key extractor, the metric handles and the settings, behind one reference count: with
+    /// the flight, the service is two pointers, which the compiler moves in registers (a
+    /// service cloned for each request is moved right after the clone).
     common: Arc<Common<F>>,
-    settings: Settings,
     flight: Flight<K, Arc<SharedResponse>, CoalesceError<E>>,
 }
 
@@ -149,8 +151,8 @@ where
             common: Arc::new(Common {
                 key,
                 counters: Counters::registered(),
+                settings,
             }),
-            settings,
             flight: Flight::new(),
         }
     }
@@ -187,7 +189,7 @@ where
         let Settings {
             body_limit,
             role_extension,
-        } = self.settings;
+        } = self.common.settings;
         // The turn is taken now: a leader's execution is registered (and runs, even if this
         // future is dropped unpolled) from the moment of the call. Only a leader calls the
         // inner service, here, so the work holds the call's future rather than the request;
@@ -205,11 +207,12 @@ where
     }
 }
 
-/// What every clone of a service shares: the key extractor and the metric handles (one
-/// reference count for both).
+/// What every clone of a service shares: the key extractor, the metric handles and the
+/// settings (one reference count for all).
 struct Common<F> {
     key: Arc<F>,
     counters: Counters,
+    settings: Settings,
 }
 
 /// `tollgate_coalesce_requests_total{role}`, registered once per service (when the layer makes
@@ -270,7 +273,6 @@ impl<S: Clone, F, K, E> Clone for CoalesceService<S, F, K, E> {
         CoalesceService {
             inner: self.inner.clone(),
             common: Arc::clone(&self.common),
-            settings: self.settings,
             flight: self.flight.clone(),
         }
     }
@@ -279,8 +281,8 @@ impl<S: Clone, F, K, E> Clone for CoalesceService<S, F, K, E> {
 impl<S, F, K: Hash + Eq, E> fmt::Debug for CoalesceService<S, F, K, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CoalesceService")
-            .field("body_limit", &self.settings.body_limit)
-            .field("role_extension", &self.settings.role_extension)
+            .field("body_limit", &self.common.settings.body_limit)
+            .field("role_extension", &self.common.settings.role_extension)
             .field("flight", &self.flight)
             .finish_non_exhaustive()
     }
