@@ -161,13 +161,13 @@ fn a_call_without_poll_ready_takes_a_free_slot_or_is_turned_away() {
 }
 
 /// A handle that leads to bulkhead `a` until told to lead to `b` (which a handle must never
-/// do; the service copes), or panics when told to.
-#[derive(Clone)]
+/// do; the service copes), and whose `borrow` or `clone` panics when told to.
 struct Switching {
     a: Bulkhead,
     b: Bulkhead,
     to_b: Arc<AtomicBool>,
     panics: Arc<AtomicBool>,
+    clone_panics: Arc<AtomicBool>,
 }
 
 impl Borrow<Bulkhead> for Switching {
@@ -181,12 +181,29 @@ impl Borrow<Bulkhead> for Switching {
     }
 }
 
+impl Clone for Switching {
+    fn clone(&self) -> Self {
+        assert!(
+            !self.clone_panics.load(Ordering::SeqCst),
+            "the clone panics"
+        );
+        Switching {
+            a: self.a.clone(),
+            b: self.b.clone(),
+            to_b: Arc::clone(&self.to_b),
+            panics: Arc::clone(&self.panics),
+            clone_panics: Arc::clone(&self.clone_panics),
+        }
+    }
+}
+
 fn switching(max_wait: Duration) -> Switching {
     Switching {
         a: Bulkhead::new(1, max_wait),
         b: Bulkhead::new(1, max_wait),
         to_b: Arc::default(),
         panics: Arc::default(),
+        clone_panics: Arc::default(),
     }
 }
 
@@ -228,4 +245,89 @@ fn a_service_whose_handle_panicked_inside_it_says_so_when_used_again() {
         Some(&"BulkheadService used after its bulkhead handle panicked inside it")
     );
     assert_eq!(handle.a.available(), 1, "no slot was taken");
+}
+
+const GONE: &str = "BulkheadService used after its bulkhead handle panicked inside it";
+
+/// The panic message of `f`, which must panic.
+fn panic_of<R>(f: impl FnOnce() -> R) -> String {
+    let payload = catch_unwind(AssertUnwindSafe(f))
+        .err()
+        .expect("expected a panic");
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_handle_whose_clone_panics_in_call_gives_the_reserved_slot_back() {
+    let handle = switching(Duration::ZERO);
+    let mut svc = BulkheadService::new(Counted::default(), handle.clone());
+    ready_now(&mut svc).unwrap();
+    assert_eq!(handle.a.available(), 0, "reserved");
+
+    handle.clone_panics.store(true, Ordering::SeqCst);
+    assert_eq!(panic_of(|| svc.call(1)), "the clone panics");
+    handle.clone_panics.store(false, Ordering::SeqCst);
+    assert_eq!(handle.a.available(), 1, "the reserved slot was given back");
+    assert_eq!(panic_of(|| svc.poll_ready(&mut cx())), GONE);
+    assert_eq!(panic_of(|| svc.clone()), GONE);
+    assert_eq!(panic_of(|| svc.call(2)), GONE);
+    assert_eq!(handle.a.available(), 1);
+}
+
+#[tokio::test]
+async fn a_waiting_service_keeps_its_wait_through_an_early_call_and_a_clone_and_frees_it_when_dropped()
+ {
+    let bulkhead = Bulkhead::new(1, Duration::from_secs(60));
+    let upstream = Counted::default();
+    let mut svc = BulkheadLayer::new(bulkhead.clone()).layer(upstream.clone());
+    assert!(format!("{svc:?}").contains("undecided"), "{svc:?}");
+
+    let held = bulkhead.try_acquire_owned().unwrap();
+    assert!(svc.poll_ready(&mut cx()).is_pending());
+    assert!(format!("{svc:?}").contains("waiting for a slot"), "{svc:?}");
+    // A call without a ready service (breaking the contract): no slot is free, it is turned
+    // away at once, and the wait goes on.
+    match output(svc.call(1)) {
+        Err(BulkheadError::Full(full)) => assert_eq!(full.max_concurrent(), 1),
+        other => panic!("expected BulkheadFull, got {other:?}"),
+    }
+    assert!(format!("{svc:?}").contains("waiting for a slot"), "{svc:?}");
+    let clone = svc.clone();
+    assert!(
+        format!("{clone:?}").contains("undecided"),
+        "a clone does not share the wait"
+    );
+
+    drop(held);
+    ready_now(&mut svc).unwrap();
+    assert!(format!("{svc:?}").contains("slot reserved"), "{svc:?}");
+    assert_eq!(bulkhead.available(), 0);
+    assert_eq!(output(svc.call(2)).unwrap(), 2);
+    assert_eq!(upstream.counts(), (1, 1));
+
+    // A service dropped while it waits takes no slot afterwards.
+    let held = bulkhead.try_acquire_owned().unwrap();
+    let mut waiting = clone;
+    assert!(waiting.poll_ready(&mut cx()).is_pending());
+    drop(waiting);
+    drop(held);
+    tokio::task::yield_now().await;
+    assert_eq!(bulkhead.available(), 1);
+}
+
+#[test]
+fn a_refusal_shows_in_the_services_debug_output() {
+    let bulkhead = Bulkhead::new(1, Duration::ZERO);
+    let mut svc = BulkheadLayer::new(bulkhead.clone()).layer(Counted::default());
+    let _held = bulkhead.try_acquire_owned().unwrap();
+    ready_now(&mut svc).unwrap();
+    assert!(format!("{svc:?}").contains("turned away"), "{svc:?}");
+    assert!(
+        format!("{svc:?}").contains("max: 1, max_wait: 0ns, in_use: 1"),
+        "{svc:?}"
+    );
 }

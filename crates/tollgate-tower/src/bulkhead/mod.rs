@@ -102,8 +102,10 @@ impl<H: Borrow<Bulkhead> + Clone + Send + Sync> BulkheadHandle for H {}
 ///
 /// # Panics
 /// Polled, called or cloned again after its handle's own `Borrow::borrow` or `Clone::clone`
-/// panicked inside it (the service then no longer holds its bulkhead). `Bulkhead` and
-/// `&'static Bulkhead` never panic there.
+/// panicked inside it while it changed state: the service then no longer holds its bulkhead
+/// (and gave back the slot it held). `Bulkhead` and `&'static Bulkhead` never panic there. A
+/// panic anywhere else (the inner service, the wait for a slot, a tracing subscriber) leaves the
+/// service as it was.
 pub struct BulkheadService<S, H: Borrow<Bulkhead> = Bulkhead> {
     inner: S,
     /// The handle and the next call's slot, in one tag and one pointer for the handles of this
@@ -115,9 +117,9 @@ pub struct BulkheadService<S, H: Borrow<Bulkhead> = Bulkhead> {
 }
 
 /// A [`BulkheadService`]'s bulkhead and what its `poll_ready` decided for the next call. Every
-/// state holds the handle: a slot through it, a wait beside it.
+/// state but `Gone` holds the handle: a slot through it, a wait beside it.
 enum State<H: Borrow<Bulkhead>> {
-    /// Nothing decided: the next `poll_ready` takes a slot.
+    /// Nothing decided: the next `poll_ready` takes a slot, waits for one, or refuses.
     Idle(H),
     /// The slot `poll_ready` took for the next call, holding the bulkhead through the handle.
     Slot(BulkheadGuard<H>),
@@ -126,8 +128,8 @@ enum State<H: Borrow<Bulkhead>> {
     Full(H),
     /// A full bulkhead with a `max_wait`: waiting for a slot.
     Waiting(Box<Wait<H>>),
-    /// Only while the state changes; left behind by a panic in the handle's `borrow` or
-    /// `clone`.
+    /// Only inside [`BulkheadService::transition`]; left behind by a panic there, which can only
+    /// come from the handle's `borrow` or `clone`.
     Gone,
 }
 
@@ -160,73 +162,100 @@ impl<S, H: BulkheadHandle> BulkheadService<S, H> {
         }
     }
 
+    /// Moves the state through `change`, which owns it meanwhile. `change` cannot reach the
+    /// service (it is borrowed here), so the `Gone` standing in for the state is still there
+    /// when the new state comes back; only a panic inside `change` leaves it behind.
+    #[inline]
+    fn transition<R>(&mut self, change: impl FnOnce(State<H>) -> (State<H>, R)) -> R {
+        let (state, out) = change(std::mem::replace(&mut self.state, State::Gone));
+        // The `Gone` holds nothing: forgotten rather than dropped, because an assignment
+        // called the state's drop out of line, not knowing it holds `Gone` (16 % of a
+        // request's samples in `perf`).
+        std::mem::forget(std::mem::replace(&mut self.state, state));
+        out
+    }
+
     /// Decides the next call's slot: taken at once, waited for, or refused. Taking a free slot
-    /// is inlined into the caller; waiting and refusing ([`Self::refused`], [`Self::poll_wait`])
-    /// are not.
+    /// is inlined into the caller; starting a wait or refusing ([`Self::refuse_or_wait`]) and
+    /// the end of a wait ([`Self::waited`]) are not. The wait is polled in place.
     #[inline]
     fn poll_reserve(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        match self.state {
-            State::Idle(_) | State::Waiting(_) => {}
-            State::Slot(_) | State::Full(_) => return Poll::Ready(()),
-            State::Gone => gone(),
-        }
-        let (state, poll) = match std::mem::replace(&mut self.state, State::Gone) {
-            State::Idle(bulkhead) => match BulkheadGuard::try_hold(bulkhead) {
-                Ok(slot) => (State::Slot(slot), Poll::Ready(())),
-                Err((bulkhead, full)) => Self::refused(bulkhead, full, cx),
-            },
-            State::Waiting(wait) => Self::poll_wait(wait, cx),
-            // Not reached: `Slot` and `Full` returned above, `Gone` panicked.
-            decided => (decided, Poll::Ready(())),
-        };
-        self.put_back(state);
-        poll
-    }
-
-    /// No slot was free at once: wait for one if the bulkhead has a `max_wait`, else refuse.
-    #[inline(never)]
-    fn refused(bulkhead: H, full: BulkheadFull, cx: &mut Context<'_>) -> (State<H>, Poll<()>) {
-        let max_wait = bulkhead.borrow().max_wait();
-        if max_wait.is_zero() {
-            return Self::full(bulkhead, full);
-        }
-        let shared = bulkhead.borrow().clone();
-        let wait = Box::new(Wait {
-            bulkhead,
-            waiting: Box::pin(async move { shared.acquire_owned().await }),
-        });
-        Self::poll_wait(wait, cx)
-    }
-
-    /// Polls the wait for a slot.
-    #[inline(never)]
-    fn poll_wait(mut wait: Box<Wait<H>>, cx: &mut Context<'_>) -> (State<H>, Poll<()>) {
-        let waited = match wait.waiting.as_mut().poll(cx) {
-            Poll::Pending => return (State::Waiting(wait), Poll::Pending),
-            Poll::Ready(waited) => waited,
-        };
-        let Wait { bulkhead, .. } = *wait;
-        let slot = match waited {
-            Ok(slot) => slot,
-            Err(full) => return Self::full(bulkhead, full),
-        };
-        match slot.rehold(bulkhead.clone()) {
-            Ok(slot) => (State::Slot(slot), Poll::Ready(())),
-            // Not the layer's bulkhead (a handle whose `borrow` changed): hand the slot back
-            // and take one of the handle's, if it has one free.
-            Err(slot) => {
-                drop(slot);
-                match BulkheadGuard::try_hold(bulkhead) {
-                    Ok(slot) => (State::Slot(slot), Poll::Ready(())),
-                    Err((bulkhead, full)) => Self::full(bulkhead, full),
+        loop {
+            match &mut self.state {
+                State::Slot(_) | State::Full(_) => return Poll::Ready(()),
+                State::Gone => gone(),
+                State::Waiting(wait) => {
+                    let waited = ready!(wait.waiting.as_mut().poll(cx));
+                    self.waited(waited);
+                    return Poll::Ready(());
+                }
+                State::Idle(_) => {
+                    let refused = self.transition(|state| match state {
+                        State::Idle(bulkhead) => match BulkheadGuard::try_hold(bulkhead) {
+                            Ok(slot) => (State::Slot(slot), None),
+                            Err((bulkhead, full)) => (State::Idle(bulkhead), Some(full)),
+                        },
+                        other => (other, None), // not reached: the state is `Idle`
+                    });
+                    match refused {
+                        None => return Poll::Ready(()),
+                        // Refused (ready), or waiting (polled by the next turn of the loop).
+                        Some(full) => self.refuse_or_wait(full),
+                    }
                 }
             }
         }
     }
 
-    fn full(bulkhead: H, full: BulkheadFull) -> (State<H>, Poll<()>) {
-        tracing::debug!(max = full.max_concurrent(), "bulkhead layer: call rejected");
-        (State::Full(bulkhead), Poll::Ready(()))
+    /// No slot was free at once: wait for one if the bulkhead has a `max_wait`, else refuse.
+    #[inline(never)]
+    fn refuse_or_wait(&mut self, full: BulkheadFull) {
+        let bulkhead = self.handle().borrow();
+        if bulkhead.max_wait().is_zero() {
+            self.transition(|state| match state {
+                State::Idle(bulkhead) => (State::Full(bulkhead), ()),
+                other => (other, ()), // not reached: the state is `Idle`
+            });
+            return log_refusal(full);
+        }
+        let shared = bulkhead.clone();
+        let waiting: Waiting = Box::pin(async move { shared.acquire_owned().await });
+        self.transition(|state| match state {
+            State::Idle(bulkhead) => (State::Waiting(Box::new(Wait { bulkhead, waiting })), ()),
+            other => (other, ()), // not reached: the state is `Idle`
+        });
+    }
+
+    /// The wait for a slot ended: the slot is held through the layer's handle, or the next call
+    /// is turned away.
+    #[inline(never)]
+    fn waited(&mut self, waited: Result<OwnedBulkheadSlot, BulkheadFull>) {
+        let refused = self.transition(|state| {
+            let wait = match state {
+                State::Waiting(wait) => wait,
+                other => return (other, None), // not reached: the state is `Waiting`
+            };
+            let Wait { bulkhead, .. } = *wait;
+            let slot = match waited {
+                Ok(slot) => slot,
+                Err(full) => return (State::Full(bulkhead), Some(full)),
+            };
+            match slot.rehold(bulkhead.clone()) {
+                Ok(slot) => (State::Slot(slot), None),
+                // Not the layer's bulkhead (a handle whose `borrow` changed): hand the slot back
+                // and take one of the handle's, if it has one free.
+                Err(slot) => {
+                    drop(slot);
+                    match BulkheadGuard::try_hold(bulkhead) {
+                        Ok(slot) => (State::Slot(slot), None),
+                        Err((bulkhead, full)) => (State::Full(bulkhead), Some(full)),
+                    }
+                }
+            }
+        });
+        if let Some(full) = refused {
+            log_refusal(full);
+        }
     }
 
     /// `poll_ready`, with the inner service's error type.
@@ -243,17 +272,18 @@ impl<S, H: BulkheadHandle> BulkheadService<S, H> {
         self.inner.poll_ready(cx)
     }
 
-    /// The next call's slot, or its refusal; the service is idle again.
+    /// The next call's slot, or its refusal. What `poll_ready` decided is used up (the service
+    /// is idle again); the refusal is rebuilt from the bulkhead. A call without `poll_ready`
+    /// first (a caller breaking the contract) still takes a free slot, never waits for one, and
+    /// leaves a wait in progress as it is.
     #[inline]
     fn take_reserved(&mut self) -> Result<BulkheadGuard<H>, BulkheadFull> {
-        let (state, reserved) = match std::mem::replace(&mut self.state, State::Gone) {
+        self.transition(|state| match state {
             State::Slot(slot) => (State::Idle(slot.handle().clone()), Ok(slot)),
             State::Full(bulkhead) => {
                 let full = bulkhead.borrow().refusal();
                 (State::Idle(bulkhead), Err(full))
             }
-            // Without a `poll_ready` first (a caller breaking the contract) a free slot is
-            // still taken, never waited for.
             State::Idle(bulkhead) => {
                 let taken = BulkheadGuard::try_acquire(&bulkhead);
                 (State::Idle(bulkhead), taken)
@@ -263,20 +293,12 @@ impl<S, H: BulkheadHandle> BulkheadService<S, H> {
                 (State::Waiting(wait), taken)
             }
             State::Gone => gone(),
-        };
-        self.put_back(state);
-        reserved
+        })
     }
+}
 
-    /// Puts the state back in place of the `Gone` it was replaced by. Nothing is dropped: an
-    /// assignment would call the state's drop, out of line, not knowing the slot holds `Gone`
-    /// (16 % of a request's samples in `perf`).
-    #[inline]
-    fn put_back(&mut self, state: State<H>) {
-        let gone = std::mem::replace(&mut self.state, state);
-        debug_assert!(matches!(gone, State::Gone), "a state was replaced twice");
-        std::mem::forget(gone);
-    }
+fn log_refusal(full: BulkheadFull) {
+    tracing::debug!(max = full.max_concurrent(), "bulkhead layer: call rejected");
 }
 
 /// A service whose handle panicked while its state changed holds no bulkhead any more.
@@ -337,16 +359,22 @@ impl<S: Clone, H: BulkheadHandle> Clone for BulkheadService<S, H> {
 
 impl<S, H: Borrow<Bulkhead>> fmt::Debug for BulkheadService<S, H> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (bulkhead, next) = match &self.state {
-            State::Idle(bulkhead) => (Some(bulkhead.borrow()), "undecided"),
-            State::Slot(slot) => (Some(slot.handle().borrow()), "slot reserved"),
-            State::Full(bulkhead) => (Some(bulkhead.borrow()), "turned away"),
-            State::Waiting(wait) => (Some(wait.bulkhead.borrow()), "waiting for a slot"),
-            State::Gone => (None, "handle panicked"),
+        let mut out = f.debug_struct("BulkheadService");
+        let next = match &self.state {
+            State::Idle(bulkhead) => out
+                .field("bulkhead", bulkhead.borrow())
+                .field("next_call", &"undecided"),
+            State::Slot(slot) => out
+                .field("bulkhead", slot.handle().borrow())
+                .field("next_call", &"slot reserved"),
+            State::Full(bulkhead) => out
+                .field("bulkhead", bulkhead.borrow())
+                .field("next_call", &"turned away"),
+            State::Waiting(wait) => out
+                .field("bulkhead", wait.bulkhead.borrow())
+                .field("next_call", &"waiting for a slot"),
+            State::Gone => out.field("next_call", &"none: its handle panicked"),
         };
-        f.debug_struct("BulkheadService")
-            .field("bulkhead", &bulkhead)
-            .field("next_call", &next)
-            .finish_non_exhaustive()
+        next.finish_non_exhaustive()
     }
 }

@@ -27,7 +27,8 @@ pub enum CoalesceError<E> {
     Body(Arc<dyn Error + Send + Sync>),
     /// The inner service panicked; the panic's message.
     Panicked(String),
-    /// The execution was stopped before it finished (the runtime shut down).
+    /// The execution was stopped before it finished (the runtime shut down). Also what an
+    /// execution that was never given its request would end with, which the layer never does.
     Aborted,
 }
 

@@ -130,8 +130,8 @@ use shared::SharedResponse;
 pub struct CoalesceService<S, F, K, E> {
     inner: S,
     /// The key extractor, the metric handles and the settings, behind one reference count: with
-    /// the flight, the service is two pointers, which the compiler moves in registers (a
-    /// service cloned for each request is moved right after the clone).
+    /// the flight, the service is two pointers besides `inner`, which the compiler moves in
+    /// registers (a service cloned for each request is moved right after the clone).
     common: Arc<Common<F>>,
     flight: Flight<K, Arc<SharedResponse>, CoalesceError<E>>,
 }

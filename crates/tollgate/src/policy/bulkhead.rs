@@ -137,6 +137,16 @@ impl<R: Borrow<Bulkhead>> BulkheadGuard<R> {
     }
 
     /// The handle this slot holds its bulkhead through.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tollgate::policy::{Bulkhead, BulkheadGuard};
+    ///
+    /// let bulkhead = Bulkhead::new(2, Duration::ZERO);
+    /// let slot = BulkheadGuard::try_acquire(&&bulkhead).unwrap();
+    /// assert!(std::ptr::eq(*slot.handle(), &bulkhead));
+    /// assert_eq!(slot.handle().available(), 1);
+    /// ```
     #[inline]
     pub fn handle(&self) -> &R {
         &self.bulkhead
@@ -268,6 +278,16 @@ impl Bulkhead {
 
     /// What a caller this bulkhead turns away gets: [`BulkheadFull`], with this bulkhead's
     /// limit.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tollgate::policy::Bulkhead;
+    ///
+    /// let bulkhead = Bulkhead::new(2, Duration::ZERO);
+    /// let (_a, _b) = (bulkhead.try_acquire_owned(), bulkhead.try_acquire_owned());
+    /// assert_eq!(bulkhead.try_acquire_owned().unwrap_err(), bulkhead.refusal());
+    /// assert_eq!(bulkhead.refusal().max_concurrent(), 2);
+    /// ```
     pub fn refusal(&self) -> BulkheadFull {
         BulkheadFull {
             max_concurrent: self.slots.max,
