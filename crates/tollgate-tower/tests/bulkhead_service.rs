@@ -279,8 +279,7 @@ fn a_handle_whose_clone_panics_in_call_gives_the_reserved_slot_back() {
 }
 
 #[tokio::test]
-async fn a_waiting_service_keeps_its_wait_through_an_early_call_and_a_clone_and_frees_it_when_dropped()
- {
+async fn a_waiting_service_keeps_its_wait_through_an_early_call_and_a_clone() {
     let bulkhead = Bulkhead::new(1, Duration::from_secs(60));
     let upstream = Counted::default();
     let mut svc = BulkheadLayer::new(bulkhead.clone()).layer(upstream.clone());
@@ -308,15 +307,81 @@ async fn a_waiting_service_keeps_its_wait_through_an_early_call_and_a_clone_and_
     assert_eq!(bulkhead.available(), 0);
     assert_eq!(output(svc.call(2)).unwrap(), 2);
     assert_eq!(upstream.counts(), (1, 1));
+}
 
-    // A service dropped while it waits takes no slot afterwards.
+/// A waiter woken by a freed slot and dropped before it took it passes the slot on: the next
+/// waiter gets it.
+#[tokio::test]
+async fn a_waiting_service_dropped_after_its_wake_up_passes_the_slot_to_the_next_waiter() {
+    let bulkhead = Bulkhead::new(1, Duration::from_secs(60));
+    let layer = BulkheadLayer::new(bulkhead.clone());
+    let (mut first, mut second) = (
+        layer.layer(Counted::default()),
+        layer.layer(Counted::default()),
+    );
     let held = bulkhead.try_acquire_owned().unwrap();
-    let mut waiting = clone;
-    assert!(waiting.poll_ready(&mut cx()).is_pending());
-    drop(waiting);
-    drop(held);
-    tokio::task::yield_now().await;
+    assert!(first.poll_ready(&mut cx()).is_pending());
+    assert!(second.poll_ready(&mut cx()).is_pending());
+    drop(held); // wakes the first waiter
+    drop(first);
+    ready_now(&mut second).unwrap();
+    assert!(
+        format!("{second:?}").contains("slot reserved"),
+        "{second:?}"
+    );
+    assert_eq!(bulkhead.available(), 0);
+    drop(second);
     assert_eq!(bulkhead.available(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_wait_that_runs_out_turns_the_call_away_without_the_inner_service() {
+    let bulkhead = Bulkhead::new(1, Duration::from_secs(1));
+    let upstream = Counted::default();
+    let mut svc = BulkheadLayer::new(bulkhead.clone()).layer(upstream.clone());
+    let _held = bulkhead.try_acquire_owned().unwrap();
+    assert!(svc.poll_ready(&mut cx()).is_pending());
+    tokio::time::advance(Duration::from_secs(1)).await;
+    ready_now(&mut svc).unwrap();
+    assert!(format!("{svc:?}").contains("turned away"), "{svc:?}");
+    match output(svc.call(1)) {
+        Err(BulkheadError::Full(full)) => assert_eq!(full.max_concurrent(), 1),
+        other => panic!("expected BulkheadFull, got {other:?}"),
+    }
+    assert_eq!(
+        upstream.counts(),
+        (0, 0),
+        "never polled ready, never called"
+    );
+}
+
+#[test]
+fn a_handle_whose_clone_panics_in_a_call_without_poll_ready_gives_the_slot_back() {
+    let handle = switching(Duration::ZERO);
+    let mut svc = BulkheadService::new(Counted::default(), handle.clone());
+    handle.clone_panics.store(true, Ordering::SeqCst);
+    assert_eq!(panic_of(|| svc.call(1)), "the clone panics");
+    handle.clone_panics.store(false, Ordering::SeqCst);
+    assert_eq!(
+        handle.a.available(),
+        1,
+        "the slot taken for the call was given back"
+    );
+    assert_eq!(panic_of(|| svc.poll_ready(&mut cx())), GONE);
+}
+
+#[tokio::test]
+async fn a_handle_whose_clone_panics_as_a_wait_ends_gives_the_waited_slot_back() {
+    let handle = switching(Duration::from_secs(60));
+    let mut svc = BulkheadService::new(Counted::default(), handle.clone());
+    let held = handle.a.try_acquire_owned().unwrap();
+    assert!(svc.poll_ready(&mut cx()).is_pending());
+    drop(held);
+    handle.clone_panics.store(true, Ordering::SeqCst);
+    assert_eq!(panic_of(|| svc.poll_ready(&mut cx())), "the clone panics");
+    handle.clone_panics.store(false, Ordering::SeqCst);
+    assert_eq!(handle.a.available(), 1, "the waited slot was given back");
+    assert_eq!(panic_of(|| svc.poll_ready(&mut cx())), GONE);
 }
 
 #[test]

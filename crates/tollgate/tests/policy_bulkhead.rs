@@ -78,3 +78,47 @@ async fn without_a_wait_exactly_the_limit_gets_in() {
     assert_eq!(admitted.load(Ordering::SeqCst), LIMIT);
     assert_eq!(bulkhead.available(), LIMIT);
 }
+
+/// A handle whose `clone` panics.
+struct CloneBomb(Bulkhead);
+
+impl std::borrow::Borrow<Bulkhead> for CloneBomb {
+    fn borrow(&self) -> &Bulkhead {
+        &self.0
+    }
+}
+
+impl Clone for CloneBomb {
+    fn clone(&self) -> Self {
+        panic!("the clone panics")
+    }
+}
+
+#[test]
+fn a_slot_taken_for_a_handle_whose_clone_panics_is_given_back() {
+    use tollgate::policy::BulkheadGuard;
+    let handle = CloneBomb(Bulkhead::new(1, Duration::ZERO));
+    let taken = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        BulkheadGuard::try_acquire(&handle)
+    }));
+    assert!(taken.is_err(), "the clone panicked");
+    assert_eq!(handle.0.available(), 1, "the slot was given back");
+    let slot = BulkheadGuard::try_hold(handle).ok().unwrap();
+    assert_eq!(slot.handle().0.available(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_wait_of_duration_max_waits_until_a_slot_is_freed() {
+    let bulkhead = Bulkhead::new(1, Duration::MAX);
+    let held = bulkhead.acquire_owned().await.unwrap();
+    let waiter = {
+        let bulkhead = bulkhead.clone();
+        tokio::spawn(async move { bulkhead.acquire_owned().await.map(drop) })
+    };
+    // A year of (paused) time passes: still waiting, not turned away, not panicked.
+    tokio::time::sleep(Duration::from_secs(365 * 24 * 3600)).await;
+    assert!(!waiter.is_finished());
+    drop(held);
+    assert_eq!(waiter.await.unwrap(), Ok(()));
+    assert_eq!(bulkhead.available(), 1);
+}

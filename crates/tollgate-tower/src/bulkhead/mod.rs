@@ -2,9 +2,8 @@
 //!
 //! The service reserves a slot of a [`tollgate::policy::Bulkhead`] in `poll_ready` (as tower's
 //! `ConcurrencyLimit` does; a full bulkhead with a `max_wait` is waited for there, at most that
-//! long), and the call's named [`ResponseFuture`] owns it
-//! ([`OwnedBulkheadSlot`]) until the inner service has
-//! returned its response. No slot: the inner service is **not called** and the call fails with
+//! long), and the call's named [`ResponseFuture`] owns it (a [`BulkheadGuard`] holding the
+//! bulkhead through the layer's handle) until the inner service has returned its response. No slot: the inner service is **not called** and the call fails with
 //! [`BulkheadError::Full`] — or, through [`HttpBulkheadLayer`], is answered with
 //! `503 Service Unavailable` and a JSON body ([`bulkhead_full_response`]).
 //!
@@ -19,8 +18,9 @@
 //! # How the bulkhead is held
 //! A layer holds its bulkhead through a handle `H`: a [`Bulkhead`] (the default; a clone is
 //! one reference count), or a `&'static Bulkhead` — one in a `static`, or leaked at start-up
-//! with `Box::leak`. Each call's slot holds a clone of the handle; a `&'static` clone is a
-//! copy, so a call then touches no reference count besides the slot count itself.
+//! with `Box::leak`. Each call's slot holds a handle: the service's own, which the service
+//! clones back for its next call. A `&'static` clone is a copy, so a call then touches no
+//! reference count besides the slot count itself.
 //!
 //! ```
 //! use std::convert::Infallible;
@@ -102,10 +102,12 @@ impl<H: Borrow<Bulkhead> + Clone + Send + Sync> BulkheadHandle for H {}
 ///
 /// # Panics
 /// Polled, called or cloned again after its handle's own `Borrow::borrow` or `Clone::clone`
-/// panicked inside it while it changed state: the service then no longer holds its bulkhead
-/// (and gave back the slot it held). `Bulkhead` and `&'static Bulkhead` never panic there. A
-/// panic anywhere else (the inner service, the wait for a slot, a tracing subscriber) leaves the
-/// service as it was.
+/// panicked while the service changed state (taking, waiting for or handing on a slot): the
+/// service then no longer holds its bulkhead, and gave back any slot it had taken. `Bulkhead`
+/// and `&'static Bulkhead` never panic there. A panic of the handle elsewhere (cloning the
+/// service, its `Debug`), of the inner service or of a tracing subscriber leaves the service as
+/// it was. A wait for a slot that panics (a runtime without tokio's timer) panics again when
+/// polled again: drop the service.
 pub struct BulkheadService<S, H: Borrow<Bulkhead> = Bulkhead> {
     inner: S,
     /// The handle and the next call's slot, in one tag and one pointer for the handles of this
@@ -152,7 +154,7 @@ impl<S, H: BulkheadHandle> BulkheadService<S, H> {
         }
     }
 
-    /// The handle, whatever the state.
+    /// The handle, in every state but `Gone` (which panics: see the type's docs).
     fn handle(&self) -> &H {
         match &self.state {
             State::Idle(bulkhead) | State::Full(bulkhead) => bulkhead,
@@ -227,7 +229,8 @@ impl<S, H: BulkheadHandle> BulkheadService<S, H> {
     }
 
     /// The wait for a slot ended: the slot is held through the layer's handle, or the next call
-    /// is turned away.
+    /// is turned away. Should the handle lead elsewhere by now (which a handle must not do),
+    /// the slot goes back and one of the handle's bulkhead is taken if free.
     #[inline(never)]
     fn waited(&mut self, waited: Result<OwnedBulkheadSlot, BulkheadFull>) {
         let refused = self.transition(|state| {
@@ -351,7 +354,8 @@ where
 }
 
 impl<S: Clone, H: BulkheadHandle> Clone for BulkheadService<S, H> {
-    /// A clone shares the bulkhead but not a slot reserved by this service's `poll_ready`.
+    /// A clone shares the bulkhead but not what this service's `poll_ready` decided (a reserved
+    /// slot, a refusal, a wait).
     fn clone(&self) -> Self {
         BulkheadService::new(self.inner.clone(), self.handle().clone())
     }

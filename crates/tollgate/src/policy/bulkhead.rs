@@ -101,13 +101,15 @@ impl<R: Borrow<Bulkhead>> BulkheadGuard<R> {
     where
         R: Clone,
     {
-        if bulkhead.borrow().slots.try_take() {
-            Ok(BulkheadGuard {
-                bulkhead: bulkhead.clone(),
-            })
-        } else {
-            Err(bulkhead.borrow().refusal())
+        let slots = &bulkhead.borrow().slots;
+        if !slots.try_take() {
+            return Err(bulkhead.borrow().refusal());
         }
+        // Should the handle's `clone` panic, the slot just taken is given back.
+        let undo = GiveBack(slots);
+        let bulkhead = bulkhead.clone();
+        std::mem::forget(undo);
+        Ok(BulkheadGuard { bulkhead })
     }
 
     /// Like [`try_acquire`](Self::try_acquire), but the guard holds the bulkhead through
@@ -193,6 +195,16 @@ impl<R: Borrow<Bulkhead>> Drop for BulkheadGuard<R> {
 impl<R: Borrow<Bulkhead>> fmt::Debug for BulkheadGuard<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BulkheadGuard").finish_non_exhaustive()
+    }
+}
+
+/// Gives a slot back when dropped: a slot taken just before a call into user code that may
+/// panic.
+struct GiveBack<'a>(&'a Slots);
+
+impl Drop for GiveBack<'_> {
+    fn drop(&mut self) {
+        self.0.give_back();
     }
 }
 
@@ -297,15 +309,22 @@ impl Bulkhead {
     /// Waits for a freed slot until the deadline; `true` once one is taken.
     async fn wait(&self) -> bool {
         let _waiting = Waiting::new(&self.slots.waiters);
-        let deadline = Instant::now() + self.slots.max_wait;
+        // `None`: a wait too long to have a deadline (`Duration::MAX`, say) lasts until a slot
+        // is freed.
+        let deadline = Instant::now().checked_add(self.slots.max_wait);
         loop {
             let mut freed = pin!(self.slots.freed.notified());
             freed.as_mut().enable();
             if self.slots.try_take() {
                 return true;
             }
-            if tokio::time::timeout_at(deadline, freed).await.is_err() {
-                return self.slots.try_take();
+            match deadline {
+                Some(deadline) => {
+                    if tokio::time::timeout_at(deadline, freed).await.is_err() {
+                        return self.slots.try_take();
+                    }
+                }
+                None => freed.await,
             }
         }
     }
