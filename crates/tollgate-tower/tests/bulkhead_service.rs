@@ -67,6 +67,14 @@ fn output<F: std::future::Future>(fut: F) -> F::Output {
     }
 }
 
+/// The call was turned away by a bulkhead of one slot.
+fn assert_turned_away(result: Result<u32, BulkheadError<Infallible>>) {
+    match result {
+        Err(BulkheadError::Full(full)) => assert_eq!(full.max_concurrent(), 1),
+        other => panic!("expected BulkheadFull, got {other:?}"),
+    }
+}
+
 /// The handle and the next call's state fit in one tag and one pointer, which the compiler
 /// moves in registers (a service cloned for each request is moved right after the clone).
 #[test]
@@ -131,10 +139,7 @@ fn a_full_bulkhead_turns_the_next_call_away_without_the_inner_service_then_recov
     // A slot freed between poll_ready and call does not change the decision: the inner
     // service was not polled ready, so it must not be called.
     drop(elsewhere);
-    match output(svc.call(1)) {
-        Err(BulkheadError::Full(full)) => assert_eq!(full.max_concurrent(), 1),
-        other => panic!("expected BulkheadFull, got {other:?}"),
-    }
+    assert_turned_away(output(svc.call(1)));
     assert_eq!(upstream.counts(), (0, 0));
     assert_eq!(bulkhead.available(), 1);
 
@@ -152,10 +157,7 @@ fn a_call_without_poll_ready_takes_a_free_slot_or_is_turned_away() {
 
     let call = svc.call(3);
     assert_eq!(bulkhead.available(), 0);
-    match output(svc.clone().call(4)) {
-        Err(BulkheadError::Full(full)) => assert_eq!(full.max_concurrent(), 1),
-        other => panic!("expected BulkheadFull, got {other:?}"),
-    }
+    assert_turned_away(output(svc.clone().call(4)));
     assert_eq!(output(call).unwrap(), 3);
     assert_eq!((bulkhead.available(), upstream.counts()), (1, (0, 1)));
 }
@@ -290,10 +292,7 @@ async fn a_waiting_service_keeps_its_wait_through_an_early_call_and_a_clone() {
     assert!(format!("{svc:?}").contains("waiting for a slot"), "{svc:?}");
     // A call without a ready service (breaking the contract): no slot is free, it is turned
     // away at once, and the wait goes on.
-    match output(svc.call(1)) {
-        Err(BulkheadError::Full(full)) => assert_eq!(full.max_concurrent(), 1),
-        other => panic!("expected BulkheadFull, got {other:?}"),
-    }
+    assert_turned_away(output(svc.call(1)));
     assert!(format!("{svc:?}").contains("waiting for a slot"), "{svc:?}");
     let clone = svc.clone();
     assert!(
@@ -344,10 +343,7 @@ async fn a_wait_that_runs_out_turns_the_call_away_without_the_inner_service() {
     tokio::time::advance(Duration::from_secs(1)).await;
     ready_now(&mut svc).unwrap();
     assert!(format!("{svc:?}").contains("turned away"), "{svc:?}");
-    match output(svc.call(1)) {
-        Err(BulkheadError::Full(full)) => assert_eq!(full.max_concurrent(), 1),
-        other => panic!("expected BulkheadFull, got {other:?}"),
-    }
+    assert_turned_away(output(svc.call(1)));
     assert_eq!(
         upstream.counts(),
         (0, 0),
@@ -392,7 +388,7 @@ fn a_refusal_shows_in_the_services_debug_output() {
     ready_now(&mut svc).unwrap();
     assert!(format!("{svc:?}").contains("turned away"), "{svc:?}");
     assert!(
-        format!("{svc:?}").contains("max: 1, max_wait: 0ns, in_use: 1"),
+        format!("{svc:?}").contains(&format!("bulkhead: {bulkhead:?}")),
         "{svc:?}"
     );
 }
