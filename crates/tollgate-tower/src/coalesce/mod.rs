@@ -129,11 +129,11 @@ use shared::SharedResponse;
 /// A service whose concurrent same-key requests share one call. Made by [`CoalesceLayer`].
 pub struct CoalesceService<S, F, K, E> {
     inner: S,
-    /// The key extractor, the metric handles and the settings, behind one reference count: with
-    /// the flight, the service is two pointers besides `inner`, which the compiler moves in
-    /// registers (a service cloned for each request is moved right after the clone).
-    common: Arc<Common<F>>,
-    flight: Flight<K, Arc<SharedResponse>, CoalesceError<E>>,
+    /// The flight, the key extractor, the metric handles and the settings, behind one
+    /// reference count: the service is one pointer besides `inner`, and a clone and its drop
+    /// update one count, not one for the flight and one for the rest (an atomic
+    /// read-modify-write costs 10 ns on some machines: `docs/PERFORMANCE.md`, session 13).
+    common: Arc<Common<F, K, E>>,
 }
 
 /// A [`CoalesceService`] whose own failures are answered with JSON responses. Made by
@@ -149,17 +149,17 @@ where
         CoalesceService {
             inner,
             common: Arc::new(Common {
+                flight: Flight::new(),
                 key,
                 counters: Counters::registered(),
                 settings,
             }),
-            flight: Flight::new(),
         }
     }
 
     /// Executions running now (0 when idle).
     pub fn in_flight(&self) -> usize {
-        self.flight.len()
+        self.common.flight.len()
     }
 }
 
@@ -199,7 +199,7 @@ where
         let inner = &mut self.inner;
         let mut req = Some(req);
         let request = &mut req;
-        let turn = self.flight.enter(key, move || {
+        let turn = self.common.flight.enter(key, move || {
             shared::execute(request.take().map(|req| inner.call(req)), body_limit)
         });
         self.common.counters.count(turn.role());
@@ -207,9 +207,10 @@ where
     }
 }
 
-/// What every clone of a service shares: the key extractor, the metric handles and the
-/// settings (one reference count for all).
-struct Common<F> {
+/// What every clone of a service shares: the flight, the key extractor, the metric handles and
+/// the settings (one reference count for all).
+struct Common<F, K, E> {
+    flight: Flight<K, Arc<SharedResponse>, CoalesceError<E>>,
     key: Arc<F>,
     counters: Counters,
     settings: Settings,
@@ -273,7 +274,6 @@ impl<S: Clone, F, K, E> Clone for CoalesceService<S, F, K, E> {
         CoalesceService {
             inner: self.inner.clone(),
             common: Arc::clone(&self.common),
-            flight: self.flight.clone(),
         }
     }
 }
@@ -283,7 +283,7 @@ impl<S, F, K: Hash + Eq, E> fmt::Debug for CoalesceService<S, F, K, E> {
         f.debug_struct("CoalesceService")
             .field("body_limit", &self.common.settings.body_limit)
             .field("role_extension", &self.common.settings.role_extension)
-            .field("flight", &self.flight)
+            .field("flight", &self.common.flight)
             .finish_non_exhaustive()
     }
 }
