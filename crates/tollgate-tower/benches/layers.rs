@@ -573,8 +573,36 @@ where
     }
 }
 
+/// What this machine charges for the atomic operations every layer is built from, measured in
+/// the same run as the layers, so a row can be read as "so many atomic read-modify-writes, plus
+/// the rest". Per request, a layer over an `Arc` handle cloned with its service pays an
+/// increment and a decrement for the service's clone and another pair for its response future's
+/// handle, on top of its own work (a breaker's compare-and-swap, a bulkhead's take and give);
+/// over a `&'static` handle, only its own work. The costs differ several times between
+/// machines (`docs/PERFORMANCE.md`, session 13).
+fn floor(c: &mut Criterion) {
+    let mut g = c.benchmark_group("floor");
+    let counter = AtomicU64::new(0);
+    g.bench_function("atomic_fetch_add", |b| {
+        b.iter(|| black_box(&counter).fetch_add(1, Ordering::AcqRel))
+    });
+    g.bench_function("atomic_compare_exchange", |b| {
+        b.iter(|| {
+            let counter = black_box(&counter);
+            let current = counter.load(Ordering::Acquire);
+            counter.compare_exchange(current, current + 1, Ordering::AcqRel, Ordering::Acquire)
+        })
+    });
+    let shared = Arc::new(0u64);
+    g.bench_function("arc_clone_drop", |b| {
+        b.iter(|| drop(black_box(Arc::clone(black_box(&shared)))))
+    });
+    g.finish();
+}
+
 criterion_group!(
     benches,
+    floor,
     small_layers,
     small_layers_reused,
     layers,

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 mod common;
@@ -143,6 +144,29 @@ fn closed_call(c: &mut Criterion) {
     g.finish();
 }
 
+/// What the breaker rows are built from, on this machine, in the same run: a compare-and-swap
+/// (a count window's success is one) and a read of each clock (a time window's success reads
+/// one; with slow-call detection, two). They differ several times between machines
+/// (`docs/PERFORMANCE.md`, session 13).
+fn floor(c: &mut Criterion) {
+    let mut g = c.benchmark_group("breaker_floor");
+    let word = AtomicU64::new(0);
+    g.bench_function("atomic_compare_exchange", |b| {
+        b.iter(|| {
+            let word = black_box(&word);
+            let current = word.load(Ordering::Acquire);
+            word.compare_exchange(current, current + 1, Ordering::AcqRel, Ordering::Acquire)
+        })
+    });
+    for (name, clock) in [
+        ("clock_tokio", Clock::Tokio),
+        ("clock_coarse", Clock::Coarse),
+    ] {
+        g.bench_function(name, |b| b.iter(|| black_box(&clock).now()));
+    }
+    g.finish();
+}
+
 fn registry_get(c: &mut Criterion) {
     let registry = tollgate::breaker::Registry::new();
     for i in 0..100 {
@@ -153,5 +177,5 @@ fn registry_get(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, closed_call, registry_get);
+criterion_group!(benches, closed_call, floor, registry_get);
 criterion_main!(benches);
