@@ -38,7 +38,7 @@ fn assert_drawn(rendered: &chromium::Rendered, timelines: usize, marks: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_race_page_shows_one_mark_per_request_and_the_violated_trials() {
-    let server = support::racy().await;
+    let server = support::racy(20).await;
     let page = output("race.html");
     let (html, url) = (page.display().to_string(), server.url("/r/{{trial_uuid}}"));
     let out = tollgate(&[
@@ -50,6 +50,7 @@ async fn the_race_page_shows_one_mark_per_request_and_the_violated_trials() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     let violations = report["violations"].as_u64().unwrap() as usize;
+    assert_eq!(violations, 3, "the racy server violates every trial");
 
     let seen = chromium::render(&page, 2400);
     assert_drawn(&seen, 3, 60);

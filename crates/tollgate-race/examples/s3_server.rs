@@ -3,6 +3,7 @@
 //!
 //! ```sh
 //! cargo run -p tollgate-race --example s3_server -- racy      # check, slow call, insert
+//! cargo run -p tollgate-race --example s3_server -- racy 50   # the same, for `-n 50`
 //! cargo run -p tollgate-race --example s3_server -- guarded   # atomic claim first
 //! ```
 //! It listens on 127.0.0.1 and prints the address it got.
@@ -12,10 +13,14 @@ use tollgate_testkit::http_servers as support;
 #[tokio::main]
 async fn main() {
     let server = match std::env::args().nth(1).as_deref() {
-        Some("racy") => support::racy().await,
+        // All racers of a path check before any inserts (20 unless given: `-n 20`).
+        Some("racy") => {
+            let racers = std::env::args().nth(2).and_then(|n| n.parse().ok());
+            support::racy(racers.unwrap_or(20)).await
+        }
         Some("guarded") => support::guarded().await,
         _ => {
-            eprintln!("usage: s3_server racy|guarded");
+            eprintln!("usage: s3_server racy [racers]|guarded");
             std::process::exit(2);
         }
     };

@@ -2,7 +2,7 @@
 //! HTTP/2 ([`http2`]). The race tester's tests and the CLI's run against the same servers.
 //! They panic on setup failure, like the tests themselves.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::pin::Pin;
@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub mod http2;
@@ -86,20 +87,47 @@ impl Drop for Server {
     }
 }
 
-/// The S3 bug: check "exists?", then the slow paid call, then insert. Genuinely racy: every
-/// request that checks before the first insert gets 201.
-pub async fn racy() -> Server {
-    serve(None, racy_app()).await
+/// The S3 bug: check "exists?", then the slow paid call, then insert. Every request that
+/// checks before the first insert gets 201; this one makes sure all `racers` requests of a path
+/// (a trial of `tollgate race -n racers`) check before any of them inserts, so a race tool that
+/// sends them together sees exactly `racers` 201s a trial, not a count that depends on how the
+/// machine schedules them (see [`racy_app`]).
+pub async fn racy(racers: usize) -> Server {
+    serve(None, racy_app(racers)).await
 }
 
-/// The racy application alone (see [`racy`]).
-pub fn racy_app() -> Handler {
+/// How long a request of [`racy_app`] waits for the other racers of its path to check. A
+/// tool that does not send them together (one at a time) makes each path wait this long once,
+/// then gets one 201 and 409s: it finds no race, and its test fails.
+const RACERS_WAIT: Duration = Duration::from_secs(5);
+
+/// The racy application alone (see [`racy`]): after its "exists?" check, a request waits until
+/// `racers` requests of its path have checked (or [`RACERS_WAIT`] has passed, after which the
+/// path waits no more), then makes the paid call and inserts.
+pub fn racy_app(racers: usize) -> Handler {
     let stored = Arc::new(Mutex::new(HashSet::new()));
+    let checked = Arc::new(Mutex::new(HashMap::<String, watch::Sender<usize>>::new()));
     handler(move |seen| {
-        let stored = Arc::clone(&stored);
+        let (stored, checked) = (Arc::clone(&stored), Arc::clone(&checked));
         async move {
             if stored.lock().unwrap().contains(&seen.path) {
                 return Some((409, "report already exists".to_owned()));
+            }
+            let mut all_checked = {
+                let mut checked = checked.lock().unwrap();
+                let count = checked
+                    .entry(seen.path.clone())
+                    .or_insert_with(|| watch::channel(0).0);
+                count.send_modify(|n| *n = n.saturating_add(1));
+                count.subscribe()
+            };
+            let waited = all_checked.wait_for(|&n| n >= racers);
+            if tokio::time::timeout(RACERS_WAIT, waited).await.is_err() {
+                // The others are not coming: no later request of this path waits.
+                let checked = checked.lock().unwrap();
+                if let Some(count) = checked.get(&seen.path) {
+                    count.send_replace(usize::MAX);
+                }
             }
             tokio::time::sleep(Duration::from_millis(20)).await; // the paid API call
             stored.lock().unwrap().insert(seen.path);
