@@ -410,9 +410,12 @@ async fn a_killed_holder_process_is_taken_over_with_fence_plus_one_and_its_token
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "run as a child process by a_killed_holder_process_is_taken_over_…"]
 async fn child_process() {
-    let Ok(url) = std::env::var(CHILD) else {
-        return;
-    };
+    let url = std::env::var(CHILD).unwrap_or_else(|_| {
+        panic!(
+            "run only by a_killed_holder_process_is_taken_over_with_fence_plus_one_and_its_\
+             token_rejected, which sets {CHILD}"
+        )
+    });
     let store = PostgresStore::connect(&url).await.unwrap();
     let owner = Owner::random();
     match store.claim(request(key(), owner, LEASE)).await.unwrap() {

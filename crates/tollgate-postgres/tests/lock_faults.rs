@@ -114,7 +114,10 @@ async fn a_held_lock_is_a_lease_row_not_a_session_advisory_lock_postgres() {
 #[ignore = "run as a child process by a_killed_holder_process_is_taken_over_…"]
 async fn lock_holder_process() {
     let (Ok(url), Ok(schema)) = (std::env::var(URL), std::env::var(SCHEMA)) else {
-        return;
+        panic!(
+            "run only by a_killed_holder_process_is_taken_over_after_its_lease_with_a_higher_\
+             fence_postgres, which sets {URL} and {SCHEMA}"
+        );
     };
     hold_until_killed(support::locks(&url, &schema, support::TIMEOUT).await).await;
 }

@@ -5,13 +5,15 @@
 
 mod support;
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 use tollgate_postgres::PostgresStore;
 use tollgate_postgres::tollgate::once::{
-    Failure, Fingerprint, Key, OnInProgress, Once, Output, Store,
+    ClaimOutcome, ClaimRequest, Failure, Fingerprint, Key, OnInProgress, Once, Output, Record,
+    Resolution, Settle, Store, StoreError, Token,
 };
 use tollgate_testkit::Counting;
 
@@ -19,25 +21,106 @@ use tollgate_testkit::Counting;
 /// well within it was woken, not polled.
 const BACKSTOP: Duration = Duration::from_secs(2);
 
+/// The engine's backoff between the claims of a waiter on a store that does not wake it: 10 ms
+/// doubling to 500 ms (`OnInProgress::Wait`).
+fn backoff(pause: usize) -> Duration {
+    (Duration::from_millis(10) * 2u32.pow(pause.min(6) as u32)).min(Duration::from_millis(500))
+}
+
+/// Wraps a store and records each pause of a waiter between two claims: the pause the engine
+/// asked for (the longest the store may wait), and how long the store actually paused.
+#[derive(Clone, Debug)]
+struct Paced<S> {
+    inner: S,
+    pauses: Arc<Mutex<Vec<(Duration, Duration)>>>,
+}
+
+impl<S: Store> Store for Paced<S> {
+    async fn claim(&self, req: ClaimRequest) -> Result<ClaimOutcome, StoreError> {
+        self.inner.claim(req).await
+    }
+
+    async fn renew(&self, key: &Key, token: Token, lease: Duration) -> Result<Settle, StoreError> {
+        self.inner.renew(key, token, lease).await
+    }
+
+    async fn complete(
+        &self,
+        key: &Key,
+        token: Token,
+        result: Vec<u8>,
+        retention: Duration,
+    ) -> Result<Settle, StoreError> {
+        self.inner.complete(key, token, result, retention).await
+    }
+
+    async fn fail(
+        &self,
+        key: &Key,
+        token: Token,
+        error: Vec<u8>,
+        retryable: bool,
+        retention: Duration,
+    ) -> Result<Settle, StoreError> {
+        self.inner
+            .fail(key, token, error, retryable, retention)
+            .await
+    }
+
+    async fn resolve(
+        &self,
+        key: &Key,
+        previous: Token,
+        resolution: Resolution,
+        retention: Duration,
+    ) -> Result<Settle, StoreError> {
+        self.inner
+            .resolve(key, previous, resolution, retention)
+            .await
+    }
+
+    async fn read(&self, key: &Key) -> Result<Option<Record>, StoreError> {
+        self.inner.read(key).await
+    }
+
+    async fn purge(&self) -> Result<u64, StoreError> {
+        self.inner.purge().await
+    }
+
+    fn wakes_waiters(&self) -> bool {
+        self.inner.wakes_waiters()
+    }
+
+    async fn await_change(&self, key: &Key, since: Instant, within: Duration) {
+        let started = Instant::now();
+        self.inner.await_change(key, since, within).await;
+        let paused = started.elapsed();
+        self.pauses.lock().unwrap().push((within, paused));
+    }
+}
+
 fn key() -> Key {
     Key::new("notify", "user-1/2026-11-21")
 }
 
-async fn wait_on(schema: &str, listen: bool) -> (PostgresStore, Counting<PostgresStore>) {
+/// The holder's store and the waiter's (listening or not), on `schema`.
+async fn wait_on(schema: &str, listen: bool) -> (PostgresStore, PostgresStore) {
     let server = support::shared_server().await;
     let holder = support::store(server, schema, None).await;
     let mut waiter = PostgresStore::builder(support::pool(server, 2)).schema(schema);
     if listen {
         waiter = waiter.listen(support::config(server));
     }
-    (holder, Counting::new(waiter.open().await.unwrap()))
+    (holder, waiter.open().await.unwrap())
 }
 
-/// Runs a holder that completes right after the waiter found its key in progress; returns
-/// the waiter's answer, its claims, and how long it took from the completion.
-async fn waited(
+/// Runs a holder that completes right after the waiter's `in_progress` claims found its key
+/// in progress; returns the waiter's answer, its claims, and how long it took from the
+/// completion.
+async fn waited<S: Store + Clone>(
     holder: PostgresStore,
-    polled: Counting<PostgresStore>,
+    polled: Counting<S>,
+    in_progress: usize,
 ) -> (Output<String>, usize, Duration) {
     let wait = OnInProgress::Wait {
         deadline: Duration::from_secs(30),
@@ -50,7 +133,7 @@ async fn waited(
         async move {
             let work = move || async move {
                 let _ = started.send(());
-                polled.answered(1).await; // the waiter found the key in progress
+                polled.answered(in_progress).await; // the waiter found the key in progress
                 Ok::<_, Failure<String>>("from the holder".to_string())
             };
             let done = Once::new(holder)
@@ -89,9 +172,10 @@ async fn listening(store: &Counting<PostgresStore>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_waiter_is_woken_by_the_holders_notification_not_by_polling() {
-    let (holder, polled) = wait_on(&support::fresh_schema(), true).await;
+    let (holder, waiter) = wait_on(&support::fresh_schema(), true).await;
+    let polled = Counting::new(waiter);
     listening(&polled).await;
-    let (answer, claims, after) = waited(holder, polled).await;
+    let (answer, claims, after) = waited(holder, polled, 1).await;
     assert_eq!(answer.value, "from the holder");
     assert!(answer.replayed);
     assert_eq!(
@@ -103,12 +187,31 @@ async fn a_waiter_is_woken_by_the_holders_notification_not_by_polling() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn without_a_listener_a_waiter_polls_with_backoff() {
-    let (holder, polled) = wait_on(&support::fresh_schema(), false).await;
-    assert!(!polled.wakes_waiters());
-    let (answer, claims, _) = waited(holder, polled).await;
+    let (holder, waiter) = wait_on(&support::fresh_schema(), false).await;
+    assert!(!waiter.wakes_waiters());
+    let pauses = Arc::new(Mutex::new(Vec::new()));
+    let paced = Counting::new(Paced {
+        inner: waiter,
+        pauses: Arc::clone(&pauses),
+    });
+    // The holder settles only once 3 claims found its key in progress: 3 pauses at least.
+    let (answer, claims, _) = waited(holder, paced, 3).await;
     assert_eq!(
         (answer.value.as_str(), answer.replayed),
         ("from the holder", true)
     );
-    assert!(claims >= 2);
+    let pauses = pauses.lock().unwrap().clone();
+    assert!(
+        claims >= 4,
+        "3 in progress, then completed: {claims} claims"
+    );
+    assert_eq!(pauses.len(), claims - 1, "a pause between every two claims");
+    // Exactly the backoff, doubling from 10 ms; and each one slept, not cut short (no
+    // listener wakes the waiter).
+    let asked: Vec<Duration> = pauses.iter().map(|&(within, _)| within).collect();
+    let expected: Vec<Duration> = (0..pauses.len()).map(backoff).collect();
+    assert_eq!(asked, expected, "the pauses asked for");
+    for &(within, paused) in &pauses {
+        assert!(paused >= within, "paused {paused:?} of {within:?}");
+    }
 }

@@ -171,7 +171,7 @@ async fn holder_process() {
         std::env::var(SCHEMA),
         std::env::var(MODE),
     ) else {
-        return;
+        panic!("run only by the s2_* tests of this file, which set {URL}, {SCHEMA} and {MODE}");
     };
     let locks = support::locks(&url, &schema, support::TIMEOUT).await;
     let pool = pool_of(&locks);

@@ -13,7 +13,10 @@ use tollgate_redis::{Durability, RedisLockStore, RedisStore};
 use tollgate_testkit::server::RedisServer;
 
 const LEASE: Duration = Duration::from_secs(5);
-const RETENTION: Duration = Duration::from_millis(300);
+/// Real time on the server's clock: a released lock's fence must outlive the checks and the
+/// next acquire of the loop below even on a loaded machine, so several seconds (300 ms was
+/// flaky); the test waits it out once at the end, which is all it adds to the run time.
+const RETENTION: Duration = Duration::from_secs(3);
 
 async fn connection(url: &str) -> MultiplexedConnection {
     let client = tollgate_redis::redis::Client::open(url).unwrap();
@@ -69,14 +72,12 @@ async fn the_fence_counter_expires_with_the_lock_and_a_key_used_after_it_starts_
         let released = keys_and_ttls(&mut raw).await;
         assert_eq!(released.len(), 1, "the fence is kept for its retention");
         let ttl = released[0].1;
-        assert!(
-            ttl > 0 && ttl <= RETENTION.as_millis() as i64,
-            "released: {ttl} ms"
-        );
+        let most = RETENTION.as_millis() as i64;
+        assert!(ttl > most - 1_000 && ttl <= most, "released: {ttl} ms");
     }
 
-    // Nothing of the lock is left once the retention is over (polled, at most 5 s).
-    let deadline = Instant::now() + Duration::from_secs(5);
+    // Nothing of the lock is left once the retention is over (polled, at most 5 s past it).
+    let deadline = Instant::now() + RETENTION + Duration::from_secs(5);
     while !keys_and_ttls(&mut raw).await.is_empty() {
         assert!(Instant::now() < deadline, "the lock's key never expired");
         tokio::time::sleep(Duration::from_millis(20)).await;

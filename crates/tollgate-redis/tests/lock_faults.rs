@@ -51,8 +51,11 @@ async fn the_server_killed_tells_every_holder_and_after_the_restart_no_two_overl
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "run as a child process by a_killed_holder_process_is_taken_over_…"]
 async fn lock_holder_process() {
-    let Ok(url) = std::env::var(URL) else {
-        return;
-    };
+    let url = std::env::var(URL).unwrap_or_else(|_| {
+        panic!(
+            "run only by a_killed_holder_process_is_taken_over_after_its_lease_with_a_higher_\
+             fence_redis, which sets {URL}"
+        )
+    });
     hold_until_killed(common::locks(&url, Duration::from_secs(5)).await).await;
 }

@@ -192,7 +192,7 @@ async fn fenced_hset_accepts_the_holder_and_rejects_an_older_fence_redis() {
 #[ignore = "run as a child process by the s2_* tests"]
 async fn holder_process() {
     let (Ok(url), Ok(mode)) = (std::env::var(URL), std::env::var(MODE)) else {
-        return;
+        panic!("run only by the s2_* tests of this file, which set {URL} and {MODE}");
     };
     let conn = data(&url).await;
     if mode == "naive" {

@@ -130,7 +130,10 @@ async fn a_killed_holder_is_taken_over_across_processes_and_its_token_fenced() {
 #[ignore = "child process of a_killed_holder_is_taken_over_across_processes_and_its_token_fenced"]
 async fn child_process() {
     let (Ok(mode), Ok(db)) = (std::env::var(CHILD), std::env::var(DB)) else {
-        return;
+        panic!(
+            "run only by a_killed_holder_is_taken_over_across_processes_and_its_token_fenced, \
+             which sets {CHILD} and {DB}"
+        );
     };
     let store = SqliteStore::open(db).await.unwrap();
     match mode.as_str() {

@@ -36,8 +36,11 @@ async fn a_killed_holder_process_is_taken_over_after_its_lease_with_a_higher_fen
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "run as a child process by a_killed_holder_process_is_taken_over_…"]
 async fn lock_holder_process() {
-    let Ok(db) = std::env::var(DB) else {
-        return;
-    };
+    let db = std::env::var(DB).unwrap_or_else(|_| {
+        panic!(
+            "run only by a_killed_holder_process_is_taken_over_after_its_lease_with_a_higher_\
+             fence_sqlite, which sets {DB}"
+        )
+    });
     hold_until_killed(locks(Path::new(&db)).await).await;
 }

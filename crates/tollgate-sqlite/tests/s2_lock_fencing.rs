@@ -97,11 +97,16 @@ async fn paused_holder_writes_late(write: Write) -> (bool, i64, LostReason) {
     a.db.call(move |c| c.execute_batch(schema)).await.unwrap();
 
     let a_lock = a.lock().await;
+    assert_eq!(
+        a_lock.fence(),
+        Fence(1),
+        "a fresh database: the first fence"
+    );
     let a_read = a.balance().await;
     clock.advance(LEASE); // A is paused: its lease runs out on the store's clock
 
     let b_lock = b.lock().await;
-    assert!(b_lock.fence() > a_lock.fence());
+    assert_eq!(b_lock.fence(), Fence(2), "B takes over with the next fence");
     let b_read = b.balance().await;
     assert!(b.write(write, b_lock.fence(), b_read - PRICE).await);
 

@@ -3,8 +3,9 @@
 //! (SIGKILL).
 //!
 //! The child test reads its settings from environment variables (an unset variable means it
-//! was run directly, and it returns at once), prints lines `NAME value…` for the parent, and
-//! reads the parent's lines from its stdin ([`next_line`]).
+//! was run directly, e.g. with `--ignored`: it then fails, saying which parent test runs it),
+//! prints lines `NAME value…` for the parent, and reads the parent's lines from its stdin
+//! ([`next_line`]).
 
 use std::io::{BufRead, BufReader, Lines, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
