@@ -6,12 +6,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use tokio::sync::watch;
 use tollgate::clock::{Clock, ManualClock};
 use tollgate::lock::{
     Acquisition, LockErrorKind, LockRecord, LockState, LockStore, Locks, MemoryLockStore, Release,
     Wait,
 };
-use tollgate::store::{Fence, Key, LostReason, Owner, Settle, Token};
+use tollgate::store::{Fence, Key, LostReason, Owner, Settle, StoreError, Token};
 
 use crate::gate::release_together;
 
@@ -20,6 +21,8 @@ pub const LOCK_LEASE: Duration = Duration::from_millis(100);
 /// A lease no renewal period of a running test reaches on real time.
 const LONG_LEASE: Duration = Duration::from_secs(30);
 const MS: Duration = Duration::from_millis(1);
+/// How long a case waits for something it needs to see before it fails.
+const PATIENCE: Duration = Duration::from_secs(30);
 
 /// One database of a lock backend under test, fresh for each case.
 pub trait LockBackend: Send + Sync + 'static {
@@ -261,37 +264,107 @@ pub async fn lost_signal_fires_when_the_store_fences_the_holder<B: LockBackend>(
 
 /// With [`Wait::Until`], a waiter gets the key as soon as the holder releases it; with a
 /// deadline that passes first, it gets [`LockErrorKind::TimedOut`]; with [`Wait::Fail`],
-/// [`LockErrorKind::Held`].
+/// [`LockErrorKind::Held`]. The waiter is seen to find the key held before the holder
+/// releases it, so it gets the key by waiting, not by arriving after the release.
 pub async fn waiter_gets_the_key_on_release_or_times_out<B: LockBackend>(backend: &B) {
+    let asked = HeldAnswers::new(backend.connect().await);
     let (holder, waiter) = (
         Locks::new(backend.connect().await),
-        Locks::new(backend.connect().await),
+        Locks::new(asked.clone()),
     );
     let held = holder.try_acquire(lock_key(), LONG_LEASE).await.unwrap();
     let held = held.expect("the key is free");
     let failed = waiter.acquire(lock_key(), LONG_LEASE, Wait::Fail).await;
     assert_eq!(failed.unwrap_err().kind(), LockErrorKind::Held);
+    assert_eq!(asked.held(), 1, "one attempt, answered held");
     let soon = tokio::time::Instant::now() + Duration::from_millis(30);
     let timed_out = waiter
         .acquire(lock_key(), LONG_LEASE, Wait::Until(soon))
         .await;
     assert_eq!(timed_out.unwrap_err().kind(), LockErrorKind::TimedOut);
+    let before = asked.held();
+    assert!(before >= 2, "the timed-out waiter asked the store");
 
-    let entered = Arc::new(AtomicUsize::new(0));
     let later = tokio::time::Instant::now() + Duration::from_secs(20);
-    let waiting = tokio::spawn({
-        let entered = Arc::clone(&entered);
-        async move {
-            let guard = waiter
-                .acquire(lock_key(), LONG_LEASE, Wait::Until(later))
-                .await;
-            entered.fetch_add(1, Ordering::SeqCst);
-            guard.unwrap().fence()
-        }
+    let waiting = tokio::spawn(async move {
+        let guard = waiter
+            .acquire(lock_key(), LONG_LEASE, Wait::Until(later))
+            .await;
+        guard.unwrap().fence()
     });
-    assert_eq!(entered.load(Ordering::SeqCst), 0);
+    asked.until_held(before + 1).await;
+    assert!(!waiting.is_finished(), "the key is still held");
     held.release().await.unwrap();
     assert_eq!(waiting.await.unwrap(), Fence(2));
+}
+
+/// A lock store that counts the acquisitions it answered [`Acquisition::Held`], so a case can
+/// wait until a waiter has found a key held.
+#[derive(Clone, Debug)]
+struct HeldAnswers<S> {
+    inner: S,
+    held: Arc<watch::Sender<usize>>,
+}
+
+impl<S: LockStore> HeldAnswers<S> {
+    fn new(inner: S) -> Self {
+        HeldAnswers {
+            inner,
+            held: Arc::new(watch::Sender::new(0)),
+        }
+    }
+
+    /// Acquisitions answered `Held` so far.
+    fn held(&self) -> usize {
+        *self.held.borrow()
+    }
+
+    /// Waits until `n` acquisitions have been answered `Held`; panics after [`PATIENCE`].
+    async fn until_held(&self, n: usize) {
+        let mut held = self.held.subscribe();
+        let answered = tokio::time::timeout(PATIENCE, held.wait_for(|h| *h >= n)).await;
+        assert!(
+            matches!(answered, Ok(Ok(_))),
+            "no {n}th acquisition answered held within {PATIENCE:?}"
+        );
+    }
+}
+
+impl<S: LockStore> LockStore for HeldAnswers<S> {
+    async fn acquire(
+        &self,
+        key: &Key,
+        owner: Owner,
+        lease: Duration,
+    ) -> Result<Acquisition, StoreError> {
+        let answer = self.inner.acquire(key, owner, lease).await;
+        if matches!(answer, Ok(Acquisition::Held { .. })) {
+            self.held.send_modify(|h| *h += 1);
+        }
+        answer
+    }
+
+    async fn renew(&self, key: &Key, token: Token, lease: Duration) -> Result<Settle, StoreError> {
+        self.inner.renew(key, token, lease).await
+    }
+
+    async fn release(&self, key: &Key, token: Token) -> Result<Release, StoreError> {
+        self.inner.release(key, token).await
+    }
+
+    async fn read(&self, key: &Key) -> Result<Option<LockRecord>, StoreError> {
+        self.inner.read(key).await
+    }
+
+    async fn hand_over(
+        &self,
+        key: &Key,
+        from: Token,
+        to: Owner,
+        lease: Duration,
+    ) -> Result<Option<Acquisition>, StoreError> {
+        self.inner.hand_over(key, from, to, lease).await
+    }
 }
 
 /// [`LockStore::hand_over`] moves the key from its holder to the next owner with the next

@@ -6,12 +6,16 @@
 #[path = "support/once.rs"]
 mod support;
 
+use std::future::Future;
+use std::pin::pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use support::{PaidApi, report, spawn_report};
-use tokio::sync::Barrier;
+use tokio::sync::{Barrier, watch};
 use tollgate::once::{Error, MemoryStore, OnInProgress, Once};
+use tollgate_testkit::Counting;
 
 const WAITERS: usize = 200;
 
@@ -20,23 +24,41 @@ async fn wait_mode_waiters_in_one_process_share_the_single_execution() {
     let wait = OnInProgress::Wait {
         deadline: Duration::from_secs(30),
     };
-    let once = Once::builder(MemoryStore::new())
+    let once = Once::builder(Counting::new(MemoryStore::new()))
         .on_in_progress(wait)
         .build();
     let api = PaidApi::closed();
+    // Callers whose call has been polled once: in Wait mode its first poll takes its turn in
+    // the process's coalescing (it leads the execution or joins the one in flight).
+    let entered = Arc::new(watch::Sender::new(0_usize));
     let start = Arc::new(Barrier::new(WAITERS + 1));
     let tasks: Vec<_> = (0..WAITERS)
         .map(|_| {
-            let (once, api, start) = (once.clone(), api.clone(), start.clone());
+            let (once, api, start, entered) =
+                (once.clone(), api.clone(), start.clone(), entered.clone());
             tokio::spawn(async move {
                 start.wait().await;
                 let (key, fp) = report();
-                once.run(key, fp, api.call(Ok(7_u32))).await
+                let mut call = pin!(once.run(key, fp, api.call(Ok(7_u32))));
+                let first = std::future::poll_fn(|cx| Poll::Ready(call.as_mut().poll(cx))).await;
+                assert!(first.is_pending(), "no call ends before the paid call does");
+                entered.send_modify(|n| *n += 1);
+                call.await
             })
         })
         .collect();
     start.wait().await;
+    // The paid call is held; release it only once every other caller waits on its execution.
+    let mut all = entered.subscribe();
+    let all_entered =
+        tokio::time::timeout(Duration::from_secs(30), all.wait_for(|n| *n == WAITERS));
+    assert!(
+        matches!(all_entered.await, Ok(Ok(_))),
+        "every caller takes its turn: {} did",
+        *entered.borrow()
+    );
     api.started(1).await;
+    assert_eq!(api.calls(), 1);
     api.release();
     let mut fresh = 0;
     for task in tasks {
@@ -49,6 +71,9 @@ async fn wait_mode_waiters_in_one_process_share_the_single_execution() {
         fresh, 1,
         "one caller ran it, the others received its result"
     );
+    // A caller that came after the execution had left the coalescing would have led a second
+    // one and asked the store (which replays): every other caller joined the one in flight.
+    assert_eq!(once.store().claims(), 1, "only the leader asked the store");
 }
 
 #[tokio::test(start_paused = true)]
@@ -87,9 +112,15 @@ async fn a_cancelled_caller_does_not_cancel_the_paid_work() {
     // The work finishes on its own and stores its result. Until its execution has also left
     // this process's coalescing (just after the store write), a new call is still turned away
     // as a conflict; then it replays.
+    // Real time: this test's tokio clock is paused and does not move while the loop yields.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let replay = loop {
         match once.run(key.clone(), fp.clone(), api.call(Ok(0_u16))).await {
-            Err(Error::Conflict) => tokio::task::yield_now().await,
+            Err(Error::Conflict) => {
+                let now = std::time::Instant::now();
+                assert!(now < deadline, "the execution never left the coalescing");
+                tokio::task::yield_now().await;
+            }
             other => break other.unwrap(),
         }
     };

@@ -10,27 +10,43 @@ use tollgate::policy::Bulkhead;
 
 const TASKS: usize = 1_000;
 const LIMIT: usize = 10;
+// The tasks go through in full waves of `LIMIT`: the last wave, too, meets at the barrier.
+const _: () = assert!(TASKS.is_multiple_of(LIMIT));
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn never_more_than_the_limit_inside_and_every_waiter_gets_a_slot() {
     let bulkhead = Bulkhead::new(LIMIT, Duration::from_secs(600));
     let inside = Arc::new(AtomicUsize::new(0));
     let peak = Arc::new(AtomicUsize::new(0));
+    let admitted = Arc::new(AtomicUsize::new(0));
+    let waves = Arc::new(AtomicUsize::new(0));
     let start = Arc::new(Barrier::new(TASKS));
+    // Inside its slot a task waits until `LIMIT` tasks are inside together: a bulkhead that
+    // lets fewer in at once never fills a wave (its tasks time out), one that lets more in
+    // shows a peak above the limit. A wave's tasks leave together and free their slots for
+    // the next `LIMIT`, so a right bulkhead never deadlocks here.
+    let wave = Arc::new(Barrier::new(LIMIT));
     let tasks: Vec<_> = (0..TASKS)
         .map(|_| {
-            let (bulkhead, inside, peak, start) = (
+            let (bulkhead, inside, peak, admitted, waves, start, wave) = (
                 bulkhead.clone(),
                 inside.clone(),
                 peak.clone(),
+                admitted.clone(),
+                waves.clone(),
                 start.clone(),
+                wave.clone(),
             );
             tokio::spawn(async move {
                 start.wait().await;
                 let _slot = bulkhead.acquire().await.expect("a slot within 10 minutes");
+                admitted.fetch_add(1, Ordering::SeqCst);
                 let now = inside.fetch_add(1, Ordering::SeqCst) + 1;
                 peak.fetch_max(now, Ordering::SeqCst);
-                tokio::task::yield_now().await;
+                let met = tokio::time::timeout(Duration::from_secs(30), wave.wait()).await;
+                if met.expect("LIMIT tasks inside at once").is_leader() {
+                    waves.fetch_add(1, Ordering::SeqCst);
+                }
                 inside.fetch_sub(1, Ordering::SeqCst);
             })
         })
@@ -44,7 +60,10 @@ async fn never_more_than_the_limit_inside_and_every_waiter_gets_a_slot() {
     tokio::time::timeout(Duration::from_secs(60), all)
         .await
         .expect("no waiter lost");
-    assert!(peak.load(Ordering::SeqCst) <= LIMIT);
+    assert_eq!(peak.load(Ordering::SeqCst), LIMIT);
+    assert_eq!(admitted.load(Ordering::SeqCst), TASKS);
+    assert_eq!(waves.load(Ordering::SeqCst), TASKS / LIMIT);
+    assert_eq!(inside.load(Ordering::SeqCst), 0);
     assert_eq!(bulkhead.available(), LIMIT);
 }
 

@@ -14,7 +14,7 @@ use tollgate::once::{Failure, Fingerprint, MemoryStore, Once};
 use tollgate::outbox::{
     Effect, EffectState, HandlerError, MemoryOutbox, Outbox, Worker, WorkerOptions,
 };
-use tollgate::side::{SideOptions, SideTasks, Spawned};
+use tollgate::side::{Drained, SideOptions, SideTasks, Spawned};
 use tollgate::store::Key;
 use tollgate_testkit::MemoryOutboxBackend;
 
@@ -157,7 +157,7 @@ async fn s4_shutdown_with_100_effects_in_flight_loses_none() {
             "save-questions",
             questions(&format!("u{i}"), 1),
             move |_| async move {
-                // Half of them finish before the deadline; the other half never do.
+                // Half of them finish at once; the other half wait on a gate never opened.
                 if i % 2 == 0 {
                     finished.fetch_add(1, Ordering::SeqCst);
                     return Ok::<(), String>(());
@@ -168,12 +168,27 @@ async fn s4_shutdown_with_100_effects_in_flight_loses_none() {
         );
         assert_eq!(spawned, Spawned::Accepted);
     }
-    let drained = side.shutdown(Duration::from_millis(200)).await;
-    assert_eq!(
-        (drained.ok, drained.to_outbox, drained.aborted),
-        (50, 50, 0)
-    );
+    // Wait until the supervisor has counted the 50 fast ones and only the 50 gated ones are
+    // left in flight (they hold at most 50 of the 64 slots, so every fast one gets a slot).
+    // Only then shut down: whatever its deadline, the split is 50 finished, 50 to the outbox.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while side.in_flight() != 50 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the fast effects did not finish: {} in flight",
+            side.in_flight()
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
     assert_eq!(finished.load(Ordering::SeqCst), 50);
+    let drained = side.shutdown(Duration::from_millis(10)).await;
+    let expected = Drained {
+        ok: 50,
+        to_outbox: 50,
+        ..Drained::default()
+    };
+    assert_eq!(drained, expected, "none failed, aborted or refused");
+    assert_eq!(side.in_flight(), 0);
     let stats = outbox.stats().await.unwrap();
     assert_eq!(
         stats.pending, 50,
