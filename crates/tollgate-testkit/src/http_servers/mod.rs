@@ -99,7 +99,7 @@ pub async fn racy(racers: usize) -> Server {
 /// How long a request of [`racy_app`] waits for the other racers of its path to check. A
 /// tool that does not send them together (one at a time) makes each path wait this long once,
 /// then gets one 201 and 409s: it finds no race, and its test fails.
-const RACERS_WAIT: Duration = Duration::from_secs(5);
+pub const RACERS_WAIT: Duration = Duration::from_secs(5);
 
 /// The racy application alone (see [`racy`]): after its "exists?" check, a request waits until
 /// `racers` requests of its path have checked (or [`RACERS_WAIT`] has passed, after which the
