@@ -15,8 +15,14 @@ async fn main() {
     let server = match std::env::args().nth(1).as_deref() {
         // All racers of a path check before any inserts (20 unless given: `-n 20`).
         Some("racy") => {
-            let racers = std::env::args().nth(2).and_then(|n| n.parse().ok());
-            support::racy(racers.unwrap_or(20)).await
+            let racers = match std::env::args().nth(2) {
+                None => 20,
+                Some(n) => n.parse().unwrap_or_else(|_| {
+                    eprintln!("usage: s3_server racy [racers]|guarded ({n:?} is not a count)");
+                    std::process::exit(2);
+                }),
+            };
+            support::racy(racers).await
         }
         Some("guarded") => support::guarded().await,
         _ => {

@@ -225,7 +225,7 @@ async fn a_server_killed_during_a_claim_fails_the_claim_in_time() {
     let port = server.port();
     // A timeout far beyond the kill: a claim answered within `TIMEOUT` of the kill was failed
     // by the kill (the connection reset), not by its own timeout.
-    let long = TIMEOUT * 10;
+    let long = TIMEOUT * 20;
     let store = RedisStore::builder(server.url())
         .durability(Durability::Unchecked)
         .timeout(long)
@@ -252,7 +252,7 @@ async fn a_server_killed_during_a_claim_fails_the_claim_in_time() {
     let e = claim.await.unwrap().expect_err("the claim should fail");
     assert_eq!(e.kind(), StoreErrorKind::Unavailable, "{e}");
     assert!(
-        killed.elapsed() < TIMEOUT,
+        killed.elapsed() < TIMEOUT + SLACK,
         "answered {:?} after the kill: at once, not at its timeout",
         killed.elapsed()
     );

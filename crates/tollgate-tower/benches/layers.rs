@@ -578,7 +578,7 @@ where
 /// the rest". Per request, a layer over an `Arc` handle cloned with its service pays an
 /// increment and a decrement for the service's clone and another pair for its response future's
 /// handle, on top of its own work (a breaker's compare-and-swap, a bulkhead's take and give);
-/// over a `&'static` handle, only its own work. The costs differ several times between
+/// over a `&'static` handle, only its own work. The costs differ up to about 2–3× between
 /// machines (`docs/PERFORMANCE.md`, session 13).
 fn floor(c: &mut Criterion) {
     let mut g = c.benchmark_group("floor");

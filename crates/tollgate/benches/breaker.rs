@@ -146,7 +146,7 @@ fn closed_call(c: &mut Criterion) {
 
 /// What the breaker rows are built from, on this machine, in the same run: a compare-and-swap
 /// (a count window's success is one) and a read of each clock (a time window's success reads
-/// one; with slow-call detection, two). They differ several times between machines
+/// one; with slow-call detection, two). They differ up to about 2–3× between machines
 /// (`docs/PERFORMANCE.md`, session 13).
 fn floor(c: &mut Criterion) {
     let mut g = c.benchmark_group("breaker_floor");
