@@ -42,6 +42,10 @@ fn s3_demo_json_shows_the_naive_bug_and_the_guarded_guarantee() {
     assert_eq!(guarded["lock_errors"], 0);
     let naive = &json["naive"];
     assert!(naive["llm_calls"].as_u64().unwrap() > 1, "{naive}");
+    // Each 201 stored its own report, and each of them paid.
+    let created = naive["status"]["201"].as_u64().unwrap_or(0);
+    assert_eq!(naive["reports_stored"].as_u64(), Some(created), "{naive}");
+    assert!(naive["llm_calls"].as_u64().unwrap() >= created, "{naive}");
     let answered: u64 = naive["status"]
         .as_object()
         .unwrap()

@@ -244,5 +244,10 @@ fn s3_demo_races_on_postgres_and_the_guarded_side_holds() {
     assert_eq!(report["guarded"]["llm_calls"], 1);
     assert_eq!(report["guarded"]["reports_stored"], 1);
     // The naive side paid more than once on PostgreSQL too.
-    assert!(report["naive"]["llm_calls"].as_u64().unwrap() > 1);
+    let naive = &report["naive"];
+    assert!(naive["llm_calls"].as_u64().unwrap() > 1, "{naive}");
+    // Each 201 stored its own report, and each of them paid.
+    let created = naive["status"]["201"].as_u64().unwrap_or(0);
+    assert_eq!(naive["reports_stored"].as_u64(), Some(created), "{naive}");
+    assert!(naive["llm_calls"].as_u64().unwrap() >= created, "{naive}");
 }
