@@ -5,15 +5,13 @@
 
 mod support;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 use tollgate_postgres::PostgresStore;
 use tollgate_postgres::tollgate::once::{
-    ClaimOutcome, ClaimRequest, Failure, Fingerprint, Key, OnInProgress, Once, Output, Record,
-    Resolution, Settle, Store, StoreError, Token,
+    Failure, Fingerprint, Key, OnInProgress, Once, Output, Store,
 };
 use tollgate_testkit::Counting;
 
@@ -25,78 +23,6 @@ const BACKSTOP: Duration = Duration::from_secs(2);
 /// doubling to 500 ms (`OnInProgress::Wait`).
 fn backoff(pause: usize) -> Duration {
     (Duration::from_millis(10) * 2u32.pow(pause.min(6) as u32)).min(Duration::from_millis(500))
-}
-
-/// Wraps a store and records each pause of a waiter between two claims: the pause the engine
-/// asked for (the longest the store may wait), and how long the store actually paused.
-#[derive(Clone, Debug)]
-struct Paced<S> {
-    inner: S,
-    pauses: Arc<Mutex<Vec<(Duration, Duration)>>>,
-}
-
-impl<S: Store> Store for Paced<S> {
-    async fn claim(&self, req: ClaimRequest) -> Result<ClaimOutcome, StoreError> {
-        self.inner.claim(req).await
-    }
-
-    async fn renew(&self, key: &Key, token: Token, lease: Duration) -> Result<Settle, StoreError> {
-        self.inner.renew(key, token, lease).await
-    }
-
-    async fn complete(
-        &self,
-        key: &Key,
-        token: Token,
-        result: Vec<u8>,
-        retention: Duration,
-    ) -> Result<Settle, StoreError> {
-        self.inner.complete(key, token, result, retention).await
-    }
-
-    async fn fail(
-        &self,
-        key: &Key,
-        token: Token,
-        error: Vec<u8>,
-        retryable: bool,
-        retention: Duration,
-    ) -> Result<Settle, StoreError> {
-        self.inner
-            .fail(key, token, error, retryable, retention)
-            .await
-    }
-
-    async fn resolve(
-        &self,
-        key: &Key,
-        previous: Token,
-        resolution: Resolution,
-        retention: Duration,
-    ) -> Result<Settle, StoreError> {
-        self.inner
-            .resolve(key, previous, resolution, retention)
-            .await
-    }
-
-    async fn read(&self, key: &Key) -> Result<Option<Record>, StoreError> {
-        self.inner.read(key).await
-    }
-
-    async fn purge(&self) -> Result<u64, StoreError> {
-        self.inner.purge().await
-    }
-
-    fn wakes_waiters(&self) -> bool {
-        self.inner.wakes_waiters()
-    }
-
-    async fn await_change(&self, key: &Key, since: Instant, within: Duration) {
-        let started = Instant::now();
-        self.inner.await_change(key, since, within).await;
-        let paused = started.elapsed();
-        self.pauses.lock().unwrap().push((within, paused));
-    }
 }
 
 fn key() -> Key {
@@ -189,18 +115,14 @@ async fn a_waiter_is_woken_by_the_holders_notification_not_by_polling() {
 async fn without_a_listener_a_waiter_polls_with_backoff() {
     let (holder, waiter) = wait_on(&support::fresh_schema(), false).await;
     assert!(!waiter.wakes_waiters());
-    let pauses = Arc::new(Mutex::new(Vec::new()));
-    let paced = Counting::new(Paced {
-        inner: waiter,
-        pauses: Arc::clone(&pauses),
-    });
+    let polled = Counting::new(waiter);
     // The holder settles only once 3 claims found its key in progress: 3 pauses at least.
-    let (answer, claims, _) = waited(holder, paced, 3).await;
+    let (answer, claims, _) = waited(holder, polled.clone(), 3).await;
     assert_eq!(
         (answer.value.as_str(), answer.replayed),
         ("from the holder", true)
     );
-    let pauses = pauses.lock().unwrap().clone();
+    let pauses = polled.pauses();
     assert!(
         claims >= 4,
         "3 in progress, then completed: {claims} claims"
@@ -208,10 +130,10 @@ async fn without_a_listener_a_waiter_polls_with_backoff() {
     assert_eq!(pauses.len(), claims - 1, "a pause between every two claims");
     // Exactly the backoff, doubling from 10 ms; and each one slept, not cut short (no
     // listener wakes the waiter).
-    let asked: Vec<Duration> = pauses.iter().map(|&(within, _)| within).collect();
+    let asked: Vec<Duration> = pauses.iter().map(|pause| pause.asked).collect();
     let expected: Vec<Duration> = (0..pauses.len()).map(backoff).collect();
     assert_eq!(asked, expected, "the pauses asked for");
-    for &(within, paused) in &pauses {
-        assert!(paused >= within, "paused {paused:?} of {within:?}");
+    for pause in &pauses {
+        assert!(pause.took >= pause.asked, "{pause:?}");
     }
 }

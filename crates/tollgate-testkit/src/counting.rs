@@ -1,6 +1,7 @@
-//! [`Counting`]: a store wrapper that counts claims, so a test can wait for a poll.
+//! [`Counting`]: a store wrapper that counts claims, so a test can wait for a poll, and
+//! records the pauses between them.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -8,11 +9,25 @@ use tollgate::once::{
     ClaimOutcome, ClaimRequest, Key, Record, Resolution, Settle, Store, StoreError, Token,
 };
 
-/// Wraps a store and counts the claims that went through it.
+/// How long [`Counting::answered`] waits before it fails.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+/// Wraps a store, counts the claims that went through it and records each pause a waiter
+/// made through it ([`Store::await_change`]). Clones share the counts.
 #[derive(Clone, Debug)]
 pub struct Counting<S> {
     inner: S,
     claims: Arc<watch::Sender<usize>>,
+    pauses: Arc<Mutex<Vec<Pause>>>,
+}
+
+/// One [`Store::await_change`] made through a [`Counting`] store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pause {
+    /// The longest the caller allowed (`within`).
+    pub asked: Duration,
+    /// How long the store took to return.
+    pub took: Duration,
 }
 
 impl<S: Store> Counting<S> {
@@ -21,7 +36,16 @@ impl<S: Store> Counting<S> {
         Counting {
             inner,
             claims: Arc::new(watch::Sender::new(0)),
+            pauses: Arc::new(Mutex::new(Vec::new())),
         }
+    }
+
+    /// The pauses made so far, in order.
+    pub fn pauses(&self) -> Vec<Pause> {
+        self.pauses
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// Claims made so far.
@@ -29,9 +53,14 @@ impl<S: Store> Counting<S> {
         *self.claims.borrow()
     }
 
-    /// Waits until at least `n` claims have been answered.
+    /// Waits until at least `n` claims have been answered; panics after 30 s.
     pub async fn answered(&self, n: usize) {
-        let _ = self.claims.subscribe().wait_for(|c| *c >= n).await;
+        let mut claims = self.claims.subscribe();
+        let answered = tokio::time::timeout(PATIENCE, claims.wait_for(|c| *c >= n)).await;
+        assert!(
+            matches!(answered, Ok(Ok(_))),
+            "{n} claims were not answered within {PATIENCE:?}"
+        );
     }
 }
 
@@ -94,6 +123,15 @@ impl<S: Store> Store for Counting<S> {
     }
 
     async fn await_change(&self, key: &Key, since: tokio::time::Instant, within: Duration) {
-        self.inner.await_change(key, since, within).await
+        let started = tokio::time::Instant::now();
+        self.inner.await_change(key, since, within).await;
+        let pause = Pause {
+            asked: within,
+            took: started.elapsed(),
+        };
+        self.pauses
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(pause);
     }
 }

@@ -60,7 +60,7 @@ pub mod server;
 
 pub use backend::{Backend, MemoryBackend};
 pub use cases::*;
-pub use counting::Counting;
+pub use counting::{Counting, Pause};
 pub use engine::*;
 pub use fault::Unreachable;
 pub use gate::release_together;

@@ -106,6 +106,8 @@ pub const RACERS_WAIT: Duration = Duration::from_secs(5);
 /// path waits no more), then makes the paid call and inserts.
 pub fn racy_app(racers: usize) -> Handler {
     let stored = Arc::new(Mutex::new(HashSet::new()));
+    // One count per path, kept for the server's life (like `stored`): a test server's paths
+    // are a test's trials.
     let checked = Arc::new(Mutex::new(HashMap::<String, watch::Sender<usize>>::new()));
     handler(move |seen| {
         let (stored, checked) = (Arc::clone(&stored), Arc::clone(&checked));
