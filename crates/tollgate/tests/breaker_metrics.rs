@@ -112,3 +112,58 @@ async fn policy_counts_resolutions_by_status() {
     assert_eq!(status("skipped"), Some(&DebugValue::Counter(2)));
     assert_eq!(status("failed"), Some(&DebugValue::Counter(0)));
 }
+
+/// Every success is counted once, whichever path records it: the count window's lock-free
+/// compare-and-swap, the success that completes the minimum number of calls (a decision,
+/// under the lock), the time window's lock-free bucket, a success while the window holds a
+/// failure (under the lock), a timed call (slow-call detection), and through `Breaker::call`.
+#[tokio::test]
+async fn every_success_is_counted_once_on_every_path() {
+    let windows = [
+        ("count", SlidingWindow::Count(100), None),
+        ("time", SlidingWindow::time(Duration::from_secs(60)), None),
+        (
+            "timed",
+            SlidingWindow::time(Duration::from_secs(60)),
+            Some(Duration::from_secs(1)),
+        ),
+    ];
+    for (name, window, slow) in windows {
+        let recorder = DebuggingRecorder::new();
+        let clock = ManualClock::new();
+        let b = metrics::with_local_recorder(&recorder, || {
+            let mut config = BreakerConfig::default()
+                .window(window)
+                .minimum_calls(5)
+                .failure_rate_threshold(50.0);
+            if let Some(duration) = slow {
+                config = config.slow_calls(duration, 100.0);
+            }
+            Breaker::with_clock(name, config, Clock::from(clock.clone())).unwrap()
+        });
+        // Four successes, the fifth completes the minimum (a decision), one failure, then
+        // successes while the window holds it.
+        for _ in 0..5 {
+            b.try_acquire().unwrap().success();
+        }
+        b.try_acquire().unwrap().failure();
+        for _ in 0..3 {
+            b.try_acquire().unwrap().success();
+        }
+        for _ in 0..2 {
+            b.call(async { Ok::<_, ()>(()) }).await.unwrap();
+        }
+        let totals = b.totals();
+        assert_eq!((totals.calls, totals.failures), (11, 1), "{name}");
+        let snap = snapshot(&recorder);
+        let calls = |outcome| {
+            value(
+                &snap,
+                "tollgate_breaker_calls_total",
+                &[("breaker", name), ("outcome", outcome)],
+            )
+        };
+        assert_eq!(calls("success"), Some(&DebugValue::Counter(10)), "{name}");
+        assert_eq!(calls("failure"), Some(&DebugValue::Counter(1)), "{name}");
+    }
+}

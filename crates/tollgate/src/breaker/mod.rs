@@ -318,6 +318,30 @@ impl Breaker {
         }
     }
 
+    /// An untimed success of a windowed grant, on the lock-free path of either window
+    /// (`true`: recorded); `false` leaves it to [`record`](Self::record), having counted
+    /// nothing.
+    #[inline]
+    pub(crate) fn plain_success(&self, epoch: u64) -> bool {
+        if !self.config.is_count_window() {
+            return self.plain_timed_success(epoch);
+        }
+        self.metrics.call(Outcome::Success, false);
+        self.count_success(epoch, &mut Now::new(None, &self.clock));
+        true
+    }
+
+    /// [`plain_success`](Self::plain_success) in a time window: out of line (it reads the
+    /// clock, which costs more than the call), so that the count window's path stays small.
+    #[inline(never)]
+    fn plain_timed_success(&self, epoch: u64) -> bool {
+        if !self.timed_success(epoch, &mut Now::new(None, &self.clock)) {
+            return false;
+        }
+        self.metrics.call(Outcome::Success, false);
+        true
+    }
+
     /// The hot path: a plain success in a count window is one compare-and-swap. The lock is
     /// taken only when this call completes the minimum number of calls (a decision is due)
     /// or the counter needs its periodic purge.
@@ -329,6 +353,13 @@ impl Breaker {
         if count != self.config.effective_minimum_calls() && count % PURGE_EVERY != 0 {
             return;
         }
+        self.evaluate_count(epoch, now);
+    }
+
+    /// A decision (or the counter's purge) is due after a success in a count window: under the
+    /// lock, out of line so that [`count_success`](Self::count_success) stays small.
+    #[inline(never)]
+    fn evaluate_count(&self, epoch: u64, now: &mut Now<'_>) {
         let mut machine = self.lock();
         let count = Word(self.word.load(Ordering::Acquire)).count();
         machine.evaluate_counted(epoch, count, now, &self.config);

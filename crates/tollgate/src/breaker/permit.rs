@@ -81,8 +81,24 @@ impl Ticket {
     }
 
     /// Records `outcome`, measuring the call from the grant when slow-call detection is on.
+    ///
+    /// The common case — an untimed success — is inlined into the caller's future; everything
+    /// else goes through [`record_any`](Self::record_any), out of line.
     #[inline]
     pub(crate) fn record(self, breaker: &Breaker, outcome: Outcome) {
+        if self.started == 0
+            && outcome == Outcome::Success
+            && self.grant() == Grant::Windowed
+            && breaker.plain_success(self.epoch())
+        {
+            return;
+        }
+        self.record_any(breaker, outcome);
+    }
+
+    /// [`record`](Self::record) for any outcome, grant and window.
+    #[inline(never)]
+    fn record_any(self, breaker: &Breaker, outcome: Outcome) {
         let (elapsed, now) = match self.started {
             0 => (None, None),
             started => {
