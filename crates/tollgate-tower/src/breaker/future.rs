@@ -36,7 +36,9 @@ pin_project! {
     where
         H: Deref<Target = Breaker>,
     {
-        Called { #[pin] call: F, permit: Option<PermitGuard<H>> },
+        // The permit stays in place and is settled there (`PermitGuard::settle`): moving it
+        // out just after `call` wrote it stalled the CPU's store forwarding (session 14).
+        Called { #[pin] call: F, permit: PermitGuard<H> },
         Rejected { rejected: NotPermitted },
     }
 }
@@ -44,7 +46,6 @@ pin_project! {
 impl<F, C, H: Deref<Target = Breaker>> ResponseFuture<F, C, H> {
     #[inline]
     pub(crate) fn called(call: F, permit: PermitGuard<H>, classifier: C) -> Self {
-        let permit = Some(permit);
         ResponseFuture {
             kind: Kind::Called { call, permit },
             classifier,
@@ -75,9 +76,7 @@ where
         match this.kind.project() {
             KindProj::Called { call, permit } => {
                 let result = ready!(call.poll(cx));
-                if let Some(permit) = permit.take() {
-                    permit.record(this.classifier.classify(&result));
-                }
+                permit.settle(this.classifier.classify(&result));
                 Poll::Ready(Ok(result))
             }
             KindProj::Rejected { rejected } => Poll::Ready(Err(rejected)),

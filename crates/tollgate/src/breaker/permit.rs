@@ -172,8 +172,29 @@ impl<R: Deref<Target = Breaker>> PermitGuard<R> {
 
     /// Records the call's outcome. With slow-call detection on, the call's duration is measured
     /// from the moment the permit was granted.
-    #[inline]
+    #[inline(always)]
     pub fn record(mut self, outcome: Outcome) {
+        self.settle(outcome);
+    }
+
+    /// Records the call's outcome where the permit is, leaving it spent: recording it again
+    /// or dropping it does nothing more. For a permit kept in a field of a named future (as
+    /// tollgate-tower's), where moving it out to [`record`](Self::record) would copy it just
+    /// after it was written — a copy the CPU cannot always forward from the stores that wrote
+    /// it (measured in `docs/PERFORMANCE.md`, session 14).
+    ///
+    /// ```
+    /// use tollgate::breaker::{Breaker, BreakerConfig, Outcome};
+    ///
+    /// let breaker = Breaker::new("db", BreakerConfig::default()).unwrap();
+    /// let mut permit = breaker.try_acquire().unwrap();
+    /// permit.settle(Outcome::Success);
+    /// permit.settle(Outcome::Failure); // spent: not recorded
+    /// drop(permit);
+    /// assert_eq!((breaker.totals().calls, breaker.totals().failures), (1, 0));
+    /// ```
+    #[inline(always)]
+    pub fn settle(&mut self, outcome: Outcome) {
         let ticket = std::mem::replace(&mut self.ticket, Ticket::SETTLED);
         ticket.record(&self.breaker, outcome);
     }
