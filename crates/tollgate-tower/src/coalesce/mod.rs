@@ -43,9 +43,9 @@
 //! A request with nothing to coalesce pays for the bookkeeping that would let others join it:
 //! its key's entry in a sharded map (hashed with SipHash, against flooding by request keys), the
 //! shared call and its boxed work (so the work can move into a task if the leader is dropped),
-//! and the buffered response. On the project's benchmark machines that is ≈ 0.25–0.40 µs over
-//! calling the service directly (`docs/PERFORMANCE.md` in the repository, sessions 12 and 13),
-//! ≈ 75–87 ns (20–35 %) more than tower-resilience's coalescer. Joiners sleep until the result is out
+//! and the buffered response. On the project's benchmark machines that is ≈ 0.23–0.40 µs over
+//! calling the service directly (`docs/PERFORMANCE.md` in the repository, sessions 12–14),
+//! ≈ 73–89 ns (20–35 %) more than tower-resilience's coalescer. Joiners sleep until the result is out
 //! instead of polling for it: a burst of 100 same-key requests costs the runtime's workers
 //! 0.11–0.28 ms, against ≈ 4 ms for tower-resilience's. So coalesce the routes where identical
 //! requests do arrive together (an expensive report, a cache fill), not every route.
