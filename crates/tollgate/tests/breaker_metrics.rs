@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
-use tollgate::breaker::{Breaker, BreakerConfig, SlidingWindow};
+use tollgate::breaker::{Breaker, BreakerConfig, SlidingWindow, State};
 use tollgate::clock::{Clock, ManualClock};
 use tollgate::policy::Policy;
 
@@ -113,10 +113,11 @@ async fn policy_counts_resolutions_by_status() {
     assert_eq!(status("failed"), Some(&DebugValue::Counter(0)));
 }
 
-/// Every success is counted once, whichever path records it: the count window's lock-free
-/// compare-and-swap, the success that completes the minimum number of calls (a decision,
-/// under the lock), the time window's lock-free bucket, a success while the window holds a
-/// failure (under the lock), a timed call (slow-call detection), and through `Breaker::call`.
+/// Every success is counted once, in the window and in the metric, on each path that records
+/// one: in a count window, the lock-free compare-and-swap and the success that completes the
+/// minimum number of calls (a decision, under the lock); in a time window, the lock-free bucket
+/// and the success that must take the lock because the window holds a failure and the bucket is
+/// new; a timed call (slow-call detection, the general path); and through `Breaker::call`.
 #[tokio::test]
 async fn every_success_is_counted_once_on_every_path() {
     let windows = [
@@ -141,12 +142,14 @@ async fn every_success_is_counted_once_on_every_path() {
             }
             Breaker::with_clock(name, config, Clock::from(clock.clone())).unwrap()
         });
-        // Four successes, the fifth completes the minimum (a decision), one failure, then
-        // successes while the window holds it.
+        // Four successes, then the fifth completes the minimum (a decision in a count window).
         for _ in 0..5 {
             b.try_acquire().unwrap().success();
         }
+        // A failure held by the window: in the next bucket (one second on), a time window's
+        // first success takes the lock to learn whether a success could open the breaker.
         b.try_acquire().unwrap().failure();
+        clock.advance(Duration::from_secs(1));
         for _ in 0..3 {
             b.try_acquire().unwrap().success();
         }
@@ -155,6 +158,7 @@ async fn every_success_is_counted_once_on_every_path() {
         }
         let totals = b.totals();
         assert_eq!((totals.calls, totals.failures), (11, 1), "{name}");
+        assert_eq!(b.state(), State::Closed, "{name}");
         let snap = snapshot(&recorder);
         let calls = |outcome| {
             value(

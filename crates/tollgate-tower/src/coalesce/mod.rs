@@ -45,10 +45,10 @@
 //! shared call and its boxed work (so the work can move into a task if the leader is dropped),
 //! and the buffered response. On the project's benchmark machines that is ≈ 0.23–0.40 µs over
 //! calling the service directly (`docs/PERFORMANCE.md` in the repository, sessions 12–14),
-//! ≈ 73–89 ns (20–35 %) more than tower-resilience's coalescer. Joiners sleep until the result is out
-//! instead of polling for it: a burst of 100 same-key requests costs the runtime's workers
-//! 0.11–0.28 ms, against ≈ 4 ms for tower-resilience's. So coalesce the routes where identical
-//! requests do arrive together (an expensive report, a cache fill), not every route.
+//! ≈ 73–89 ns (20–35 %) more than tower-resilience's coalescer. Joiners sleep until the result
+//! is out instead of polling for it: a burst of 100 same-key requests costs the runtime's
+//! workers 0.11–0.28 ms, against ≈ 4 ms for tower-resilience's. So coalesce the routes where
+//! identical requests do arrive together (an expensive report, a cache fill), not every route.
 //!
 //! # Metrics
 //! `tollgate_coalesce_requests_total{role}`: every request, by how it took part: `leader` (it

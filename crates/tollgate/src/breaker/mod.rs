@@ -318,28 +318,20 @@ impl Breaker {
         }
     }
 
-    /// An untimed success of a windowed grant, on the lock-free path of either window
-    /// (`true`: recorded); `false` leaves it to [`record`](Self::record), having counted
-    /// nothing.
+    /// Records an untimed success of a windowed grant: what [`record`](Self::record) does for
+    /// it, in the same order, without its tests for the rarer grants and outcomes. Inlined into
+    /// the caller's future for a count window; a time window's path is out of line
+    /// ([`record_timed`](Self::record_timed): it reads the clock, which costs more than the
+    /// call).
     #[inline]
-    pub(crate) fn plain_success(&self, epoch: u64) -> bool {
-        if !self.config.is_count_window() {
-            return self.plain_timed_success(epoch);
-        }
+    pub(crate) fn plain_success(&self, epoch: u64) {
         self.metrics.call(Outcome::Success, false);
-        self.count_success(epoch, &mut Now::new(None, &self.clock));
-        true
-    }
-
-    /// [`plain_success`](Self::plain_success) in a time window: out of line (it reads the
-    /// clock, which costs more than the call), so that the count window's path stays small.
-    #[inline(never)]
-    fn plain_timed_success(&self, epoch: u64) -> bool {
-        if !self.timed_success(epoch, &mut Now::new(None, &self.clock)) {
-            return false;
+        let mut now = Now::new(None, &self.clock);
+        if self.config.is_count_window() {
+            self.count_success(epoch, &mut now);
+        } else {
+            self.record_timed(epoch, Sample::new(false, false), &mut now);
         }
-        self.metrics.call(Outcome::Success, false);
-        true
     }
 
     /// The hot path: a plain success in a count window is one compare-and-swap. The lock is

@@ -86,12 +86,8 @@ impl Ticket {
     /// else goes through [`record_any`](Self::record_any), out of line.
     #[inline]
     pub(crate) fn record(self, breaker: &Breaker, outcome: Outcome) {
-        if self.started == 0
-            && outcome == Outcome::Success
-            && self.grant() == Grant::Windowed
-            && breaker.plain_success(self.epoch())
-        {
-            return;
+        if self.started == 0 && outcome == Outcome::Success && self.grant() == Grant::Windowed {
+            return breaker.plain_success(self.epoch());
         }
         self.record_any(breaker, outcome);
     }
@@ -242,8 +238,13 @@ impl<R: Deref<Target = Breaker>> Drop for PermitGuard<R> {
 
 impl<R: Deref<Target = Breaker>> fmt::Debug for PermitGuard<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Permit")
-            .field("breaker", &self.breaker.name())
+        let mut permit = f.debug_struct("Permit");
+        permit.field("breaker", &self.breaker.name());
+        if self.ticket == Ticket::SETTLED {
+            // Recorded (`settle`): the grant is gone.
+            return permit.field("settled", &true).finish();
+        }
+        permit
             .field("grant", &self.ticket.grant())
             .field("epoch", &self.ticket.epoch())
             .finish()

@@ -90,9 +90,9 @@ impl Word {
         Word(((epoch & EPOCH_MASK) << EPOCH_SHIFT) | (u64::from(state.code()) << STATE_SHIFT))
     }
 
-    /// The state packed in the word. A `match` rather than an index into an array of the states: the
-    /// compiler sees it is the identity on the codes and decodes without a table load, which
-    /// sat on the hot path of every call (`perf annotate`, session 14).
+    /// The state packed in the word. A `match` rather than an index into an array of the
+    /// states: the compiler sees it is the identity on the codes and decodes without a table
+    /// load, which sat on the hot path of every call (`perf annotate`, session 14).
     #[inline]
     pub(crate) fn state(self) -> State {
         // Codes 0..=5 are the only ones ever packed; fall back to Closed defensively.
