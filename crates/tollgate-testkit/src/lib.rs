@@ -123,7 +123,8 @@ macro_rules! conformance {
 /// them with the rest of S4's proof), each on a fresh backend
 /// made by the async function `$make` (a sibling of the macro call, returning an
 /// [`OutboxBackend`]). The cases are the `outbox_*` functions of this crate: retries, dead
-/// letters and re-queues with exact attempt counts, a stalled worker fenced, a batch's
+/// letters and re-queues with exact attempt counts, a stalled worker fenced, an effect whose
+/// workers keep crashing dead-lettered after its last attempt, a batch's
 /// completions fenced one by one, eight workers applying 200 effects once each.
 #[macro_export]
 macro_rules! outbox_conformance {
@@ -134,6 +135,7 @@ macro_rules! outbox_conformance {
                 outbox_save_failing_three_times_is_retried_and_saved_exactly_once,
                 outbox_save_always_failing_is_dead_lettered_then_requeued_and_saved_once,
                 outbox_a_worker_stalled_past_its_lease_is_fenced_and_the_save_applied_once,
+                outbox_an_effect_whose_workers_keep_crashing_is_dead_lettered_after_its_last_attempt,
                 outbox_a_batch_with_one_effect_taken_over_completes_the_rest_and_fences_that_one,
                 outbox_complete_all_fences_each_completion_by_its_own_token,
                 outbox_eight_workers_on_their_own_handles_apply_200_effects_once_each,

@@ -205,6 +205,52 @@ pub async fn outbox_save_always_failing_is_dead_lettered_then_requeued_and_saved
     assert!(outbox.dead_letters(10).await.unwrap().is_empty());
 }
 
+/// An effect whose attempts all end without an outcome (each claimed by a worker that then
+/// crashed: its lease runs out, nothing is settled) is dead-lettered by the claim after the
+/// last allowed attempt, without being applied again; a handler that panics while making its
+/// future is dead-lettered at its first attempt.
+pub async fn outbox_an_effect_whose_workers_keep_crashing_is_dead_lettered_after_its_last_attempt<
+    B: OutboxBackend,
+>(
+    backend: &B,
+) {
+    const MAX: u32 = 3;
+    let outbox = backend.connect().await;
+    let id = outbox.enqueue(save("dan")).await.unwrap();
+    for crashed in 1..=MAX {
+        let claimed = outbox
+            .claim(Owner::random(), Duration::from_secs(10), 16)
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), 1);
+        assert_eq!((claimed[0].id, claimed[0].attempt), (id, crashed));
+        backend.advance(Duration::from_secs(11)).await; // the crashed worker's lease runs out
+    }
+    let saved = Saved::failing(0);
+    let worker = Worker::new(outbox.clone(), options(MAX, 16)).handler("save", saved.handler());
+    let batch = worker.run_batch().await.unwrap();
+    assert_eq!((batch.claimed, batch.done, batch.dead_lettered), (1, 0, 1));
+    assert_eq!(saved.count(), 0, "not applied a fourth time");
+    let dead = outbox.dead_letters(10).await.unwrap();
+    assert_eq!((dead.len(), dead[0].id, dead[0].attempts), (1, id, MAX + 1));
+    let error = dead[0].last_error.as_deref().unwrap_or_default();
+    assert!(
+        error.contains("3 attempts ended without an outcome"),
+        "{error}"
+    );
+
+    let id = outbox.enqueue(save("eve")).await.unwrap();
+    let panicking = |_effect: Effect, _attempt: u32| -> Applied { panic!("no connection") };
+    let worker = Worker::new(outbox.clone(), options(MAX, 16)).handler("save", panicking);
+    let batch = worker.run_batch().await.unwrap();
+    assert_eq!((batch.claimed, batch.dead_lettered), (1, 1));
+    let record = outbox.read(id).await.unwrap().unwrap();
+    assert_eq!(record.attempts, 1);
+    assert!(matches!(record.state, EffectState::Dead));
+    let error = record.last_error.unwrap_or_default();
+    assert!(error.contains("no connection"), "{error}");
+}
+
 /// A handler that meets `entered`, then waits for a permit of `gate` before it saves: the
 /// test decides when its attempt reports.
 fn stalled(saved: &Saved, entered: &Arc<Barrier>, gate: &Arc<Semaphore>) -> impl Handler {

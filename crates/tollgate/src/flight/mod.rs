@@ -95,7 +95,7 @@ pub use turn::Turn;
 
 use crate::sync::slots::SlotMap;
 use cache::ResultCache;
-use error::panic_message;
+pub(crate) use error::panic_message;
 use task::{Call, Shared};
 
 /// Coalesces concurrent executions per key. Cheap to clone: clones share the same calls.

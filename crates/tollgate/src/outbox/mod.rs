@@ -13,7 +13,10 @@
 //!   another worker took the effect over once its lease ran out on the store's clock;
 //! - a failure is retried with exponential backoff and jitter, or after the handler's
 //!   `Retry-After`; after the last attempt the effect is **dead-lettered** with its last error,
-//!   listed by [`Outbox::dead_letters`] and re-queued by [`Outbox::requeue`];
+//!   listed by [`Outbox::dead_letters`] and re-queued by [`Outbox::requeue`]; attempts that
+//!   end with no outcome (a lost lease, a crashed worker, an effect that kills its worker)
+//!   count too, so such an effect is dead-lettered rather than re-applied forever
+//!   (`tollgate_testkit::outbox_cases::outbox_an_effect_whose_workers_keep_crashing_is_dead_lettered_after_its_last_attempt`);
 //! - the handler's receipt is stored with the effect; its idempotency key lets the handler
 //!   apply it exactly once (with [`crate::once`]) even when an attempt is repeated.
 //!

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,6 +13,7 @@ use tokio::time::Instant;
 use super::effect::{Claimed, Completion, EffectId};
 use super::handler::{Handler, HandlerError};
 use super::store::Outbox;
+use crate::flight::panic_message;
 use crate::policy::Backoff;
 use crate::store::{LeaseTiming, Owner, Settle, StoreError, lease};
 
@@ -39,7 +41,9 @@ pub struct Batch {
 /// handlers finished together are written together by [`Outbox::complete_all`]), retried after an
 /// exponential backoff with jitter — or the handler's `Retry-After` when it gives one — or
 /// dead-lettered after `max_attempts` (or at once for a permanent failure, an unknown kind or
-/// a panicking handler). Counts `tollgate_outbox_effects_total{kind, outcome}`.
+/// a panicking handler). Attempts that end with no outcome — the lease lost, the worker
+/// crashed — count too: an effect claimed for the `max_attempts + 1`-th time is dead-lettered
+/// without being applied, so an effect that kills its worker is not re-applied forever. Counts `tollgate_outbox_effects_total{kind, outcome}`.
 pub struct Worker<S> {
     outbox: Arc<S>,
     handlers: Arc<HashMap<String, Arc<dyn Handler>>>,
@@ -234,6 +238,18 @@ impl<S: Outbox> Worker<S> {
             attempt,
         } = claimed;
         let kind = effect.kind.clone();
+        if attempt > self.options.max_attempts {
+            // The earlier attempts ended without an outcome (their lease lost, their worker
+            // crashed or killed by the effect itself): applying it again could go on forever.
+            let error = HandlerError::permanent(format!(
+                "{} attempts ended without an outcome (a lost lease or a crashed worker); at \
+                 most {} are made",
+                attempt - 1,
+                self.options.max_attempts
+            ));
+            let settled = self.settle_failure(id, token, &kind, attempt, error).await;
+            return settled.map(Attempted::Settled);
+        }
         let Some(handler) = self.handlers.get(&kind).cloned() else {
             let error = format!("no handler for effects of kind {kind:?}");
             let error = HandlerError::permanent(error);
@@ -250,7 +266,18 @@ impl<S: Outbox> Worker<S> {
                 async move { outbox.heartbeat(id, token, lease).await }
             },
         );
-        let applied = tokio::spawn(handler.apply(effect, attempt));
+        // A handler that panics while making its future (a closure's synchronous part) is a
+        // panicking handler too: dead-lettered, not left in flight for the next claim.
+        let applying = match catch_unwind(AssertUnwindSafe(|| handler.apply(effect, attempt))) {
+            Ok(applying) => applying,
+            Err(payload) => {
+                let message = panic_message(payload.as_ref());
+                let error = HandlerError::permanent(format!("the handler panicked: {message}"));
+                let settled = self.settle_failure(id, token, &kind, attempt, error).await;
+                return settled.map(Attempted::Settled);
+            }
+        };
+        let applied = tokio::spawn(applying);
         // The handler runs in its own task (so its panic is caught); it ends with this attempt,
         // also when the attempt itself is dropped (a dropped `run_batch`).
         let _abort = AbortOnDrop(applied.abort_handle());
