@@ -55,5 +55,11 @@ pub(crate) fn pinned(time: Option<&PinnedTime>) -> Option<i64> {
 
 /// A duration as the milliseconds the statements add to the store's time.
 pub(crate) fn ms(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+    i64::try_from(d.as_millis()).map_or(MAX_MS, |ms| ms.min(MAX_MS))
 }
+
+/// The longest duration sent to the statements, in ms: 2^50 ms, about 35,700 years. Longer
+/// ones (`Duration::MAX` for "keep it") are cut to it, so that `now_ms + $n` stays inside
+/// `bigint` (at `i64::MAX` it failed with "bigint out of range", and the result was never
+/// stored).
+pub(crate) const MAX_MS: i64 = 1 << 50;

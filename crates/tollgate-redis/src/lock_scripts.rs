@@ -33,7 +33,7 @@ if v[2] and tonumber(v[3]) > now then
 end
 local lease_until = now + lease
 redis.call('HSET', key, 'fence', int(fence + 1), 'owner', owner, 'lease', int(lease_until))
-redis.call('PEXPIRE', key, int(lease + keep))
+redis.call('PEXPIRE', key, px(lease + keep))
 return { 1, owner, int(fence + 1), int(lease_until) }
 "#;
 
@@ -51,7 +51,7 @@ const RENEW: &str = r#"
 if not holds() then return 0 end
 local lease = tonumber(ARGV[4])
 redis.call('HSET', KEYS[1], 'lease', int(now_ms() + lease))
-redis.call('PEXPIRE', KEYS[1], int(lease + tonumber(ARGV[5])))
+redis.call('PEXPIRE', KEYS[1], px(lease + tonumber(ARGV[5])))
 return 1
 "#;
 
@@ -60,7 +60,7 @@ return 1
 const RELEASE: &str = r#"
 if not holds() then return 0 end
 redis.call('HDEL', KEYS[1], 'owner', 'lease')
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
+redis.call('PEXPIRE', KEYS[1], px(tonumber(ARGV[4])))
 return 1
 "#;
 
@@ -72,7 +72,7 @@ if not holds() then return {} end
 local fence, lease = tonumber(ARGV[3]) + 1, tonumber(ARGV[5])
 local lease_until = now_ms() + lease
 redis.call('HSET', KEYS[1], 'fence', int(fence), 'owner', ARGV[4], 'lease', int(lease_until))
-redis.call('PEXPIRE', KEYS[1], int(lease + tonumber(ARGV[6])))
+redis.call('PEXPIRE', KEYS[1], px(lease + tonumber(ARGV[6])))
 return { int(fence), int(lease_until) }
 "#;
 

@@ -42,6 +42,9 @@ local function now_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 local function int(n) return string.format('%d', n) end
+-- An expiry in ms as PX and PEXPIRE take it: at least 1 (Redis refuses 0, and PEXPIRE 0
+-- deletes the key at once).
+local function px(n) return int(math.max(1, n)) end
 local function wrong_type(reply)
   return redis.error_reply('CORRUPT tollgate record ' .. KEYS[1] ..
     ' is not a string record (a key of another program, or a hash record of an earlier ' ..
@@ -79,13 +82,13 @@ local now = now_ms()
 local function attempt(fence)
   return pack({ fp = fp, fence = fence, st = 'p', owner = owner, lease = now + lease })
 end
-local old = redis.pcall('SET', key, attempt(1), 'NX', 'GET', 'PX', int(lease + lapsed))
+local old = redis.pcall('SET', key, attempt(1), 'NX', 'GET', 'PX', px(lease + lapsed))
 if type(old) == 'table' and old.err then return wrong_type(old) end
 if not old then return { 'acquired', '1', '', '' } end
 local r, err = decode(old)
 if err then return err end
 local function acquire(fence, took_owner, took_fence)
-  redis.call('SET', key, attempt(fence), 'PX', int(lease + lapsed))
+  redis.call('SET', key, attempt(fence), 'PX', px(lease + lapsed))
   return { 'acquired', int(fence), took_owner, took_fence }
 end
 if ARGV[8] ~= '' and r.st == 'f' and r.fence == tonumber(ARGV[8]) and r.fp == fp then
@@ -103,7 +106,7 @@ if r.st == 'p' or r.st == 'u' then
   if take then return acquire(r.fence + 1, r.owner, int(r.fence)) end
   if r.st ~= 'u' then
     r.st, r.lease = 'u', nil
-    redis.call('SET', key, pack(r), 'PX', int(lapsed))
+    redis.call('SET', key, pack(r), 'PX', px(lapsed))
   end
   return { 'unknown', r.owner, int(r.fence) }
 end
@@ -129,7 +132,7 @@ if err then return err end
 if not holds(r, ARGV[2], tonumber(ARGV[3])) then return 0 end
 local lease = tonumber(ARGV[4])
 r.st, r.lease = 'p', now_ms() + lease
-redis.call('SET', KEYS[1], pack(r), 'PX', int(lease + tonumber(ARGV[5])))
+redis.call('SET', KEYS[1], pack(r), 'PX', px(lease + tonumber(ARGV[5])))
 return 1
 "#;
 
@@ -149,7 +152,7 @@ local retry = nil
 if ARGV[4] == 'f' then retry = ARGV[6] end
 local done = { fp = r.fp, fence = r.fence, st = ARGV[4], res = ARGV[5], retry = retry,
                exp = now + retention }
-redis.call('SET', key, pack(done), 'PX', int(retention + tonumber(ARGV[8])))
+redis.call('SET', key, pack(done), 'PX', px(retention + tonumber(ARGV[8])))
 redis.call('PUBLISH', ARGV[10], key)
 return 1
 "#;

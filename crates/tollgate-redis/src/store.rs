@@ -39,8 +39,14 @@ pub(crate) struct Inner {
     pub(crate) wakeups: Wakeups,
 }
 
+/// The longest duration sent to the scripts, in ms: 2^50 ms, about 35,700 years. Longer ones
+/// (`Duration::MAX` for "keep forever") are cut to it, so that a sum of two stays exact in
+/// Lua's doubles and far inside what `PX` and `PEXPIRE` accept (past `i64`, `%d` would turn
+/// it negative and `PEXPIRE` would delete the key at once).
+pub(crate) const MAX_MS: u64 = 1 << 50;
+
 pub(crate) fn ms(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+    u64::try_from(d.as_millis()).map_or(MAX_MS, |ms| ms.min(MAX_MS))
 }
 
 impl RedisStore {

@@ -176,3 +176,88 @@ async fn abandoned_and_unknown_attempts_expire_after_the_lapsed_retention() {
     let left = wait_until_empty(&server.url(), LAPSED + Duration::from_secs(10)).await;
     assert_eq!(left, 0, "keys left after lease + lapsed retention");
 }
+
+/// The remaining time to live, in ms, of the one key matching `pattern` (`PTTL`: -1 none).
+async fn pttl(url: &str, pattern: &str) -> i64 {
+    let client = redis::Client::open(url).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(pattern)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    redis::cmd("PTTL")
+        .arg(&keys[0])
+        .query_async(&mut conn)
+        .await
+        .unwrap()
+}
+
+/// Durations at both ends reach the scripts as expiries Redis accepts: a zero retention or
+/// grace (`PX 0` is refused) and `Duration::MAX` for "keep it" (past `i64` it turned negative,
+/// and `PEXPIRE` with a negative time deletes the key: a lock acquired and not held).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zero_and_unbounded_durations_are_kept_as_the_shortest_and_the_longest_expiry() {
+    use tollgate_redis::RedisLockStore;
+    use tollgate_redis::tollgate::lock::{Acquisition, LockStore};
+
+    let server = server(RedisOptions::new()).await;
+    let zero = RedisStore::builder(server.url())
+        .durability(Durability::Unchecked)
+        .expiry_grace(Duration::ZERO)
+        .lapsed_retention(Duration::ZERO)
+        .connect()
+        .await
+        .unwrap();
+    let key = Key::new("edges", "retried");
+    let ClaimOutcome::Acquired { token, .. } = zero
+        .claim(request(key.clone(), OnExpired::TakeOver))
+        .await
+        .unwrap()
+    else {
+        panic!("a fresh key is acquired");
+    };
+    let failed = zero
+        .fail(&key, token, b"busy".to_vec(), true, Duration::ZERO)
+        .await;
+    assert_eq!(
+        failed.unwrap(),
+        Settle::Accepted,
+        "a retryable failure kept for 0 ms"
+    );
+
+    let key = Key::new("edges", "kept");
+    let ClaimOutcome::Acquired { token, .. } = zero
+        .claim(request(key.clone(), OnExpired::TakeOver))
+        .await
+        .unwrap()
+    else {
+        panic!("a fresh key is acquired");
+    };
+    let done = zero
+        .complete(&key, token, b"done".to_vec(), Duration::MAX)
+        .await;
+    assert_eq!(done.unwrap(), Settle::Accepted, "a result kept \"forever\"");
+    let pttl = pttl(&server.url(), "*edgeskept*").await;
+    assert!(
+        pttl > 1 << 49,
+        "kept for the longest expiry, not deleted: PTTL {pttl}"
+    );
+
+    let locks = RedisLockStore::new(zero.clone()).fence_retention(Duration::MAX);
+    let lock = Key::new("edges", "lock");
+    let acquired = locks
+        .acquire(&lock, Owner::random(), Duration::MAX)
+        .await
+        .unwrap();
+    assert!(
+        matches!(acquired, Acquisition::Acquired { .. }),
+        "{acquired:?}"
+    );
+    let again = locks.acquire(&lock, Owner::random(), LEASE).await.unwrap();
+    assert!(
+        matches!(again, Acquisition::Held { .. }),
+        "the lock's hash was kept, so it is still held: {again:?}"
+    );
+}

@@ -309,6 +309,37 @@ pub async fn resolve_settles_only_an_unknown_attempt<B: Backend>(backend: &B) {
     );
 }
 
+/// "Hold it" and "keep it" spelled `Duration::MAX`: a lease and a retention that long are
+/// accepted and kept (a backend cuts them to the longest it stores), not refused as out of
+/// range: a year later the holder still holds the key, and a year after its completion the
+/// result is still replayed.
+pub async fn unbounded_lease_and_retention_are_kept<B: Backend>(backend: &B) {
+    const YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
+    let store = backend.connect().await;
+    let forever = ClaimRequest {
+        lease: Duration::MAX,
+        ..request(&key(), "a", 1, OnExpired::TakeOver)
+    };
+    let holder = match store.claim(forever).await.unwrap() {
+        ClaimOutcome::Acquired { token, .. } => token,
+        other => panic!("expected to acquire, got {other:?}"),
+    };
+    backend.advance(YEAR).await;
+    let held = claim(&store, "a", 2).await;
+    assert!(matches!(held, ClaimOutcome::InProgress { .. }), "{held:?}");
+    let renewed = store.renew(&key(), holder, Duration::MAX).await;
+    assert_eq!(renewed.unwrap(), Settle::Accepted);
+    let done = store
+        .complete(&key(), holder, b"kept".to_vec(), Duration::MAX)
+        .await;
+    assert_eq!(done.unwrap(), Settle::Accepted);
+    backend.advance(YEAR).await;
+    let replay = ClaimOutcome::Completed {
+        result: b"kept".to_vec(),
+    };
+    assert_eq!(claim(&store, "a", 3).await, replay);
+}
+
 /// A retryable failure frees the key: the next claim acquires it with the next fence.
 pub async fn retryable_failure_frees_the_key<B: Backend>(backend: &B) {
     let store = backend.connect().await;

@@ -88,6 +88,7 @@ macro_rules! conformance {
                 take_over_from_takes_over_only_that_holder,
                 unknown_attempt_settled_by_its_late_holder,
                 resolve_settles_only_an_unknown_attempt,
+                unbounded_lease_and_retention_are_kept,
                 retryable_failure_frees_the_key,
                 waiter_receives_the_failure_it_waited_for,
                 permanent_failure_is_replayed,
