@@ -19,9 +19,11 @@ use tokio::time::Instant;
 use tokio_postgres::{AsyncMessage, NoTls};
 use tollgate::store::Key;
 
-/// The longest prefix of an encoded key a notification carries (payloads are limited to
-/// 8,000 bytes); two keys sharing it only cost a spurious wake-up.
-const PAYLOAD_CHARS: usize = 4_000;
+/// The longest prefix of an encoded key a notification carries, in characters: payloads must
+/// be shorter than 8,000 bytes, and a character takes up to 4 (at 4,000 characters, a key
+/// of emoji failed the whole statement, so its result was never stored). Two keys sharing
+/// the prefix only cost a spurious wake-up.
+pub(crate) const PAYLOAD_CHARS: usize = 1_999;
 /// Announcements remembered before the old ones are forgotten.
 const REMEMBERED: usize = 4_096;
 /// Sent to every waiter when the listener (re)connects: anything may have settled.
@@ -108,7 +110,7 @@ impl Shared {
 }
 
 /// The payload announcing `key`: the first [`PAYLOAD_CHARS`] characters of its encoding, as
-/// the statements send it (`left(encoded, 4000)`).
+/// the statements send it (`left(encoded, PAYLOAD_CHARS)`).
 fn payload(key: &Key) -> String {
     key.encode().chars().take(PAYLOAD_CHARS).collect()
 }

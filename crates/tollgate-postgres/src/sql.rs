@@ -31,6 +31,7 @@
 //! and resolve announce the key with `pg_notify` in the same statement, delivered when it
 //! commits. Purge deletes in batches of [`PURGE_BATCH`] rows per statement.
 
+use crate::notify::PAYLOAD_CHARS;
 use crate::schema::SchemaName;
 
 /// Rows a purge statement deletes at most; purge repeats it until a batch comes back short.
@@ -63,7 +64,7 @@ impl Statements {
         let channel = schema.channel();
         // $1–$4 the holder, $5 the pinned time (NULL: the server's clock), $6 the payload,
         // $7 the encoded key, $8 the retention, $9 retryable.
-        let notify = format!("RETURNING pg_notify('{channel}', left($7, 4000))");
+        let notify = format!("RETURNING pg_notify('{channel}', left($7, {PAYLOAD_CHARS}))");
         Statements {
             claim: format!("SELECT * FROM {s}.once_claim($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"),
             renew: format!(

@@ -466,6 +466,32 @@ pub async fn purged_then_reclaimed_key_fences_the_old_owner<B: Backend>(backend:
     assert_eq!(late.unwrap(), Settle::Fenced);
 }
 
+/// A key of 2,500 four-byte characters (10,000 bytes) is claimed, completed and replayed like
+/// any other: no backend refuses it on the way (a notification carrying the whole key would
+/// be over PostgreSQL's 8,000-byte limit).
+pub async fn a_long_key_of_wide_characters_is_completed_and_replayed<B: Backend>(backend: &B) {
+    let store = backend.connect().await;
+    let long = Key::new("report", "\u{1F600}".repeat(2_500));
+    let holder = match store
+        .claim(request(&long, "a", 1, OnExpired::TakeOver))
+        .await
+    {
+        Ok(ClaimOutcome::Acquired { token, .. }) => token,
+        other => panic!("expected to acquire, got {other:?}"),
+    };
+    let done = store
+        .complete(&long, holder, b"wide".to_vec(), RETENTION)
+        .await;
+    assert_eq!(done.unwrap(), Settle::Accepted);
+    let replay = store
+        .claim(request(&long, "a", 2, OnExpired::TakeOver))
+        .await;
+    let wide = ClaimOutcome::Completed {
+        result: b"wide".to_vec(),
+    };
+    assert_eq!(replay.unwrap(), wide);
+}
+
 /// `("a:b", "c")` and `("a", "b:c")` are two keys; so is one key in two namespaces.
 pub async fn keys_are_namespaced_not_concatenated<B: Backend>(backend: &B) {
     let store = backend.connect().await;

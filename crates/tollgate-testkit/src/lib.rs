@@ -95,6 +95,7 @@ macro_rules! conformance {
                 retention_expiry_frees_the_key_and_purge_removes_it,
                 purged_then_reclaimed_key_fences_the_old_owner,
                 keys_are_namespaced_not_concatenated,
+                a_long_key_of_wide_characters_is_completed_and_replayed,
                 run_replays_rejects_and_stores_failures,
                 wait_mode_polls_a_holder_in_another_engine,
                 wait_mode_waiter_receives_the_holders_own_failure,
