@@ -229,6 +229,78 @@ async fn s4_failing_and_panicking_side_tasks_never_reach_the_caller_and_are_coun
     assert_eq!(side.in_flight(), 0);
 }
 
+/// A thousand spawners released together against a supervisor with room for six: exactly six
+/// are taken (the room is checked and taken in one step), the rest refused; then a thousand
+/// more race a shutdown: every task taken before it closed is counted in what it returns, and
+/// none is taken after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s4_side_tasks_racing_for_the_last_places_and_a_shutdown_are_each_counted_once() {
+    const SPAWNERS: usize = 1_000;
+    let side = SideTasks::new(SideOptions {
+        max_in_flight: 2,
+        max_queued: 4,
+    });
+    let gate = Arc::new(Semaphore::new(0));
+    let start = Arc::new(tokio::sync::Barrier::new(SPAWNERS));
+    let spawners: Vec<_> = (0..SPAWNERS)
+        .map(|i| {
+            let (side, gate, start) = (side.clone(), Arc::clone(&gate), Arc::clone(&start));
+            tokio::spawn(async move {
+                start.wait().await;
+                side.spawn("hold", i.to_string(), async move {
+                    gate.acquire().await.map_err(|e| e.to_string())?.forget();
+                    Ok::<(), String>(())
+                })
+            })
+        })
+        .collect();
+    let mut taken = 0;
+    for spawner in spawners {
+        taken += usize::from(spawner.await.unwrap() == Spawned::Accepted);
+    }
+    assert_eq!(taken, 6, "2 running + 4 queued, never more");
+    assert_eq!(side.in_flight(), 6);
+    gate.add_permits(6);
+
+    let ran = Arc::new(AtomicUsize::new(0));
+    let start = Arc::new(tokio::sync::Barrier::new(SPAWNERS + 1));
+    let racing = SideTasks::new(SideOptions {
+        max_in_flight: 64,
+        max_queued: SPAWNERS,
+    });
+    let spawners: Vec<_> = (0..SPAWNERS)
+        .map(|i| {
+            let (side, ran, start) = (racing.clone(), Arc::clone(&ran), Arc::clone(&start));
+            tokio::spawn(async move {
+                start.wait().await;
+                side.spawn("count", i.to_string(), async move {
+                    ran.fetch_add(1, Ordering::SeqCst);
+                    Ok::<(), String>(())
+                })
+            })
+        })
+        .collect();
+    start.wait().await;
+    let drained = racing.shutdown(Duration::from_secs(30)).await;
+    let ran_by_then = ran.load(Ordering::SeqCst);
+    let mut accepted = 0;
+    for spawner in spawners {
+        accepted += usize::from(spawner.await.unwrap() == Spawned::Accepted);
+    }
+    assert_eq!(
+        drained.ok, accepted as u64,
+        "each task taken is in the shutdown's tally"
+    );
+    assert_eq!(
+        ran_by_then, accepted,
+        "and had run when the shutdown returned"
+    );
+    assert_eq!(racing.in_flight(), 0);
+    let late = racing.spawn("late", "x", async { Ok::<(), String>(()) });
+    assert_eq!(late, Spawned::Refused, "closed for good");
+    side.shutdown(Duration::from_secs(10)).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s4_a_full_supervisor_queues_then_sends_effects_to_the_outbox() {
     let outbox = MemoryOutbox::new();

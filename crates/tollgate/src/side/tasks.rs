@@ -158,8 +158,18 @@ impl SideTasks {
     {
         let inner = &self.inner;
         let queued = inner.options.max_in_flight.max(1) + inner.options.max_queued;
-        let room = *inner.count.borrow() < queued;
-        if inner.closed.load(Ordering::SeqCst) || !room {
+        // Checked and counted in one step under the count's lock, so two spawners cannot both
+        // take the last place, and a shutdown that saw no task in flight never sees one start
+        // after it (it closes before it reads the count under the same lock).
+        let admitted = inner.count.send_if_modified(|n| {
+            let admit = !inner.closed.load(Ordering::SeqCst) && *n < queued;
+            if admit {
+                *n += 1;
+                gauge(*n);
+            }
+            admit
+        });
+        if !admitted {
             return self.refuse(name, &key, effect);
         }
         let id = inner.next.fetch_add(1, Ordering::SeqCst);
@@ -170,7 +180,6 @@ impl SideTasks {
         });
         let abort = work.abort_handle();
         let supervisor = self.clone();
-        inner.count.send_modify(|n| *n += 1);
         self.running().insert(id, Running { abort, effect });
         tokio::spawn(async move {
             let outcome = work.await;
@@ -184,13 +193,10 @@ impl SideTasks {
             let supervisor = self.clone();
             let key = key.to_owned();
             // Counted in flight until it is in the outbox, so a shutdown waits for it.
-            self.inner.count.send_modify(|n| *n += 1);
+            self.add_in_flight(1);
             tokio::spawn(async move {
                 supervisor.to_outbox(name, &key, effect).await;
-                supervisor
-                    .inner
-                    .count
-                    .send_modify(|n| *n = n.saturating_sub(1));
+                supervisor.add_in_flight(-1);
             });
             return Spawned::ToOutbox;
         }
@@ -225,7 +231,16 @@ impl SideTasks {
             }
             Err(_) => {} // aborted by shutdown: counted there
         }
-        self.inner.count.send_modify(|n| *n = n.saturating_sub(1));
+        self.add_in_flight(-1);
+    }
+
+    /// Moves the count of tasks in flight (running, queued, or on their way to the outbox) and
+    /// the gauge `tollgate_side_tasks_in_flight` with it.
+    fn add_in_flight(&self, delta: isize) {
+        self.inner.count.send_modify(|n| {
+            *n = n.saturating_add_signed(delta);
+            gauge(*n);
+        });
     }
 
     async fn to_outbox(&self, name: &'static str, key: &str, effect: Effect) {
@@ -293,6 +308,12 @@ impl SideTasks {
         metrics::counter!("tollgate_side_tasks_total", "name" => name, "outcome" => outcome)
             .increment(1);
     }
+}
+
+/// `tollgate_side_tasks_in_flight`, set under the count's lock so it moves in the count's order.
+fn gauge(in_flight: usize) {
+    #[allow(clippy::cast_precision_loss)] // exact far beyond any count of tasks
+    metrics::gauge!("tollgate_side_tasks_in_flight").set(in_flight as f64);
 }
 
 impl fmt::Debug for SideTasks {
