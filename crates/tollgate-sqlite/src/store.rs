@@ -87,7 +87,9 @@ impl SqliteStore {
 
     /// Runs `f` on this store's connection thread (never on the async runtime's threads), for
     /// the application's own statements in the same database — an atomic conditional update,
-    /// a multi-statement transaction.
+    /// a multi-statement transaction. A panic in `f` reaches only this call, as an
+    /// [`StoreErrorKind::Other`](tollgate::store::StoreErrorKind::Other) error; the transaction
+    /// it left open is rolled back and the store goes on serving.
     pub async fn call<R, F>(&self, f: F) -> Result<R, StoreError>
     where
         R: Send + 'static,

@@ -61,6 +61,8 @@ impl Worker {
     /// thread: the transaction it left open is rolled back, the caller gets a
     /// [`StoreErrorKind::Other`] error naming the panic, and the thread goes on serving every
     /// other caller of the store. Uncaught, it would end the thread, and with it the store.
+    /// Only the transaction is undone: whatever else the closure changed on the connection
+    /// before it panicked (a `PRAGMA`, an `ATTACH`, a hook) stays for the store's later jobs.
     pub(crate) async fn call<R, F>(&self, f: F) -> Result<R, StoreError>
     where
         R: Send + 'static,

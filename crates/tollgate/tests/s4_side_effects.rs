@@ -121,6 +121,20 @@ async fn s4_save_failing_three_times_is_retried_and_saved_exactly_once() {
     assert!(matches!(record.state, EffectState::Done { ref receipt } if receipt == b"saved"));
 }
 
+/// `max_attempts: 0` still makes one attempt (the worker never dead-letters an effect it has
+/// not tried).
+#[tokio::test(start_paused = true)]
+async fn s4_max_attempts_of_zero_still_applies_each_effect_once() {
+    let outbox = MemoryOutbox::new();
+    let saved = Saved::failing(0);
+    let id = outbox.enqueue(questions("zed", 1)).await.unwrap();
+    let worker = Worker::new(outbox.clone(), options(0)).handler("save-questions", saved.handler());
+    assert_eq!(drain(&worker).await, (1, 0, 0));
+    assert_eq!(saved.count(), 1);
+    let record = outbox.read(id).await.unwrap().unwrap();
+    assert!(matches!(record.state, EffectState::Done { .. }));
+}
+
 #[tokio::test(start_paused = true)]
 async fn s4_save_always_failing_is_dead_lettered_then_requeued_and_saved_once() {
     let outbox = MemoryOutbox::new();

@@ -238,14 +238,16 @@ impl<S: Outbox> Worker<S> {
             attempt,
         } = claimed;
         let kind = effect.kind.clone();
-        if attempt > self.options.max_attempts {
+        // At least one attempt, whatever `max_attempts` says (0 made one before this check).
+        let max_attempts = self.options.max_attempts.max(1);
+        if attempt > max_attempts {
             // The earlier attempts ended without an outcome (their lease lost, their worker
             // crashed or killed by the effect itself): applying it again could go on forever.
             let error = HandlerError::permanent(format!(
                 "{} attempts ended without an outcome (a lost lease or a crashed worker); at \
                  most {} are made",
                 attempt - 1,
-                self.options.max_attempts
+                max_attempts
             ));
             let settled = self.settle_failure(id, token, &kind, attempt, error).await;
             return settled.map(Attempted::Settled);

@@ -165,7 +165,7 @@ impl SideTasks {
             let admit = !inner.closed.load(Ordering::SeqCst) && *n < queued;
             if admit {
                 *n += 1;
-                gauge(*n);
+                gauge(1.0);
             }
             admit
         });
@@ -239,7 +239,8 @@ impl SideTasks {
     fn add_in_flight(&self, delta: isize) {
         self.inner.count.send_modify(|n| {
             *n = n.saturating_add_signed(delta);
-            gauge(*n);
+            #[allow(clippy::cast_precision_loss)] // ±1
+            gauge(delta as f64);
         });
     }
 
@@ -310,10 +311,10 @@ impl SideTasks {
     }
 }
 
-/// `tollgate_side_tasks_in_flight`, set under the count's lock so it moves in the count's order.
-fn gauge(in_flight: usize) {
-    #[allow(clippy::cast_precision_loss)] // exact far beyond any count of tasks
-    metrics::gauge!("tollgate_side_tasks_in_flight").set(in_flight as f64);
+/// Moves `tollgate_side_tasks_in_flight` by `delta`, under the count's lock. Moved rather than
+/// set, so that every supervisor of the process adds its own tasks to the one gauge.
+fn gauge(delta: f64) {
+    metrics::gauge!("tollgate_side_tasks_in_flight").increment(delta);
 }
 
 impl fmt::Debug for SideTasks {
