@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tollgate_redis::tollgate::once::{
-    ClaimOutcome, ClaimRequest, Fingerprint, Key, OnExpired, Owner, Settle, Store,
+    ClaimOutcome, ClaimRequest, Fingerprint, Key, OnExpired, Owner, Settle, Store, Token,
 };
 use tollgate_redis::{Durability, RedisStore};
 use tollgate_testkit::server::{RedisOptions, RedisServer};
@@ -66,6 +66,18 @@ fn request(key: Key, on_expired: OnExpired) -> ClaimRequest {
     }
 }
 
+/// Claims the fresh `key` and returns the token of its attempt.
+async fn acquire(store: &RedisStore, key: &Key) -> Token {
+    match store
+        .claim(request(key.clone(), OnExpired::TakeOver))
+        .await
+        .unwrap()
+    {
+        ClaimOutcome::Acquired { token, .. } => token,
+        other => panic!("a fresh key is acquired, got {other:?}"),
+    }
+}
+
 /// Polls the server's key count until it is 0, for at most `within`.
 async fn wait_until_empty(url: &str, within: Duration) -> u64 {
     let client = redis::Client::open(url).unwrap();
@@ -100,13 +112,7 @@ async fn ten_thousand_keys_completed_and_past_retention_leave_zero_keys() {
         tasks.spawn(async move {
             let _permit = permit;
             let key = Key::new("expiry", i.to_string());
-            let ClaimOutcome::Acquired { token, .. } = store
-                .claim(request(key.clone(), OnExpired::TakeOver))
-                .await
-                .unwrap()
-            else {
-                panic!("a fresh key is acquired");
-            };
+            let token = acquire(&store, &key).await;
             store
                 .complete(&key, token, b"done".to_vec(), RETENTION)
                 .await
@@ -211,13 +217,7 @@ async fn zero_and_unbounded_durations_are_kept_as_the_shortest_and_the_longest_e
         .await
         .unwrap();
     let key = Key::new("edges", "retried");
-    let ClaimOutcome::Acquired { token, .. } = zero
-        .claim(request(key.clone(), OnExpired::TakeOver))
-        .await
-        .unwrap()
-    else {
-        panic!("a fresh key is acquired");
-    };
+    let token = acquire(&zero, &key).await;
     let failed = zero
         .fail(&key, token, b"busy".to_vec(), true, Duration::ZERO)
         .await;
@@ -228,13 +228,7 @@ async fn zero_and_unbounded_durations_are_kept_as_the_shortest_and_the_longest_e
     );
 
     let key = Key::new("edges", "kept");
-    let ClaimOutcome::Acquired { token, .. } = zero
-        .claim(request(key.clone(), OnExpired::TakeOver))
-        .await
-        .unwrap()
-    else {
-        panic!("a fresh key is acquired");
-    };
+    let token = acquire(&zero, &key).await;
     let done = zero
         .complete(&key, token, b"done".to_vec(), Duration::MAX)
         .await;
